@@ -1,0 +1,250 @@
+"""The public event catalogue (SPEC §4).
+
+Events are immutable msgspec Structs with a stable, versioned type tag such as
+``run.completed.v1`` in the ``type`` field. The tag, never the Python import path, is the
+contract: its first part is the aggregate, its second the event name. Additive changes follow
+msgspec's evolution rules (new fields need defaults); a breaking change is a new version plus an
+upcaster in :mod:`autoloader_contracts.codec`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+import msgspec
+
+from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, IngestionConfig, SourceSpec
+
+RunTrigger = Literal["manual", "scheduled", "retry", "backfill", "refresh"]
+RunStatus = Literal["success", "partial", "failed"]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Envelope fields every event carries.
+
+    Attributes:
+        event_id: Unique id; also the NATS ``Nats-Msg-Id`` for idempotent appends.
+        occurred_at: When it happened (UTC).
+        tenant_id: Owning tenant.
+        aggregate_id: Id of the aggregate instance (ingestion, run or batch id).
+        actor: Who caused it (``key:<id>``, ``service:<name>``, ``admin``).
+        correlation_id: Shared by all events of one user action or run.
+        causation_id: The event id (or request id) that caused this event.
+    """
+
+    aggregate: ClassVar[str] = ""
+
+    event_id: str
+    occurred_at: datetime
+    tenant_id: str
+    aggregate_id: str
+    actor: str
+    correlation_id: str
+    causation_id: str | None = None
+
+    @classmethod
+    def type_tag(cls) -> str:
+        """Return the stable type tag, e.g. ``run.completed.v1``."""
+        return str(cls.__struct_config__.tag)
+
+    @classmethod
+    def event_name(cls) -> str:
+        """Return the event part of the tag (``completed``), used as the subject's last token."""
+        return cls.type_tag().split(".")[1]
+
+
+# --- ingestion aggregate -------------------------------------------------------------------
+
+
+class IngestionEvent(Event, frozen=True, kw_only=True):
+    """Base of events on the ingestion aggregate."""
+
+    aggregate: ClassVar[str] = "ingestion"
+
+
+class IngestionCreated(IngestionEvent, frozen=True, kw_only=True, tag="ingestion.created.v1"):
+    """An ingestion was created, as a draft or directly active."""
+
+    config: IngestionConfig
+    status: Literal["draft", "active"] = "draft"
+
+
+class IngestionUpdated(IngestionEvent, frozen=True, kw_only=True, tag="ingestion.updated.v1"):
+    """An ingestion's configuration changed; ``changed`` names the top-level sections."""
+
+    config: IngestionConfig
+    changed: list[str] = []
+
+
+class IngestionActivated(IngestionEvent, frozen=True, kw_only=True, tag="ingestion.activated.v1"):
+    """A draft became active: scheduled runs start."""
+
+
+class IngestionPaused(IngestionEvent, frozen=True, kw_only=True, tag="ingestion.paused.v1"):
+    """Scheduled runs stop until resumed."""
+
+
+class IngestionResumed(IngestionEvent, frozen=True, kw_only=True, tag="ingestion.resumed.v1"):
+    """A paused ingestion is active again."""
+
+
+class IngestionDeleted(IngestionEvent, frozen=True, kw_only=True, tag="ingestion.deleted.v1"):
+    """The ingestion is gone; ``delete_table`` asks the loader to drop its table too."""
+
+    delete_table: bool = False
+
+
+# --- run aggregate -------------------------------------------------------------------------
+
+
+class FileRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A source file as listed: identity for change detection is path + etag (or size+mtime)."""
+
+    path: str
+    size: int
+    modified_at: datetime
+    etag: str | None = None
+
+
+class RunError(msgspec.Struct, frozen=True, kw_only=True):
+    """One error of a run, with the file (and line) when known."""
+
+    error_type: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+
+class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters of a finished run (SPEC §3 Run.metrics)."""
+
+    files_discovered: int = 0
+    files_processed: int = 0
+    files_failed: int = 0
+    files_skipped: int = 0
+    records_ingested: int = 0
+    records_rejected: int = 0
+    bytes_read: int = 0
+    duration_seconds: float = 0.0
+    error_count: int = 0
+    backlog_files: int = 0
+
+
+class RunEvent(Event, frozen=True, kw_only=True):
+    """Base of events on the run aggregate (``aggregate_id`` is the run id)."""
+
+    aggregate: ClassVar[str] = "run"
+
+    ingestion_id: str
+
+
+class RunRequested(RunEvent, frozen=True, kw_only=True, tag="run.requested.v1"):
+    """Someone (a user, the scheduler) asked for a run."""
+
+    trigger: RunTrigger
+    scheduled_for: datetime | None = None
+
+
+class RunStarted(RunEvent, frozen=True, kw_only=True, tag="run.started.v1"):
+    """Discovery took the run on."""
+
+
+class RunSkipped(RunEvent, frozen=True, kw_only=True, tag="run.skipped.v1"):
+    """The run did not happen (another run active, ingestion paused or deleted)."""
+
+    reason: str
+
+
+class FilesDiscovered(RunEvent, frozen=True, kw_only=True, tag="run.files_discovered.v1"):
+    """Result of listing and diffing against the ledger."""
+
+    files_listed: int
+    files_new: int
+    bytes_new: int
+    files_changed: int = 0
+    backlog_files: int = 0
+    backlog_bytes: int = 0
+    batch_ids: list[str] = []
+
+
+class RunCompleted(RunEvent, frozen=True, kw_only=True, tag="run.completed.v1"):
+    """The run ended; ``status`` is success, partial or failed."""
+
+    status: RunStatus
+    metrics: RunMetrics
+    started_at: datetime
+    errors: list[RunError] = []
+    snapshot_ids: list[int] = []
+
+
+# --- batch aggregate -----------------------------------------------------------------------
+
+
+class BatchEvent(Event, frozen=True, kw_only=True):
+    """Base of events on the batch aggregate (``aggregate_id`` is the batch id)."""
+
+    aggregate: ClassVar[str] = "batch"
+
+    ingestion_id: str
+    run_id: str
+
+
+class BatchPlanned(BatchEvent, frozen=True, kw_only=True, tag="batch.planned.v1"):
+    """A set of claimed files to load and commit as one Iceberg snapshot.
+
+    Self-contained: the loader needs nothing else to load it.
+    """
+
+    batch_number: int
+    files: list[FileRef]
+    source: SourceSpec
+    format: FormatSpec
+    destination: DestinationSpec
+
+
+class FileResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Outcome for one file of a batch."""
+
+    path: str
+    rows: int
+    bytes: int
+
+
+class BatchLoaded(BatchEvent, frozen=True, kw_only=True, tag="batch.loaded.v1"):
+    """The batch is committed to the table (``already_committed`` on a detected redelivery)."""
+
+    files: list[FileResult]
+    rows: int
+    bytes: int
+    snapshot_id: int | None
+    table: str
+    duration_seconds: float
+    already_committed: bool = False
+
+
+class BatchFailed(BatchEvent, frozen=True, kw_only=True, tag="batch.failed.v1"):
+    """The batch could not be loaded; none of its files were committed."""
+
+    paths: list[str]
+    error: RunError
+    attempts: int = 1
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    IngestionCreated,
+    IngestionUpdated,
+    IngestionActivated,
+    IngestionPaused,
+    IngestionResumed,
+    IngestionDeleted,
+    RunRequested,
+    RunStarted,
+    RunSkipped,
+    FilesDiscovered,
+    RunCompleted,
+    BatchPlanned,
+    BatchLoaded,
+    BatchFailed,
+)
+"""Every event type in the catalogue; the codec and the AsyncAPI document are built from it."""

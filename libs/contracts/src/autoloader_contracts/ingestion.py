@@ -1,0 +1,151 @@
+"""Ingestion configuration value types and the ingestion aggregate's state.
+
+The configuration Structs are the shape of the HTTP body (SPEC §3) and of the
+``IngestionCreated``/``IngestionUpdated`` events. Secrets are never part of them: a source
+carries only ``credential_ref``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+IngestionStatus = Literal["draft", "active", "paused", "error", "deleted"]
+
+
+class SourceSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where the files are.
+
+    Attributes:
+        type: ``local`` | ``s3`` | ``azure_blob`` | ``gcs`` | ``ftp`` | ``sftp``.
+        path: Folder or prefix URL (``/abs/dir`` for ``local``).
+        file_pattern: Glob relative to ``path`` (``**/*.csv``).
+        exclude_pattern: Optional glob of files to leave out.
+        options: Connector options (region, endpoint_url, ...).
+        credential_ref: Id of the encrypted credential record, never the secret itself.
+    """
+
+    type: str
+    path: str
+    file_pattern: str = "**/*"
+    exclude_pattern: str | None = None
+    options: dict[str, Any] = {}
+    credential_ref: str | None = None
+
+
+class SchemaSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the schema is found and how it may change."""
+
+    inference: str = "auto"
+    evolution_mode: str = "add_new_columns"
+    schema_json: Any = None
+    hints: dict[str, str] = {}
+
+
+class FormatSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """File format: ``csv`` | ``json`` | ``parquet`` and reader options."""
+
+    type: str
+    options: dict[str, Any] = {}
+    schema: SchemaSpec = SchemaSpec()
+
+
+class PartitioningSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Partitioning applied when the table is created."""
+
+    enabled: bool = False
+    columns: list[str] = []
+
+
+class DestinationSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The Iceberg table ``catalog.database.table`` and how runs write to it."""
+
+    catalog: str = "lake"
+    database: str
+    table: str
+    write_mode: str = "append"
+    merge_keys: list[str] = []
+    partitioning: PartitioningSpec = PartitioningSpec()
+
+    @property
+    def identifier(self) -> str:
+        """``catalog.database.table``."""
+        return f"{self.catalog}.{self.database}.{self.table}"
+
+
+class ScheduleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """When runs happen.
+
+    Attributes:
+        frequency: ``manual`` | ``hourly`` | ``daily`` | ``weekly`` | ``cron``.
+        time: ``HH:MM`` for daily/weekly; for hourly only the minutes count (``00:15`` or ``:15``).
+        day_of_week: For weekly: ``monday`` .. ``sunday``.
+        timezone: IANA timezone the schedule is read in.
+        cron_expression: 5-field cron, for ``cron``.
+    """
+
+    frequency: str = "manual"
+    time: str | None = None
+    day_of_week: str | None = None
+    timezone: str = "UTC"
+    cron_expression: str | None = None
+
+
+class DiscoverySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which files a run picks."""
+
+    max_files_per_run: int | None = 1000
+    max_bytes_per_run: int | None = None
+    min_file_age_seconds: int = 0
+    include_existing_files: bool = True
+    changed_files: str = "ignore"
+
+
+class ErrorsSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a bad file or row does to a run."""
+
+    on_error: str = "skip_file"
+
+
+class QualitySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Alert thresholds."""
+
+    row_count_threshold: int | None = None
+    no_files_alert_hours: int | None = None
+    alert_recipients: list[str] = []
+
+
+class IngestionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything a user configures for one ingestion."""
+
+    name: str
+    source: SourceSpec
+    format: FormatSpec
+    destination: DestinationSpec
+    cluster_id: str | None = None
+    schedule: ScheduleSpec = ScheduleSpec()
+    discovery: DiscoverySpec = DiscoverySpec()
+    errors: ErrorsSpec = ErrorsSpec()
+    quality: QualitySpec = QualitySpec()
+
+
+IMMUTABLE_AFTER_DRAFT = ("source", "format", "destination")
+"""Sections that may change only while the ingestion is a draft (SPEC §3 ``PUT``)."""
+
+
+class IngestionState(msgspec.Struct, frozen=True, kw_only=True):
+    """The ingestion aggregate folded from its events.
+
+    Attributes:
+        version: Stream sequence of the aggregate's last event (the OCC token).
+    """
+
+    id: str
+    tenant_id: str
+    status: IngestionStatus
+    config: IngestionConfig
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0

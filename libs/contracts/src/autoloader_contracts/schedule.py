@@ -1,0 +1,114 @@
+"""Schedules: presets and 5-field cron read in an IANA timezone.
+
+Shared by the API (validation, ``next_run_time``) and the scheduler (firing).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from autoloader_contracts.ingestion import ScheduleSpec
+
+FREQUENCIES = ("manual", "hourly", "daily", "weekly", "cron")
+DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+_TIME = re.compile(r"^(?:(?P<h>[01]?\d|2[0-3]))?:(?P<m>[0-5]\d)$")
+
+
+class ScheduleError(ValueError):
+    """A schedule is invalid; ``field`` names the offending field of ``schedule``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def cron_of(spec: ScheduleSpec) -> str | None:
+    """Return the 5-field cron equivalent of ``spec`` (``None`` for manual).
+
+    Raises:
+        ScheduleError: The spec is invalid (message says how to fix it).
+    """
+    if spec.frequency not in FREQUENCIES:
+        raise ScheduleError("frequency", f"unknown frequency {spec.frequency!r}; use one of {', '.join(FREQUENCIES)}")
+    timezone(spec)
+    if spec.frequency == "manual":
+        return None
+    if spec.frequency == "cron":
+        return _checked_cron(spec.cron_expression)
+    hour, minute = _parse_time(spec)
+    if spec.frequency == "hourly":
+        return f"{minute} * * * *"
+    if spec.frequency == "daily":
+        return f"{minute} {hour} * * *"
+    return f"{minute} {hour} * * {_day_index(spec.day_of_week)}"
+
+
+def timezone(spec: ScheduleSpec) -> ZoneInfo:
+    """Return the schedule's timezone.
+
+    Raises:
+        ScheduleError: The name is not an IANA timezone.
+    """
+    try:
+        return ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(
+            "timezone", f"unknown timezone {spec.timezone!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+        ) from None
+
+
+def next_fire_time(spec: ScheduleSpec, after: datetime) -> datetime | None:
+    """Return the first due time strictly after ``after`` (UTC), or ``None`` for manual schedules."""
+    expression = cron_of(spec)
+    if expression is None:
+        return None
+    local = after.astimezone(timezone(spec))
+    nxt: datetime = croniter(expression, local).get_next(datetime)
+    return nxt.astimezone(after.tzinfo)
+
+
+def previous_fire_time(spec: ScheduleSpec, before: datetime) -> datetime | None:
+    """Return the last due time at or before ``before`` (UTC), or ``None`` for manual schedules."""
+    expression = cron_of(spec)
+    if expression is None:
+        return None
+    local = before.astimezone(timezone(spec))
+    if croniter.match(expression, local) and local.second == 0 and local.microsecond == 0:
+        return before
+    prev: datetime = croniter(expression, local).get_prev(datetime)
+    return prev.astimezone(before.tzinfo)
+
+
+def _checked_cron(expression: str | None) -> str:
+    if not expression:
+        raise ScheduleError("cron_expression", "frequency 'cron' needs cron_expression, e.g. '0 2 * * *'")
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ScheduleError(
+            "cron_expression",
+            f"cron_expression must have 5 fields (minute hour day month weekday), got {len(fields)}: {expression!r}",
+        )
+    if not croniter.is_valid(expression):
+        raise ScheduleError("cron_expression", f"invalid cron_expression {expression!r}")
+    return " ".join(fields)
+
+
+def _parse_time(spec: ScheduleSpec) -> tuple[int, int]:
+    raw = spec.time or ("00:00" if spec.frequency == "hourly" else None)
+    if raw is None:
+        raise ScheduleError("time", f"frequency {spec.frequency!r} needs time as 'HH:MM' (24-hour clock)")
+    match = _TIME.match(raw.strip())
+    if not match or (spec.frequency != "hourly" and match.group("h") is None):
+        raise ScheduleError("time", f"time {raw!r} must be 'HH:MM' (24-hour clock), e.g. '02:30'")
+    return int(match.group("h") or 0), int(match.group("m"))
+
+
+def _day_index(day: str | None) -> int:
+    if day is None or day.lower() not in DAYS:
+        raise ScheduleError("day_of_week", f"weekly schedules need day_of_week, one of {', '.join(DAYS)}")
+    return DAYS.index(day.lower())

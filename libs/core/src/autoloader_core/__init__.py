@@ -1,0 +1,1 @@
+"""Autoloader core library."""

@@ -1,0 +1,137 @@
+"""Typed settings read once from the environment in each entry point.
+
+Every field names its environment variable beside its default; ``.env.example`` lists them all
+and a test keeps the two in sync.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class Secret:
+    """A string whose ``repr``/``str`` never shows the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value; call only where it is really needed."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _env(name: str, default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"env": name, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings shared by the Autoloader services (each reads only what it needs)."""
+
+    nats_url: str = _env("AUTOLOADER_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL")
+    database_url: str = _env(
+        "AUTOLOADER_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/autoloader", "PostgreSQL URL"
+    )
+    data_dir: Path = _env("AUTOLOADER_DATA_DIR", Path(".autoloader"), "state of the embedded stack")
+    admin_token: Secret = _env("AUTOLOADER_ADMIN_TOKEN", Secret(""), "admin API key (tenant management)")
+    local_roots: tuple[Path, ...] = _env(
+        "AUTOLOADER_LOCAL_ROOTS", (), "colon-separated folders local sources may read (default <data>/landing)"
+    )
+    warehouse: str = _env("AUTOLOADER_WAREHOUSE", "", "Iceberg warehouse URI (default file://<data>/warehouse)")
+    stream: str = _env("AUTOLOADER_STREAM", "AUTOLOADER", "JetStream stream holding the event log")
+    api_host: str = _env("AUTOLOADER_API_HOST", "127.0.0.1", "address the API binds")
+    api_port: int = _env("AUTOLOADER_API_PORT", 8000, "port the API binds")
+    ack_wait_seconds: float = _env("AUTOLOADER_ACK_WAIT_SECONDS", 60.0, "redelivery delay of an unacked message")
+    max_deliver: int = _env("AUTOLOADER_MAX_DELIVER", 5, "deliveries of a message before it fails for good")
+    heartbeat_seconds: float = _env("AUTOLOADER_HEARTBEAT_SECONDS", 2.0, "service heartbeat interval")
+    clock_scale: float = _env("AUTOLOADER_CLOCK_SCALE", 1.0, "scheduler clock speed (tests only; 1 = real)")
+    batch_max_files: int = _env("AUTOLOADER_BATCH_MAX_FILES", 100, "files per loader batch")
+    batch_max_bytes: int = _env("AUTOLOADER_BATCH_MAX_BYTES", 512 * 1024 * 1024, "bytes per loader batch")
+    fault: str = _env("AUTOLOADER_FAULT", "", "fault-injection point for crash tests (never set in production)")
+    log_level: str = _env("AUTOLOADER_LOG_LEVEL", "INFO", "log level")
+
+    @property
+    def allowed_roots(self) -> tuple[Path, ...]:
+        """Folders local sources may read, resolved (symlinks followed)."""
+        roots = self.local_roots or (self.data_dir / "landing",)
+        return tuple(Path(os.path.realpath(root)) for root in roots)
+
+    @property
+    def warehouse_uri(self) -> str:
+        """The Iceberg warehouse location."""
+        return self.warehouse or (self.data_dir.resolve() / "warehouse").as_uri()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: the process environment).
+
+        Raises:
+            ValueError: A variable holds a value of the wrong type; the message names it.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = _parse(f.default, raw)
+            except ValueError as exc:
+                raise ValueError(f"{name}={raw!r} is not valid: {exc}") from exc
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """Render these settings as environment variables (to launch child services)."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Secret):
+                rendered = value.reveal()
+            elif isinstance(value, tuple):
+                rendered = ":".join(str(v) for v in value)
+            else:
+                rendered = str(value)
+            env[f.metadata["env"]] = rendered
+        return env
+
+
+def env_variables() -> dict[str, str]:
+    """Map every settings environment variable to its documentation line."""
+    return {f.metadata["env"]: f.metadata["doc"] for f in fields(Settings)}
+
+
+def _parse(default: Any, raw: str) -> Any:
+    if isinstance(default, Secret):
+        return Secret(raw)
+    if isinstance(default, bool):
+        return raw.lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, Path):
+        return Path(raw)
+    if isinstance(default, tuple):
+        return tuple(Path(part) for part in raw.split(":") if part)
+    return raw

@@ -1,0 +1,1 @@
+"""Autoloader formats library."""

@@ -1,0 +1,1 @@
+"""Autoloader cli service."""
