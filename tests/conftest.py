@@ -1,0 +1,84 @@
+"""Session-wide real servers: NATS JetStream and PostgreSQL, started once, on free ports.
+
+PostgreSQL is taken from ``AUTOLOADER_TEST_POSTGRES_URL`` when set, else started once per session
+from the PyPI wheel; NATS is started per test (it takes ~60 ms).
+Every test uses unique names (databases, tenants, streams) so suites share the servers.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from autoloader_cli.servers import NatsServer, PostgresServer
+
+
+@pytest.fixture
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a NATS JetStream server of one test.
+
+    NATS starts in ~60 ms, and streams cannot share subjects, so each test (or stack) gets its
+    own server rather than its own subject prefix.
+    """
+    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A PostgreSQL server shared by the session (fsync off: test data is disposable)."""
+    server = PostgresServer(tmp_path_factory.mktemp("pg") / "data", fsync=False).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(postgres_server: PostgresServer) -> str:
+    """Admin URL of the session's PostgreSQL server."""
+    return os.environ.get("AUTOLOADER_TEST_POSTGRES_URL") or postgres_server.url
+
+
+def unique(prefix: str) -> str:
+    """A unique lowercase name for tenants, databases, streams, tables."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def database_url(postgres_admin_url: str) -> str:
+    """A fresh, migrated database for one test."""
+    from autoloader_db.database import ensure_database, migrate
+
+    name = unique("db")
+    await ensure_database(postgres_admin_url, name)
+    url = postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
+    await migrate(url)
+    return url
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[object]:
+    """A connected Bus with the event stream created, on the test's own NATS server."""
+    from autoloader_bus.connection import Bus
+
+    connected = await Bus.connect(nats_url, stream="AUTOLOADER", name="test")
+    await connected.ensure_stream()
+    try:
+        yield connected
+    finally:
+        await connected.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data dir with a landing folder for local sources."""
+    (tmp_path / "landing").mkdir()
+    return tmp_path

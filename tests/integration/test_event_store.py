@@ -1,0 +1,81 @@
+"""Event store behaviour on a real JetStream server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from autoloader_bus.connection import Bus
+from autoloader_bus.event_store import EventStore
+from autoloader_contracts.events import IngestionActivated, IngestionPaused, RunRequested
+from autoloader_core.errors import ConflictError
+from autoloader_core.ids import new_id
+
+pytestmark = pytest.mark.integration
+
+
+def _activated(tenant: str, ingestion: str) -> IngestionActivated:
+    return IngestionActivated(event_id=new_id("evt"), occurred_at=datetime.now(UTC), tenant_id=tenant,
+                              aggregate_id=ingestion, actor="test", correlation_id=new_id("cor"))
+
+
+async def test_concurrent_appends_to_one_aggregate_exactly_one_wins(bus: Bus) -> None:
+    store = EventStore(bus)
+    tenant, ingestion = new_id("tnt"), new_id("ing")
+    first = await store.append(_activated(tenant, ingestion), expected_version=0)
+
+    async def attempt() -> int | Exception:
+        try:
+            return await store.append(_activated(tenant, ingestion), expected_version=first)
+        except ConflictError as exc:
+            return exc
+
+    results = await asyncio.gather(*(attempt() for _ in range(8)))
+    winners = [r for r in results if isinstance(r, int)]
+    losers = [r for r in results if isinstance(r, ConflictError)]
+    assert len(winners) == 1
+    assert len(losers) == 7
+    assert "changed concurrently" in str(losers[0])
+    history = await store.read(tenant, "ingestion", ingestion)
+    assert [e.seq for e in history] == [first, winners[0]]
+
+
+async def test_retried_append_is_not_duplicated(bus: Bus) -> None:
+    store = EventStore(bus)
+    tenant, ingestion = new_id("tnt"), new_id("ing")
+    event = _activated(tenant, ingestion)
+    seq = await store.append(event, expected_version=0)
+    # The same event again, as a client retrying after a lost ack would send it.
+    assert await store.append(event, expected_version=0) == seq
+    assert await store.append(event) == seq
+    assert [e.event for e in await store.read(tenant, "ingestion", ingestion)] == [event]
+
+
+async def test_new_aggregate_expectation_refuses_existing_one(bus: Bus) -> None:
+    store = EventStore(bus)
+    tenant, run = new_id("tnt"), new_id("run")
+    requested = RunRequested(event_id=new_id("evt"), occurred_at=datetime.now(UTC), tenant_id=tenant,
+                             aggregate_id=run, actor="test", correlation_id=run, ingestion_id=new_id("ing"),
+                             trigger="manual")
+    await store.append(requested, expected_version=0)
+    again = RunRequested(**{**{f: getattr(requested, f) for f in requested.__struct_fields__},
+                            "event_id": new_id("evt")})
+    with pytest.raises(ConflictError):
+        await store.append(again, expected_version=0)
+
+
+async def test_read_returns_only_the_aggregate_in_order(bus: Bus) -> None:
+    store = EventStore(bus)
+    tenant = new_id("tnt")
+    a, b = new_id("ing"), new_id("ing")
+    await store.append(_activated(tenant, a), expected_version=0)
+    await store.append(_activated(tenant, b), expected_version=0)
+    paused = IngestionPaused(event_id=new_id("evt"), occurred_at=datetime.now(UTC), tenant_id=tenant,
+                             aggregate_id=a, actor="test", correlation_id="c")
+    history = await store.read(tenant, "ingestion", a)
+    await store.append(paused, expected_version=history[-1].seq)
+    events = [s.event for s in await store.read(tenant, "ingestion", a)]
+    assert [type(e).__name__ for e in events] == ["IngestionActivated", "IngestionPaused"]
+    assert await store.read(tenant, "ingestion", new_id("ing")) == []
