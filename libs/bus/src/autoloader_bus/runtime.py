@@ -48,14 +48,23 @@ def run_service(name: str, body: ServiceBody, settings: Settings | None = None) 
     asyncio.run(serve(name, body, settings))
 
 
-async def serve(name: str, body: ServiceBody, settings: Settings) -> None:
-    """Async form of :func:`run_service` (tests call it inside their own loop)."""
+async def serve(name: str, body: ServiceBody, settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Async form of :func:`run_service`.
+
+    Args:
+        name: Service name (heartbeats, logs).
+        body: The service body.
+        settings: Settings to run with.
+        stop: Set it to stop the service; when omitted, SIGTERM/SIGINT stop it (tests that run
+            several services in one event loop pass their own).
+    """
     bus = await Bus.connect(settings.nats_url, stream=settings.stream, name=name)
     await bus.ensure_stream()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     runtime = ServiceRuntime(name=name, settings=settings, bus=bus, stop=stop)
     log.info("starting", extra={"nats": settings.nats_url})
     body_task = asyncio.create_task(body(runtime))

@@ -106,6 +106,11 @@ class FileRef(msgspec.Struct, frozen=True, kw_only=True):
     modified_at: datetime
     etag: str | None = None
 
+    @property
+    def identity(self) -> str:
+        """The change-detection identity: the etag where the store has one, else size and mtime."""
+        return self.etag or f"{self.size}:{self.modified_at.isoformat()}"
+
 
 class RunError(msgspec.Struct, frozen=True, kw_only=True):
     """One error of a run, with the file (and line) when known."""

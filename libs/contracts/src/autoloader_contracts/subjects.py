@@ -37,3 +37,11 @@ def aggregate_events(aggregate: str, tenant_id: str = "*") -> str:
 def rpc_subject(service: str, operation: str) -> str:
     """Return the request/reply subject of ``service``'s ``operation`` (not stored in the stream)."""
     return f"{RPC_PREFIX}.{service}.{operation}"
+
+
+def subject_template(event_type: type[Event]) -> str:
+    """Return the documented subject pattern of ``event_type`` with named placeholders.
+
+    Example: ``autoloader.{tenant_id}.run.{aggregate_id}.completed`` (used by the AsyncAPI document).
+    """
+    return f"{PREFIX}.{{tenant_id}}.{event_type.aggregate}.{{aggregate_id}}.{event_type.event_name()}"

@@ -87,6 +87,7 @@ CREATE TABLE discovery.runs (
     tenant_id     text NOT NULL,
     ingestion_id  text NOT NULL,
     status        text NOT NULL,          -- running | completed
+    planned       boolean NOT NULL DEFAULT false,  -- files claimed and batches stored
     trigger       text NOT NULL,
     started_at    timestamptz NOT NULL,
     completed_at  timestamptz,

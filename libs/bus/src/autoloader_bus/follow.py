@@ -1,0 +1,61 @@
+"""Follow the event log in stream order from a known position (replay, then live).
+
+For single-writer readers that keep their own position (the projector's checkpoint row, the
+scheduler's in-memory schedules): an ordered consumer delivers events strictly in sequence,
+and a reader that fails simply follows again from its last position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from autoloader_bus.connection import Bus
+from autoloader_bus.event_store import StoredEvent
+from autoloader_contracts.codec import decode
+
+MAX_BATCH = 500
+IDLE_SECONDS = 0.05
+
+
+async def follow(bus: Bus, filter_subjects: Sequence[str], *, after: int,
+                 stop: asyncio.Event) -> AsyncIterator[list[StoredEvent]]:
+    """Yield batches of events with sequence > ``after``, oldest first, until ``stop`` is set.
+
+    A batch holds what arrived together (up to 500 events), so a reader can apply it in one
+    transaction; during replay batches are large, when live they are usually single events. An
+    empty batch means "idle for a moment" and lets the reader do housekeeping.
+    """
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=after + 1,
+        filter_subjects=list(filter_subjects),
+    )
+    subscription = await bus.js.subscribe(
+        filter_subjects[0] if len(filter_subjects) == 1 else "", stream=bus.stream, ordered_consumer=True,
+        config=config, pending_msgs_limit=10 * MAX_BATCH,
+    )
+    try:
+        while not stop.is_set():
+            yield await _next_batch(subscription, stop)
+    finally:
+        with contextlib.suppress(NatsError):
+            await subscription.unsubscribe()
+
+
+async def _next_batch(subscription: object, stop: asyncio.Event) -> list[StoredEvent]:
+    batch: list[StoredEvent] = []
+    timeout = 0.5
+    while len(batch) < MAX_BATCH and not stop.is_set():
+        try:
+            msg = await subscription.next_msg(timeout=timeout)  # type: ignore[attr-defined]
+        except (TimeoutError, NatsTimeout):
+            break
+        batch.append(StoredEvent(seq=msg.metadata.sequence.stream, subject=msg.subject, event=decode(msg.data)))
+        timeout = IDLE_SECONDS
+    return batch

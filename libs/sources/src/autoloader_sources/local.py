@@ -1,0 +1,142 @@
+"""Local (or NFS-mounted) folders, confined to the configured allowed roots."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from autoloader_core.errors import TerminalError
+from autoloader_sources.base import ListedFile, glob_matches, static_prefix
+
+LIST_CHUNK = 500
+
+
+class PathOutsideRoots(TerminalError):
+    """A path resolves (after ``..`` and symlinks) outside every allowed root."""
+
+
+def confine_path(path: str | Path, roots: Sequence[Path]) -> Path:
+    """Resolve ``path`` and check it lies inside one of ``roots``.
+
+    Args:
+        path: An absolute path.
+        roots: Allowed roots, already resolved.
+
+    Returns:
+        The resolved path.
+
+    Raises:
+        PathOutsideRoots: ``path`` is relative or escapes the roots (``..``, symlinks).
+    """
+    if not os.path.isabs(path):
+        raise PathOutsideRoots(f"path {str(path)!r} must be absolute")
+    resolved = Path(os.path.realpath(path))
+    for root in roots:
+        if resolved == root or resolved.is_relative_to(root):
+            return resolved
+    allowed = ", ".join(str(r) for r in roots) or "(none configured)"
+    raise PathOutsideRoots(
+        f"path {str(path)!r} is outside the allowed local roots ({allowed}); "
+        "use a folder inside them or extend AUTOLOADER_LOCAL_ROOTS"
+    )
+
+
+class LocalSource:
+    """Files under ``root`` matching ``pattern``; never follows a path out of the allowed roots."""
+
+    def __init__(self, root: str, *, pattern: str = "**/*", exclude: str | None = None,
+                 allowed_roots: Sequence[Path]) -> None:
+        self._roots = tuple(allowed_roots)
+        self._root = confine_path(root, self._roots)
+        self._pattern = pattern
+        self._exclude = exclude
+
+    @property
+    def root(self) -> Path:
+        """The resolved root folder."""
+        return self._root
+
+    async def list_files(self) -> AsyncIterator[ListedFile]:
+        """Stream matching files in path order, a chunk at a time (the walk runs in a thread).
+
+        Raises:
+            TerminalError: The folder does not exist or is not a folder.
+        """
+        if not self._root.is_dir():
+            raise TerminalError(f"folder {str(self._root)!r} does not exist (or is not a folder)")
+        walker = self._walk()
+        while True:
+            chunk = await asyncio.to_thread(_take, walker, LIST_CHUNK)
+            for item in chunk:
+                yield item
+            if len(chunk) < LIST_CHUNK:
+                return
+
+    def _walk(self) -> Iterator[ListedFile]:
+        start = self._root / static_prefix(self._pattern)
+        if not start.is_dir():
+            return
+        yield from self._walk_dir(start)
+
+    def _walk_dir(self, folder: Path) -> Iterator[ListedFile]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._walk_dir(Path(entry.path))
+            elif entry.is_file():
+                listed = self._listed(entry)
+                if listed is not None:
+                    yield listed
+
+    def _listed(self, entry: os.DirEntry[str]) -> ListedFile | None:
+        relative = Path(entry.path).relative_to(self._root).as_posix()
+        if not glob_matches(self._pattern, relative):
+            return None
+        if self._exclude and glob_matches(self._exclude, relative):
+            return None
+        try:
+            confine_path(entry.path, self._roots)  # a symlink may point out of the roots
+            info = entry.stat()
+        except (PathOutsideRoots, OSError):
+            return None
+        modified = datetime.fromtimestamp(info.st_mtime, UTC)
+        return ListedFile(path=relative, size=info.st_size, modified_at=modified)
+
+    def resolve(self, path: str) -> Path:
+        """Return the absolute, confined path of relative ``path``.
+
+        Raises:
+            PathOutsideRoots: ``path`` escapes the source root or the allowed roots.
+        """
+        full = confine_path(str(self._root / path), self._roots)
+        if not (full == self._root or full.is_relative_to(self._root)):
+            raise PathOutsideRoots(f"file {path!r} is outside the source folder")
+        return full
+
+    async def open(self, path: str) -> BinaryIO:
+        """Open relative ``path`` for reading.
+
+        Raises:
+            TerminalError: The file is missing or escapes the roots.
+        """
+        full = self.resolve(path)
+        try:
+            return full.open("rb")
+        except OSError as exc:
+            raise TerminalError(f"cannot open {path!r}: {exc.strerror}") from exc
+
+
+def _take(iterator: Iterator[ListedFile], count: int) -> list[ListedFile]:
+    out = []
+    for item in iterator:
+        out.append(item)
+        if len(out) >= count:
+            break
+    return out

@@ -1,0 +1,87 @@
+"""Pure discovery rules: which listed files a run takes, and how they split into batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from autoloader_contracts.events import FileRef
+from autoloader_contracts.ingestion import DiscoverySpec
+
+
+@dataclass
+class Selection:
+    """The outcome of diffing a listing against the ledger."""
+
+    new: list[FileRef] = field(default_factory=list)
+    new_bytes: int = 0
+    listed: int = 0
+    changed: int = 0
+    unsettled: int = 0
+    backlog_files: int = 0
+    backlog_bytes: int = 0
+
+
+@dataclass
+class Selector:
+    """Feeds listed files through the ledger diff, the settle rule and the per-run limits."""
+
+    rules: DiscoverySpec
+    now: datetime
+    selection: Selection = field(default_factory=Selection)
+
+    def offer(self, files: Iterable[FileRef], known: Mapping[str, set[str]]) -> None:
+        """Consider ``files``; ``known`` maps each already-seen path to its identities in the ledger."""
+        settle_before = self.now - timedelta(seconds=self.rules.min_file_age_seconds)
+        for ref in files:
+            self.selection.listed += 1
+            seen = known.get(ref.path)
+            if seen is not None:
+                if ref.identity in seen:
+                    continue
+                self.selection.changed += 1
+                if self.rules.changed_files != "reload":
+                    continue
+            if ref.modified_at > settle_before:
+                self.selection.unsettled += 1
+                continue
+            self._take(ref)
+
+    def _take(self, ref: FileRef) -> None:
+        sel = self.selection
+        over_files = self.rules.max_files_per_run is not None and len(sel.new) >= self.rules.max_files_per_run
+        over_bytes = (
+            self.rules.max_bytes_per_run is not None
+            and sel.new
+            and sel.new_bytes + ref.size > self.rules.max_bytes_per_run
+        )
+        if over_files or over_bytes:
+            sel.backlog_files += 1
+            sel.backlog_bytes += ref.size
+            return
+        sel.new.append(ref)
+        sel.new_bytes += ref.size
+
+
+def split_batches(files: list[FileRef], *, max_files: int, max_bytes: int) -> list[list[FileRef]]:
+    """Split ``files`` (in order) into batches of at most ``max_files`` files and about ``max_bytes`` bytes."""
+    batches: list[list[FileRef]] = []
+    current: list[FileRef] = []
+    size = 0
+    for ref in files:
+        if current and (len(current) >= max_files or size + ref.size > max_bytes):
+            batches.append(current)
+            current, size = [], 0
+        current.append(ref)
+        size += ref.size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def run_status(loaded: int, failed: int) -> str:
+    """A run is a success when nothing failed, failed when nothing loaded, else partial."""
+    if failed == 0:
+        return "success"
+    return "failed" if loaded == 0 else "partial"

@@ -1,0 +1,225 @@
+"""Discovery use cases: start a run, list and claim new files, plan batches, close the run.
+
+Crash safety: every step is either a database transaction or an append with a deterministic
+event id, and the order is "record, then publish". A redelivered ``RunRequested`` finds the
+run's row and re-publishes the stored plans (deduplicated by event id); a redelivered
+``BatchLoaded`` re-runs the completion check, which is computed from the stored state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from autoloader_bus.consumer import Delivery
+from autoloader_bus.event_store import EventStore
+from autoloader_contracts import events as ev
+from autoloader_contracts.ingestion import IngestionState
+from autoloader_contracts.ingestion_state import fold
+from autoloader_core.clock import Clock
+from autoloader_core.errors import TerminalError, TransientError
+from autoloader_core.ids import deterministic_id, new_id
+from autoloader_discovery.domain import Selector, run_status, split_batches
+from autoloader_discovery.ledger import AnotherRunActive, Ledger, RunRow
+from autoloader_sources.registry import open_source
+
+log = logging.getLogger(__name__)
+
+ACTOR = "service:discovery"
+LEDGER_CHUNK = 500
+
+
+class Discovery:
+    """Handles RunRequested, BatchLoaded and BatchFailed."""
+
+    def __init__(self, *, store: EventStore, ledger: Ledger, clock: Clock, allowed_roots: Sequence[Path],
+                 batch_max_files: int, batch_max_bytes: int) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._clock = clock
+        self._roots = tuple(allowed_roots)
+        self._batch_max_files = batch_max_files
+        self._batch_max_bytes = batch_max_bytes
+
+    async def handle(self, delivery: Delivery) -> None:
+        """Dispatch one delivered event."""
+        event = delivery.event
+        if isinstance(event, ev.RunRequested):
+            await self.on_run_requested(event, delivery)
+        elif isinstance(event, ev.BatchLoaded):
+            await self.on_batch_loaded(event)
+        elif isinstance(event, ev.BatchFailed):
+            await self.on_batch_failed(event)
+
+    # --- RunRequested ------------------------------------------------------------------------
+
+    async def on_run_requested(self, event: ev.RunRequested, delivery: Delivery | None = None) -> None:
+        """Start the run (or skip it), plan its batches and publish them."""
+        run = await self._ledger.get_run(event.aggregate_id)
+        if run is not None and run.status == "completed":
+            return
+        history = await self._store.read(event.tenant_id, "ingestion", event.ingestion_id)
+        state = fold((s.seq, s.event) for s in history)
+        if run is None:
+            run = await self._start(event, state)
+            if run is None:
+                return
+        await self._append(ev.RunStarted, event, run_key="started", occurred_at=run.started_at)
+        if not run.planned:
+            if state is None:
+                await self._fail_run(event, run, "ingestion_missing", "the ingestion no longer exists")
+                return
+            try:
+                await self._plan(event, state, run)
+            except TerminalError as exc:
+                await self._fail_run(event, run, "source_error", exc.message)
+                return
+            except TransientError as exc:
+                if delivery is None or not delivery.is_last_attempt:
+                    raise
+                await self._fail_run(event, run, "source_unavailable", exc.message)
+                return
+            run = await self._ledger.get_run(event.aggregate_id) or run
+        await self._publish_plans(event, run)
+
+    async def _start(self, event: ev.RunRequested, state: IngestionState | None) -> RunRow | None:
+        reason = _skip_reason(event, state)
+        if reason is None:
+            try:
+                await self._ledger.start_run(
+                    run_id=event.aggregate_id, tenant_id=event.tenant_id, ingestion_id=event.ingestion_id,
+                    trigger=event.trigger, started_at=self._clock.now(), correlation_id=event.correlation_id,
+                )
+            except AnotherRunActive as exc:
+                reason = f"another run of this ingestion is active ({exc.run_id})"
+        if reason is not None:
+            await self._append(ev.RunSkipped, event, run_key="skipped", reason=reason)
+            return None
+        return await self._ledger.get_run(event.aggregate_id)
+
+    async def _plan(self, event: ev.RunRequested, state: IngestionState, run: RunRow) -> None:
+        config = state.config
+        source = open_source(config.source, allowed_roots=self._roots)
+        selector = Selector(rules=config.discovery, now=self._clock.now())
+        chunk: list[ev.FileRef] = []
+        async for listed in source.list_files():
+            chunk.append(ev.FileRef(path=listed.path, size=listed.size, modified_at=listed.modified_at,
+                                    etag=listed.etag))
+            if len(chunk) >= LEDGER_CHUNK:
+                await self._offer(selector, event.ingestion_id, chunk)
+                chunk = []
+        await self._offer(selector, event.ingestion_id, chunk)
+        selection = selector.selection
+        groups = split_batches(selection.new, max_files=self._batch_max_files, max_bytes=self._batch_max_bytes)
+        plans = [
+            self._batch_plan(event, state, number, files) for number, files in enumerate(groups, start=1)
+        ]
+        await self._ledger.claim(
+            run_id=run.run_id, tenant_id=event.tenant_id, ingestion_id=event.ingestion_id, batches=plans,
+            files_listed=selection.listed, backlog_files=selection.backlog_files,
+        )
+        log.info("run planned", extra={"run_id": run.run_id, "listed": selection.listed,
+                                       "new": len(selection.new), "batches": len(plans)})
+
+    async def _offer(self, selector: Selector, ingestion_id: str, chunk: list[ev.FileRef]) -> None:
+        if chunk:
+            known = await self._ledger.known_identities(ingestion_id, [f.path for f in chunk])
+            selector.offer(chunk, known)
+
+    def _batch_plan(self, event: ev.RunRequested, state: IngestionState, number: int,
+                    files: list[ev.FileRef]) -> ev.BatchPlanned:
+        batch_id = new_id("bat")
+        return ev.BatchPlanned(
+            event_id=deterministic_id("evt", batch_id, "planned"), occurred_at=self._clock.now(),
+            tenant_id=event.tenant_id, aggregate_id=batch_id, actor=ACTOR, correlation_id=event.correlation_id,
+            causation_id=event.event_id, ingestion_id=event.ingestion_id, run_id=event.aggregate_id,
+            batch_number=number, files=files, source=state.config.source, format=state.config.format,
+            destination=state.config.destination,
+        )
+
+    async def _publish_plans(self, event: ev.RunRequested, run: RunRow) -> None:
+        plans = await self._ledger.planned_batches(run.run_id)
+        await self._append(
+            ev.FilesDiscovered, event, run_key="files_discovered", files_listed=run.files_listed,
+            files_new=sum(len(p.files) for p in plans), bytes_new=sum(f.size for p in plans for f in p.files),
+            backlog_files=run.backlog_files, batch_ids=[p.aggregate_id for p in plans],
+        )
+        for plan in plans:
+            await self._store.append(plan)
+        if not plans:
+            await self._complete_if_done(run.run_id, event)
+
+    # --- batch outcomes ----------------------------------------------------------------------
+
+    async def on_batch_loaded(self, event: ev.BatchLoaded) -> None:
+        """Record a committed batch in the ledger and close the run when it was the last one."""
+        await self._ledger.batch_loaded(
+            batch_id=event.aggregate_id, rows_by_path={f.path: f.rows for f in event.files}, rows=event.rows,
+            size=event.bytes, snapshot_id=event.snapshot_id,
+        )
+        await self._complete_if_done(event.run_id, event)
+
+    async def on_batch_failed(self, event: ev.BatchFailed) -> None:
+        """Record a failed batch and close the run when it was the last one."""
+        await self._ledger.batch_failed(batch_id=event.aggregate_id, error=event.error)
+        await self._complete_if_done(event.run_id, event)
+
+    async def _complete_if_done(self, run_id: str, cause: ev.RunEvent | ev.BatchEvent) -> None:
+        run = await self._ledger.get_run(run_id)
+        if run is None or run.status != "running":
+            return
+        batches = (await self._ledger.batch_summary(run_id))["batches"]
+        if any(b["state"] == "planned" for b in batches):
+            return
+        await self._complete(run, cause, batches, extra_errors=[])
+
+    async def _fail_run(self, cause: ev.RunRequested, run: RunRow, error_type: str, message: str) -> None:
+        error = ev.RunError(error_type=error_type, message=message)
+        await self._complete(run, cause, [], extra_errors=[error])
+
+    async def _complete(self, run: RunRow, cause: ev.RunEvent | ev.BatchEvent, batches: list[dict[str, Any]],
+                        *, extra_errors: list[ev.RunError]) -> None:
+        now = self._clock.now()
+        loaded = [b for b in batches if b["state"] == "loaded"]
+        failed = [b for b in batches if b["state"] == "failed"]
+        errors = [ev.RunError(**b["error"]) for b in failed if b["error"]] + extra_errors
+        files_loaded = sum(b["files"] for b in loaded)
+        files_failed = sum(b["files"] for b in failed)
+        metrics = ev.RunMetrics(
+            files_discovered=files_loaded + files_failed, files_processed=files_loaded, files_failed=files_failed,
+            records_ingested=sum(b["rows"] for b in loaded), bytes_read=sum(b["bytes"] for b in loaded),
+            duration_seconds=round((now - run.started_at).total_seconds(), 3), error_count=len(errors),
+            backlog_files=run.backlog_files,
+        )
+        status = "failed" if extra_errors else run_status(files_loaded, files_failed)
+        snapshots = sorted({b["snapshot_id"] for b in loaded if b["snapshot_id"] is not None})
+        await self._append(
+            ev.RunCompleted, cause, run_key="completed", run_id=run.run_id, status=status, metrics=metrics,
+            started_at=run.started_at, errors=errors, snapshot_ids=snapshots,
+        )
+        await self._ledger.complete_run(run.run_id, now)
+        log.info("run completed", extra={"run_id": run.run_id, "status": status, "rows": metrics.records_ingested})
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _append(self, event_type: type[ev.RunEvent], cause: ev.RunEvent | ev.BatchEvent, *,
+                      run_key: str, run_id: str | None = None, occurred_at: datetime | None = None,
+                      **fields: Any) -> None:
+        run_id = run_id or (cause.run_id if isinstance(cause, ev.BatchEvent) else cause.aggregate_id)
+        event = event_type(
+            event_id=deterministic_id("evt", run_id, run_key), occurred_at=occurred_at or self._clock.now(),
+            tenant_id=cause.tenant_id, aggregate_id=run_id, actor=ACTOR, correlation_id=cause.correlation_id,
+            causation_id=cause.event_id, ingestion_id=cause.ingestion_id, **fields,
+        )
+        await self._store.append(event)
+
+
+def _skip_reason(event: ev.RunRequested, state: IngestionState | None) -> str | None:
+    if state is None or state.status == "deleted":
+        return "the ingestion was deleted"
+    if event.trigger == "scheduled" and state.status != "active":
+        return f"the ingestion is {state.status}"
+    return None

@@ -1,0 +1,167 @@
+"""The discovery service's own tables: file ledger, runs and batches (schema ``discovery``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from autoloader_contracts.codec import decode, encode
+from autoloader_contracts.events import BatchPlanned, FileRef, RunError
+from autoloader_db.database import Pool, UniqueViolation
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """Discovery's bookkeeping of one run."""
+
+    run_id: str
+    status: str
+    planned: bool
+    started_at: datetime
+    files_listed: int
+    backlog_files: int
+    correlation_id: str
+
+
+class AnotherRunActive(Exception):
+    """The ingestion already has a running run (``run_id``)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+class Ledger:
+    """SQL access to the ``discovery`` schema."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def get_run(self, run_id: str) -> RunRow | None:
+        """Return the run's row, if discovery has taken it on."""
+        row = await self._pool.fetchrow(
+            """SELECT run_id, status, planned, started_at, files_listed, backlog_files, correlation_id
+               FROM discovery.runs WHERE run_id = $1""",
+            run_id,
+        )
+        return RunRow(**dict(row.items())) if row else None
+
+    async def start_run(self, *, run_id: str, tenant_id: str, ingestion_id: str, trigger: str,
+                        started_at: datetime, correlation_id: str) -> None:
+        """Record the run as running.
+
+        Raises:
+            AnotherRunActive: The ingestion has a running run already (a unique index decides).
+        """
+        try:
+            await self._pool.execute(
+                """INSERT INTO discovery.runs (run_id, tenant_id, ingestion_id, status, trigger, started_at,
+                                               correlation_id)
+                   VALUES ($1, $2, $3, 'running', $4, $5, $6)""",
+                run_id, tenant_id, ingestion_id, trigger, started_at, correlation_id,
+            )
+        except UniqueViolation:
+            active = await self._pool.fetchval(
+                "SELECT run_id FROM discovery.runs WHERE ingestion_id = $1 AND status = 'running'", ingestion_id
+            )
+            raise AnotherRunActive(active or "unknown") from None
+
+    async def known_identities(self, ingestion_id: str, paths: list[str]) -> dict[str, set[str]]:
+        """Return path -> identities already in the ledger, for the given paths."""
+        rows = await self._pool.fetch(
+            "SELECT path, identity FROM discovery.ledger WHERE ingestion_id = $1 AND path = ANY($2::text[])",
+            ingestion_id, paths,
+        )
+        known: dict[str, set[str]] = {}
+        for row in rows:
+            known.setdefault(row["path"], set()).add(row["identity"])
+        return known
+
+    async def claim(self, *, run_id: str, tenant_id: str, ingestion_id: str, batches: list[BatchPlanned],
+                    files_listed: int, backlog_files: int) -> None:
+        """Claim the batches' files and store the batches, atomically with marking the run planned."""
+        ledger_rows = [
+            (tenant_id, ingestion_id, f.path, f.identity, f.size, f.etag, f.modified_at, b.occurred_at, run_id,
+             b.aggregate_id)
+            for b in batches for f in b.files
+        ]
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                """INSERT INTO discovery.ledger (tenant_id, ingestion_id, path, identity, size, etag, modified_at,
+                                                 first_seen_at, run_id, batch_id, state)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'loading')""",
+                ledger_rows,
+            )
+            await conn.executemany(
+                """INSERT INTO discovery.batches (batch_id, run_id, batch_number, state, planned_event)
+                   VALUES ($1, $2, $3, 'planned', $4)""",
+                [(b.aggregate_id, run_id, b.batch_number, encode(b)) for b in batches],
+            )
+            await conn.execute(
+                "UPDATE discovery.runs SET planned = true, files_listed = $2, backlog_files = $3 WHERE run_id = $1",
+                run_id, files_listed, backlog_files,
+            )
+
+    async def planned_batches(self, run_id: str) -> list[BatchPlanned]:
+        """Return the run's stored batch plans, in order (to re-publish after a crash)."""
+        rows = await self._pool.fetch(
+            "SELECT planned_event FROM discovery.batches WHERE run_id = $1 ORDER BY batch_number", run_id
+        )
+        plans = [decode(bytes(r["planned_event"])) for r in rows]
+        return [p for p in plans if isinstance(p, BatchPlanned)]
+
+    async def batch_loaded(self, *, batch_id: str, rows_by_path: dict[str, int], rows: int, size: int,
+                           snapshot_id: int | None) -> None:
+        """Mark a batch and its files loaded (idempotent)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE discovery.batches SET state = 'loaded', rows = $2, bytes = $3, snapshot_id = $4
+                   WHERE batch_id = $1""",
+                batch_id, rows, size, snapshot_id,
+            )
+            await conn.executemany(
+                """UPDATE discovery.ledger SET state = 'loaded', rows = $3, snapshot_id = $4, error = NULL
+                   WHERE batch_id = $1 AND path = $2""",
+                [(batch_id, path, count, snapshot_id) for path, count in rows_by_path.items()],
+            )
+
+    async def batch_failed(self, *, batch_id: str, error: RunError) -> None:
+        """Mark a batch and its files failed (idempotent)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE discovery.batches SET state = 'failed', error = $2 WHERE batch_id = $1 AND state <> 'loaded'",
+                batch_id, {"error_type": error.error_type, "message": error.message, "file": error.file,
+                           "line": error.line},
+            )
+            await conn.execute(
+                "UPDATE discovery.ledger SET state = 'failed', error = $2 WHERE batch_id = $1 AND state <> 'loaded'",
+                batch_id, error.message,
+            )
+
+    async def run_of_batch(self, batch_id: str) -> str | None:
+        """Return the run id a batch belongs to."""
+        value = await self._pool.fetchval("SELECT run_id FROM discovery.batches WHERE batch_id = $1", batch_id)
+        return str(value) if value else None
+
+    async def batch_summary(self, run_id: str) -> dict[str, Any]:
+        """Aggregate the run's batches: counts by state, files, rows, bytes, errors, snapshots."""
+        rows = await self._pool.fetch(
+            """SELECT b.state, b.rows, b.bytes, b.snapshot_id, b.error,
+                      (SELECT count(*) FROM discovery.ledger l WHERE l.batch_id = b.batch_id) AS files
+               FROM discovery.batches b WHERE b.run_id = $1 ORDER BY b.batch_number""",
+            run_id,
+        )
+        return {"batches": [dict(r.items()) for r in rows]}
+
+    async def complete_run(self, run_id: str, completed_at: datetime) -> None:
+        """Mark the run completed (frees the ingestion for its next run)."""
+        await self._pool.execute(
+            "UPDATE discovery.runs SET status = 'completed', completed_at = $2 WHERE run_id = $1 AND status = 'running'",
+            run_id, completed_at,
+        )
+
+
+def file_ref(path: str, size: int, modified_at: datetime, etag: str | None) -> FileRef:
+    """Build the contract's FileRef from listing fields."""
+    return FileRef(path=path, size=size, modified_at=modified_at, etag=etag)

@@ -1,0 +1,105 @@
+"""Projector composition root: follows the whole event log into the Postgres read models.
+
+Exactly-once on at-least-once delivery: each batch of events is applied in one transaction
+together with the checkpoint (the last applied stream sequence). The checkpoint row is the
+projector's only position; resetting it to 0 (``rebuild``) makes the running projector replay
+the log from the start into emptied tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from autoloader_bus.event_store import StoredEvent
+from autoloader_bus.follow import follow
+from autoloader_bus.runtime import ServiceRuntime
+from autoloader_contracts.subjects import ALL_EVENTS
+from autoloader_db.database import Connection, Pool, create_pool
+from autoloader_projector.projections import PROJECTIONS
+
+log = logging.getLogger(__name__)
+
+PROJECTION = "read_models"
+READ_TABLES = ("read.files", "read.runs", "read.ingestions")
+RETRY_SECONDS = 2.0
+
+
+class PositionMoved(Exception):
+    """The checkpoint changed under us (a rebuild reset it): follow again from it."""
+
+
+async def checkpoint(conn: Connection) -> int:
+    """Return the last applied sequence (creating the row at 0)."""
+    await conn.execute(
+        "INSERT INTO read.checkpoints (projection, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING", PROJECTION
+    )
+    return int(await conn.fetchval("SELECT last_seq FROM read.checkpoints WHERE projection = $1", PROJECTION))
+
+
+async def apply_batch(pool: Pool, batch: list[StoredEvent], position: int) -> int:
+    """Apply ``batch`` atomically with the checkpoint; return the new position.
+
+    Raises:
+        PositionMoved: The stored checkpoint is not ``position`` any more.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        stored = await conn.fetchval(
+            "SELECT last_seq FROM read.checkpoints WHERE projection = $1 FOR UPDATE", PROJECTION
+        )
+        if stored != position:
+            raise PositionMoved
+        for item in batch:
+            if item.seq <= position:
+                continue
+            handler = PROJECTIONS.get(type(item.event))
+            if handler is not None:
+                await handler(conn, item.event, item.seq)
+            position = item.seq
+        await conn.execute("UPDATE read.checkpoints SET last_seq = $2 WHERE projection = $1", PROJECTION, position)
+    return position
+
+
+async def _check_position(pool: Pool, position: int) -> None:
+    async with pool.acquire() as conn:
+        if await checkpoint(conn) != position:
+            raise PositionMoved
+
+
+async def reset(pool: Pool) -> None:
+    """Empty the read models and set the checkpoint to 0 (the projector then replays everything)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await checkpoint(conn)
+        await conn.execute("SELECT last_seq FROM read.checkpoints WHERE projection = $1 FOR UPDATE", PROJECTION)
+        await conn.execute(f"TRUNCATE {', '.join(READ_TABLES)}")
+        await conn.execute("UPDATE read.checkpoints SET last_seq = 0 WHERE projection = $1", PROJECTION)
+
+
+async def project_forever(runtime: ServiceRuntime, pool: Pool) -> None:
+    """Follow the log from the checkpoint, re-following after a reset or an error."""
+    while not runtime.stop.is_set():
+        async with pool.acquire() as conn:
+            position = await checkpoint(conn)
+        try:
+            async for batch in follow(runtime.bus, [ALL_EVENTS], after=position, stop=runtime.stop):
+                if batch:
+                    position = await apply_batch(pool, batch, position)
+                else:
+                    await _check_position(pool, position)
+        except PositionMoved:
+            log.info("checkpoint moved (rebuild); following again from it")
+        except Exception:
+            log.exception("projection failed; retrying from the checkpoint")
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+async def body(runtime: ServiceRuntime) -> None:
+    """Service body: project until stopped."""
+    pool = await create_pool(runtime.settings.database_url, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            await checkpoint(conn)
+        runtime.ready()
+        await project_forever(runtime, pool)
+    finally:
+        await pool.close()

@@ -1,0 +1,49 @@
+"""Helpers shared by tests: run service bodies in-process, build events, wait for conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from autoloader_bus.runtime import ServiceBody, serve
+from autoloader_core.ids import new_id
+from autoloader_core.settings import Settings
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, **bodies: ServiceBody) -> AsyncIterator[None]:
+    """Run service bodies (name=body) in this event loop; stop them on exit."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(serve(name, body, settings, stop=stop)) for name, body in bodies.items()]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=30)
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0,
+                     what: str = "condition") -> T:
+    """Poll ``probe`` until it returns a truthy value; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last value: {last!r})")
+
+
+def envelope(tenant_id: str, aggregate_id: str, **extra: Any) -> dict[str, Any]:
+    """Common event fields for hand-built test events."""
+    return {
+        "event_id": new_id("evt"), "occurred_at": datetime.now(UTC), "tenant_id": tenant_id,
+        "aggregate_id": aggregate_id, "actor": "test", "correlation_id": new_id("cor"), **extra,
+    }
