@@ -1,0 +1,52 @@
+"""A loader killed between the Iceberg commit and the acknowledgement causes no duplicates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from autoloader_cli.stack import Stack
+from tests.conftest import unique
+from tests.e2e.conftest import new_tenant, start_stack, write_csv
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def crashing_stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
+    """A stack whose loader exits right after committing a batch, before acknowledging it."""
+    running = start_stack(tmp_path_factory.mktemp("crash"), postgres_admin_url,
+                          env={"AUTOLOADER_ACK_WAIT_SECONDS": "3"},
+                          service_env={"loader": {"AUTOLOADER_FAULT": "loader.after_commit"}})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_loader_crash_after_commit_does_not_duplicate_rows(crashing_stack: Stack) -> None:
+    api = new_tenant(crashing_stack)
+    folder = crashing_stack.landing_dir / unique("crash")
+    for n in range(3):
+        write_csv(folder / f"part-{n}.csv", n * 1000, 1000)
+    ingestion = api.create(api.ingestion_body(folder, table=unique("crash")))
+    run_id = api.run(ingestion["id"])
+
+    deadline = time.monotonic() + 60
+    while "loader" not in crashing_stack.dead_services():
+        assert time.monotonic() < deadline, "the loader never reached its fault point"
+        time.sleep(0.2)
+    # The batch is committed but unacknowledged: the table has the rows, the run is not done.
+    assert api.http.get(f"/ingestions/{ingestion['id']}/runs/{run_id}").json()["status"] == "running"
+
+    crashing_stack.start_service("loader", extra_env={"AUTOLOADER_FAULT": ""})
+    run = api.wait_run(ingestion["id"], run_id)
+    assert run["status"] == "success", run
+    assert run["metrics"]["records_ingested"] == 3000
+    table = api.table(ingestion["id"])
+    assert table["row_count"] == 3000
+    assert len(table["snapshots"]) == 1
+    ids = [row["id"] for row in api.sample(ingestion["id"], limit=10000, columns="id")]
+    assert sorted(ids) == list(range(3000))
