@@ -1,0 +1,173 @@
+"""The scheduler's event loop: replay the log, follow it, and fire due ticks on time.
+
+Two tasks share one :class:`~autoloader_scheduler.domain.Schedules`: the follower applies new
+ingestion and ``RunRequested`` events as they are appended, and the timer sleeps until the
+earliest due time, woken early whenever the follower changed something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import Any
+
+from autoloader_bus.connection import Bus
+from autoloader_bus.event_store import EventStore, StoredEvent
+from autoloader_bus.follow import follow
+from autoloader_contracts.events import RunRequested
+from autoloader_contracts.subjects import aggregate_events, events_of
+from autoloader_core.clock import Clock
+from autoloader_core.errors import ConflictError, TransientError
+from autoloader_scheduler.domain import Schedules, Tick, run_requested
+
+log = logging.getLogger(__name__)
+
+FILTERS = (aggregate_events("ingestion"), events_of(RunRequested))
+RETRY_SECONDS = 1.0
+"""Real seconds before ticks whose append failed transiently are tried again."""
+MAX_SLEEP_SECONDS = 30.0
+"""Real seconds the timer sleeps at most, so a wall-clock jump is noticed without any event."""
+
+
+class Scheduler:
+    """Keeps :class:`Schedules` current from the event log and appends ``RunRequested`` when due."""
+
+    def __init__(self, bus: Bus, clock: Clock, stop: asyncio.Event) -> None:
+        self._bus = bus
+        self._store = EventStore(bus)
+        self._clock = clock
+        self._stop = stop
+        self._schedules = Schedules()
+        self._changed = asyncio.Event()
+        self._position = 0
+        self._reported: dict[str, str] = {}
+
+    @property
+    def schedules(self) -> Schedules:
+        """The current schedules (read-only use)."""
+        return self._schedules
+
+    async def replay(self) -> None:
+        """Rebuild the schedules from every ingestion event and ``RunRequested`` already stored.
+
+        Raises:
+            TransientError: NATS did not answer.
+        """
+        self._position = await self._store.last_sequence()
+        history: list[StoredEvent] = []
+        for subject_filter in FILTERS:
+            history += await self._store.read_subject(subject_filter)
+        # Events appended while reading are left to the follower, which starts after _position.
+        for stored in sorted(history, key=lambda s: s.seq):
+            if stored.seq <= self._position:
+                self._apply(stored, observed_at=None)
+        self._report_errors()
+        log.info("schedules replayed", extra={"position": self._position, "events": len(history)})
+
+    async def run(self) -> None:
+        """Follow the log and fire due ticks until the stop event is set."""
+        tasks = [asyncio.create_task(self._follow_forever()), asyncio.create_task(self._timer())]
+        try:
+            await self._stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- following the log --------------------------------------------------------------------
+
+    async def _follow_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                async for batch in follow(self._bus, FILTERS, after=self._position, stop=self._stop):
+                    self._apply_batch(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The follower resumes from the last applied position: nothing is lost or doubled.
+                log.exception("following the event log failed; resuming", extra={"position": self._position})
+                await _wait_or_stop(self._stop, RETRY_SECONDS)
+
+    def _apply_batch(self, batch: list[StoredEvent]) -> None:
+        changed = False
+        for stored in batch:
+            if stored.seq <= self._position:
+                continue
+            changed |= self._apply(stored, observed_at=self._clock.now())
+            self._position = stored.seq
+        if changed:
+            self._report_errors()
+            self._changed.set()
+
+    def _apply(self, stored: StoredEvent, *, observed_at: datetime | None) -> bool:
+        try:
+            return bool(self._schedules.apply(stored.event, observed_at=observed_at))
+        except Exception:
+            # One malformed event must not stop scheduling of every other ingestion.
+            log.exception("event skipped", extra={"seq": stored.seq, "event_type": stored.event.type_tag(),
+                                                  "aggregate_id": stored.event.aggregate_id})
+            return False
+
+    def _report_errors(self) -> None:
+        errors = self._schedules.errors()
+        for ingestion_id, message in errors.items():
+            if self._reported.get(ingestion_id) != message:
+                log.warning("ingestion not scheduled", extra={"ingestion_id": ingestion_id, "error": message})
+        self._reported = errors
+
+    # --- firing --------------------------------------------------------------------------------
+
+    async def _timer(self) -> None:
+        while not self._stop.is_set():
+            self._changed.clear()
+            all_fired = await self._fire_due()
+            self._report_errors()
+            await self._sleep(retry=not all_fired)
+
+    async def _fire_due(self) -> bool:
+        results = [await self._fire(tick) for tick in self._schedules.due(self._clock.now())]
+        return all(results)
+
+    async def _fire(self, tick: Tick) -> bool:
+        """Append ``tick``'s ``RunRequested``; return False when it should be retried later."""
+        context = {"ingestion_id": tick.ingestion_id, "run_id": tick.run_id,
+                   "scheduled_for": tick.due.isoformat()}
+        try:
+            await self._store.append(run_requested(tick, self._clock.now()), expected_version=0)
+        except ConflictError:
+            log.info("tick already requested by another scheduler", extra=context)
+        except TransientError:
+            log.warning("requesting the run failed; will retry", extra=context, exc_info=True)
+            return False
+        except Exception:
+            # Not retryable: give this tick up rather than spin on it; the next tick tries again.
+            log.exception("requesting the run failed; tick skipped", extra=context)
+        else:
+            log.info("scheduled run requested", extra=context)
+        self._schedules.mark_requested(tick)
+        return True
+
+    async def _sleep(self, *, retry: bool) -> None:
+        waits: list[Coroutine[Any, Any, Any]] = [self._changed.wait(), self._stop.wait()]
+        wake = self._schedules.next_due()
+        if wake is not None and not retry:
+            waits.append(self._clock.sleep_until(wake))
+        await _first_of(waits, limit=RETRY_SECONDS if retry else MAX_SLEEP_SECONDS)
+
+
+async def _first_of(waits: list[Coroutine[Any, Any, Any]], *, limit: float) -> None:
+    tasks = [asyncio.create_task(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
