@@ -1,0 +1,57 @@
+"""Composition root of the loader service: builds the real engine, consumer and RPC endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from autoloader_bus.consumer import ConsumerSpec, consume
+from autoloader_bus.event_store import EventStore
+from autoloader_bus.rpc import serve
+from autoloader_bus.runtime import ServiceRuntime
+from autoloader_contracts.events import BatchPlanned, IngestionDeleted
+from autoloader_contracts.subjects import events_of, rpc_subject
+from autoloader_core.settings import Settings
+from autoloader_loader.embedded import EmbeddedEngine
+from autoloader_loader.engine import LoaderEngine
+from autoloader_loader.handlers import LoaderHandlers
+from autoloader_loader.queries import TableQueries
+
+log = logging.getLogger(__name__)
+
+SERVICE = "loader"
+TABLE_INFO = rpc_subject(SERVICE, "table_info")
+TABLE_SAMPLE = rpc_subject(SERVICE, "table_sample")
+
+
+def consumer_spec(settings: Settings) -> ConsumerSpec:
+    """The loader's durable consumer: planned batches and deleted ingestions."""
+    return ConsumerSpec(
+        durable=SERVICE,
+        filter_subjects=[events_of(BatchPlanned), events_of(IngestionDeleted)],
+        ack_wait_seconds=settings.ack_wait_seconds,
+        max_deliver=settings.max_deliver,
+    )
+
+
+async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> None:
+    """Run the loader until ``runtime.stop`` is set (tests may pass another engine)."""
+    settings = runtime.settings
+    engine = engine or EmbeddedEngine(settings)
+    handlers = LoaderHandlers(engine=engine, store=EventStore(runtime.bus), settings=settings)
+    queries = TableQueries(engine)
+    subscriptions = [
+        await serve(runtime.bus, TABLE_INFO, queries.table_info, queue=SERVICE),
+        await serve(runtime.bus, TABLE_SAMPLE, queries.table_sample, queue=SERVICE),
+    ]
+    consumer = asyncio.create_task(
+        consume(runtime.bus, consumer_spec(settings), handlers.handle, runtime.stop)
+    )
+    runtime.ready()
+    log.info("loader ready", extra={"warehouse": settings.warehouse_uri})
+    try:
+        await consumer
+    finally:
+        for subscription in subscriptions:
+            await subscription.unsubscribe()
+        await engine.close()

@@ -1,0 +1,307 @@
+"""The embedded engine: PyArrow readers + PyIceberg ``SqlCatalog`` on the service's Postgres.
+
+Each (tenant, catalog) gets its own catalog name and warehouse folder, so tenants never share
+tables or files. Blocking PyIceberg/PyArrow work runs in a worker thread (heartbeats and acks
+keep flowing). Exactly-once: a batch's id is a snapshot summary property, checked before
+writing and again after every lost commit race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NoSuchNamespaceError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
+from pyiceberg.table import Table
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from autoloader_contracts.events import BatchPlanned, FileResult
+from autoloader_core.errors import FieldError, NotFoundError, TerminalError, TransientError, ValidationFailed
+from autoloader_core.settings import Settings
+from autoloader_formats import normalise_for_iceberg, read_table
+from autoloader_loader import tables
+from autoloader_loader.domain import catalog_name, encode_file_rows, sqlalchemy_url, warehouse_location
+from autoloader_loader.engine import (
+    MAX_SAMPLE_ROWS,
+    SNAPSHOT_BATCH_ID,
+    SNAPSHOT_FILE_ROWS,
+    SNAPSHOT_INGESTION_ID,
+    SNAPSHOT_RUN_ID,
+    BatchResult,
+    FileLoadError,
+    LoadError,
+    SchemaConflictError,
+    TableRef,
+)
+from autoloader_loader.paths import resolve_local
+
+log = logging.getLogger(__name__)
+
+COMMIT_ATTEMPTS = 6
+COMMIT_BACKOFF_SECONDS = 0.2
+
+
+class EmbeddedEngine:
+    """:class:`~autoloader_loader.engine.LoaderEngine` on PyArrow + PyIceberg in this process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._catalogs: dict[tuple[str, str], SqlCatalog] = {}
+        self._lock = threading.Lock()
+
+    # --- port --------------------------------------------------------------------------------
+
+    async def load_batch(self, planned: BatchPlanned) -> BatchResult:
+        """See :meth:`LoaderEngine.load_batch`."""
+        return await asyncio.to_thread(self._guarded, self._load_batch, planned)
+
+    async def drop_table(self, ref: TableRef) -> bool:
+        """See :meth:`LoaderEngine.drop_table`."""
+        return await asyncio.to_thread(self._guarded, self._drop_table, ref)
+
+    async def table_info(self, ref: TableRef) -> dict[str, Any]:
+        """See :meth:`LoaderEngine.table_info`."""
+        return await asyncio.to_thread(self._guarded, self._table_info, ref)
+
+    async def table_sample(
+        self, ref: TableRef, *, limit: int, columns: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """See :meth:`LoaderEngine.table_sample`."""
+        return await asyncio.to_thread(self._guarded, self._table_sample, ref, limit, columns)
+
+    async def close(self) -> None:
+        """Dispose of every catalog's connection pool."""
+        with self._lock:
+            catalogs, self._catalogs = list(self._catalogs.values()), {}
+        for catalog in catalogs:
+            catalog.engine.dispose()
+
+    # --- loading -----------------------------------------------------------------------------
+
+    def _load_batch(self, planned: BatchPlanned) -> BatchResult:
+        started = time.monotonic()
+        ref = TableRef.of(planned.tenant_id, planned.destination)
+        catalog = self._catalog(ref)
+        table = self._load_or_none(catalog, ref)
+        if table is not None and (
+            earlier := tables.committed_batch(table, planned, identifier=ref.identifier)
+        ):
+            log.info("batch already committed", extra={"batch_id": planned.aggregate_id})
+            return earlier
+        data, files = self._read_files(planned)
+        table = table or self._create_table(catalog, ref, data.schema, planned)
+        return self._commit(table, catalog=catalog, planned=planned, data=data, files=files, started=started)
+
+    def _read_files(self, planned: BatchPlanned) -> tuple[pa.Table, list[FileResult]]:
+        if planned.source.type != "local":
+            raise LoadError(
+                f"source type {planned.source.type!r} is not supported by the embedded loader yet"
+            )
+        parts: list[pa.Table] = []
+        results: list[FileResult] = []
+        for ref in planned.files:
+            path = resolve_local(planned.source.path, ref.path, self._settings.allowed_roots)
+            try:
+                part = normalise_for_iceberg(read_table(str(path), planned.format, path_for_errors=ref.path))
+            except TerminalError as exc:
+                raise FileLoadError(exc.message, file=ref.path) from exc
+            except pa.ArrowInvalid as exc:
+                raise FileLoadError(f"{ref.path}: {exc}", file=ref.path) from exc
+            parts.append(part)
+            results.append(FileResult(path=ref.path, rows=part.num_rows, bytes=path.stat().st_size))
+        if not parts:
+            raise LoadError("the batch lists no files; nothing to load")
+        try:
+            combined = pa.concat_tables(parts, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SchemaConflictError(f"the files of this batch disagree on column types: {exc}") from exc
+        # PyIceberg is slow on many small chunks (FACTS.md): one contiguous table per batch.
+        return combined.combine_chunks(), results
+
+    def _create_table(
+        self, catalog: SqlCatalog, ref: TableRef, schema: pa.Schema, planned: BatchPlanned
+    ) -> Table:
+        catalog.create_namespace_if_not_exists(ref.database)
+        try:
+            table = catalog.create_table(
+                (ref.database, ref.table),
+                schema=tables.all_optional(schema),
+                properties=tables.NO_INTERNAL_RETRY,
+            )
+        except TableAlreadyExistsError:
+            return catalog.load_table((ref.database, ref.table))
+        partitioning = planned.destination.partitioning
+        if partitioning.enabled and partitioning.columns:
+            self._partition(table, partitioning.columns)
+        log.info("created table", extra={"table": ref.identifier, "tenant_id": ref.tenant_id})
+        return table
+
+    @staticmethod
+    def _partition(table: Table, columns: list[str]) -> None:
+        missing = [c for c in columns if c not in table.schema().column_names]
+        if missing:
+            raise SchemaConflictError(f"partition columns {missing} are not in the data; fix the destination")
+        with table.update_spec() as spec:
+            for column in columns:
+                spec.add_identity(column)
+
+    def _commit(
+        self,
+        table: Table,
+        *,
+        catalog: SqlCatalog,
+        data: pa.Table,
+        files: list[FileResult],
+        planned: BatchPlanned,
+        started: float,
+    ) -> BatchResult:
+        ref = TableRef.of(planned.tenant_id, planned.destination)
+        properties = {
+            SNAPSHOT_INGESTION_ID: planned.ingestion_id,
+            SNAPSHOT_RUN_ID: planned.run_id,
+            SNAPSHOT_BATCH_ID: planned.aggregate_id,
+            SNAPSHOT_FILE_ROWS: encode_file_rows([f.rows for f in files]),
+        }
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                table = tables.evolve_schema(self._without_internal_retry(table), data.schema)
+                table.append(tables.align_to_table(data, table), snapshot_properties=properties)
+            except CommitFailedException:
+                # Another writer committed first: it may have been another loader with this very batch.
+                table = catalog.load_table((ref.database, ref.table))
+                earlier = tables.committed_batch(table, planned, identifier=ref.identifier)
+                if earlier is not None:
+                    return earlier
+                time.sleep(COMMIT_BACKOFF_SECONDS * attempt)
+                continue
+            snapshot = tables.find_batch_snapshot(table, planned.aggregate_id)
+            return BatchResult(
+                files=files,
+                rows=data.num_rows,
+                bytes=sum(f.bytes for f in files),
+                snapshot_id=snapshot.snapshot_id if snapshot is not None else None,
+                table=ref.identifier,
+                duration_seconds=time.monotonic() - started,
+                schema_id=table.schema().schema_id,
+            )
+        raise TransientError(
+            f"{ref.identifier}: lost {COMMIT_ATTEMPTS} commit races in a row; retrying later"
+        )
+
+    @staticmethod
+    def _without_internal_retry(table: Table) -> Table:
+        # Tables created elsewhere may let PyIceberg re-apply an append after a lost race, which
+        # could write a batch twice; we retry ourselves after re-checking the batch id.
+        if table.metadata.properties.get("commit.retry.num-retries") == "0":
+            return table
+        with table.transaction() as tx:
+            tx.set_properties(tables.NO_INTERNAL_RETRY)
+        return table
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def _drop_table(self, ref: TableRef) -> bool:
+        catalog = self._catalog(ref)
+        try:
+            catalog.purge_table((ref.database, ref.table))
+        except (NoSuchTableError, NoSuchNamespaceError):
+            return False
+        log.info("dropped table", extra={"table": ref.identifier, "tenant_id": ref.tenant_id})
+        return True
+
+    def _table_info(self, ref: TableRef) -> dict[str, Any]:
+        info: dict[str, Any] = tables.describe_table(self._existing(ref), identifier=ref.identifier)
+        return info
+
+    def _table_sample(self, ref: TableRef, limit: int, columns: list[str] | None) -> list[dict[str, Any]]:
+        table = self._existing(ref)
+        names = table.schema().column_names
+        unknown = [c for c in columns or [] if c not in names]
+        if unknown:
+            raise ValidationFailed(
+                [
+                    FieldError("columns", f"unknown column {c!r}; the table has: {', '.join(names)}")
+                    for c in unknown
+                ]
+            )
+        selected = tuple(columns) if columns else ("*",)
+        rows = table.scan(selected_fields=selected, limit=max(1, min(limit, MAX_SAMPLE_ROWS))).to_arrow()
+        return [tables.jsonable(row) for row in rows.to_pylist()]
+
+    def _existing(self, ref: TableRef) -> Table:
+        table = self._load_or_none(self._catalog(ref), ref)
+        if table is None:
+            raise NotFoundError(f"table {ref.identifier} does not exist yet: run the ingestion first")
+        return table
+
+    # --- catalogs ----------------------------------------------------------------------------
+
+    def _catalog(self, ref: TableRef) -> SqlCatalog:
+        key = (ref.tenant_id, ref.catalog)
+        with self._lock:
+            catalog = self._catalogs.get(key)
+            if catalog is None:
+                catalog = self._open_catalog(ref)
+                self._catalogs[key] = catalog
+            return catalog
+
+    def _open_catalog(self, ref: TableRef) -> SqlCatalog:
+        try:
+            warehouse = warehouse_location(self._settings.warehouse_uri, ref.tenant_id, ref.catalog)
+            uri = sqlalchemy_url(self._settings.database_url)
+        except ValueError as exc:
+            raise LoadError(str(exc)) from exc
+        name = catalog_name(ref.tenant_id, ref.catalog)
+        try:
+            return SqlCatalog(name, uri=uri, warehouse=warehouse)
+        except SQLAlchemyError:
+            # Two loaders creating the catalog tables at once: the loser finds them on a second try.
+            return SqlCatalog(name, uri=uri, warehouse=warehouse)
+
+    @staticmethod
+    def _load_or_none(catalog: SqlCatalog, ref: TableRef) -> Table | None:
+        try:
+            return catalog.load_table((ref.database, ref.table))
+        except (NoSuchTableError, NoSuchNamespaceError):
+            return None
+
+    @staticmethod
+    def _guarded(function: Any, *args: Any) -> Any:
+        with _translated_errors():
+            return function(*args)
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Turn SQLAlchemy / PyIceberg / OS errors into our Terminal / Transient types."""
+    try:
+        yield
+    except (TerminalError, TransientError):
+        raise
+    except DBAPIError as exc:
+        if exc.connection_invalidated or "connect" in str(exc.orig).lower():
+            raise TransientError(f"the Iceberg catalog database is unreachable: {exc.orig}") from exc
+        raise TransientError(f"the Iceberg catalog database failed: {exc.orig}") from exc
+    except SQLAlchemyError as exc:
+        raise TransientError(f"the Iceberg catalog failed: {exc}") from exc
+    except ValueError as exc:
+        # PyIceberg reports unsupported types and invalid schemas/specs as ValueError.
+        raise LoadError(f"the data cannot be written to Iceberg: {exc}") from exc
+    except PermissionError as exc:
+        raise TerminalError(
+            f"the warehouse is not writable ({exc}); fix AUTOLOADER_WAREHOUSE permissions"
+        ) from exc
+    except OSError as exc:
+        raise TransientError(f"warehouse I/O failed ({exc}); retrying") from exc

@@ -1,0 +1,139 @@
+"""The loader's engine port: what any engine (embedded PyIceberg, Spark Connect) must do.
+
+Both implementations pass one behaviour suite; handlers and RPC answer only through this port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from autoloader_contracts.events import BatchPlanned, FileResult
+from autoloader_contracts.ingestion import DestinationSpec
+from autoloader_core.errors import TerminalError
+
+MAX_SAMPLE_ROWS = 10_000
+
+SNAPSHOT_INGESTION_ID = "autoloader.ingestion-id"
+SNAPSHOT_RUN_ID = "autoloader.run-id"
+SNAPSHOT_BATCH_ID = "autoloader.batch-id"
+SNAPSHOT_FILE_ROWS = "autoloader.file-rows"
+"""Snapshot summary properties every load commits with (the batch id makes loads exactly-once)."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What loading one batch produced.
+
+    Attributes:
+        files: Rows and bytes per file, in the batch's file order.
+        rows: Total rows appended.
+        bytes: Total bytes read.
+        snapshot_id: The Iceberg snapshot that holds the batch.
+        table: ``catalog.database.table``.
+        duration_seconds: Wall time of the load.
+        already_committed: The batch was found committed by an earlier delivery; nothing was written.
+        schema_id: The table's schema id after the load.
+    """
+
+    files: list[FileResult]
+    rows: int
+    bytes: int
+    snapshot_id: int | None
+    table: str
+    duration_seconds: float
+    already_committed: bool = False
+    schema_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """One table of one tenant: ``catalog.database.table``."""
+
+    tenant_id: str
+    catalog: str
+    database: str
+    table: str
+
+    @property
+    def identifier(self) -> str:
+        """``catalog.database.table``."""
+        return f"{self.catalog}.{self.database}.{self.table}"
+
+    @classmethod
+    def of(cls, tenant_id: str, destination: DestinationSpec) -> TableRef:
+        """The table an ingestion's destination names."""
+        return cls(tenant_id, destination.catalog, destination.database, destination.table)
+
+
+class LoadError(TerminalError):
+    """A batch cannot be loaded as it is; ``error_type`` classifies it for the run's error list."""
+
+    error_type = "load_error"
+
+    def __init__(self, message: str, *, file: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+
+
+class FileLoadError(LoadError):
+    """One file of the batch is unreadable (missing, empty, corrupt, outside the allowed roots)."""
+
+    error_type = "file_error"
+
+
+class SchemaConflictError(LoadError):
+    """The files do not fit the table's schema in a way Iceberg can evolve to."""
+
+    error_type = "schema_error"
+
+
+class LoaderEngine(Protocol):
+    """Writes batches into Iceberg tables and answers questions about those tables."""
+
+    async def load_batch(self, planned: BatchPlanned) -> BatchResult:
+        """Load every file of ``planned`` and commit them as one snapshot, exactly once.
+
+        A batch whose id is already in the table's snapshot summaries is not written again: the
+        earlier result comes back with ``already_committed=True``.
+
+        Raises:
+            FileLoadError: A file is unreadable (the batch fails; nothing is committed).
+            SchemaConflictError: The data cannot be made to fit the table.
+            LoadError: Any other reason retrying cannot fix (unsupported source, bad destination).
+            TransientError: The catalog, warehouse or source is unavailable; retry later.
+        """
+        ...
+
+    async def drop_table(self, ref: TableRef) -> bool:
+        """Drop the table and its files; return False when it did not exist.
+
+        Raises:
+            TransientError: The catalog or warehouse is unavailable.
+        """
+        ...
+
+    async def table_info(self, ref: TableRef) -> dict[str, Any]:
+        """Describe the table: identifier, location, format version, schema, row count, snapshots.
+
+        Raises:
+            NotFoundError: The table does not exist yet.
+            TransientError: The catalog is unavailable.
+        """
+        ...
+
+    async def table_sample(
+        self, ref: TableRef, *, limit: int, columns: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """Return up to ``limit`` rows (only ``columns`` when given) as JSON-able dicts.
+
+        Raises:
+            NotFoundError: The table does not exist yet.
+            ValidationFailed: A requested column is not in the table.
+            TransientError: The catalog is unavailable.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

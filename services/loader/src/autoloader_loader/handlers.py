@@ -1,0 +1,183 @@
+"""Event handlers of the loader: BatchPlanned -> load -> BatchLoaded | BatchFailed; IngestionDeleted.
+
+Outcomes follow one policy: a load that retrying cannot fix becomes a ``BatchFailed`` event and
+the message is acknowledged; a transient failure is redelivered with backoff until the last
+attempt, which also becomes ``BatchFailed`` (so the run can always complete).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from autoloader_bus.consumer import Delivery
+from autoloader_bus.event_store import EventStore
+from autoloader_contracts.events import (
+    BatchFailed,
+    BatchLoaded,
+    BatchPlanned,
+    IngestionCreated,
+    IngestionDeleted,
+    IngestionUpdated,
+    RunError,
+)
+from autoloader_contracts.ingestion import DestinationSpec
+from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
+from autoloader_core.ids import deterministic_id
+from autoloader_core.settings import Settings
+from autoloader_loader.engine import BatchResult, LoaderEngine, LoadError, TableRef
+
+log = logging.getLogger(__name__)
+
+ACTOR = "service:loader"
+FAULT_AFTER_COMMIT = "loader.after_commit"
+T = TypeVar("T")
+
+
+class LoaderHandlers:
+    """Reacts to the events the loader consumes."""
+
+    def __init__(self, *, engine: LoaderEngine, store: EventStore, settings: Settings) -> None:
+        self._engine = engine
+        self._store = store
+        self._settings = settings
+
+    async def handle(self, delivery: Delivery) -> None:
+        """Dispatch one delivered event (other event types are acknowledged and ignored)."""
+        event = delivery.event
+        if isinstance(event, BatchPlanned):
+            await self.on_batch_planned(event, delivery)
+        elif isinstance(event, IngestionDeleted):
+            await self.on_ingestion_deleted(event)
+
+    async def on_batch_planned(self, planned: BatchPlanned, delivery: Delivery) -> None:
+        """Load the batch and record the outcome as an event.
+
+        Raises:
+            TransientError: The load may succeed later and this is not the last attempt.
+        """
+        try:
+            result = await self._keeping_alive(delivery, self._engine.load_batch(planned))
+        except TerminalError as exc:
+            await self._append_failed(planned, exc, attempts=delivery.attempt)
+            return
+        except Exception as exc:
+            if not delivery.is_last_attempt:
+                raise
+            await self._append_failed(planned, exc, attempts=delivery.attempt)
+            return
+        if self._settings.fault == FAULT_AFTER_COMMIT and not result.already_committed:
+            # Crash tests: the batch is committed to Iceberg but neither announced nor acknowledged.
+            log.warning(
+                "fault injection: exiting after the Iceberg commit", extra={"batch_id": planned.aggregate_id}
+            )
+            os._exit(137)
+        await self._store.append(_loaded_event(planned, result))
+        log.info(
+            "batch loaded",
+            extra={
+                "batch_id": planned.aggregate_id,
+                "rows": result.rows,
+                "already_committed": result.already_committed,
+            },
+        )
+
+    async def on_ingestion_deleted(self, deleted: IngestionDeleted) -> None:
+        """Drop the ingestion's table when the deletion asks for it."""
+        if not deleted.delete_table:
+            return
+        destination = await self._destination_of(deleted.tenant_id, deleted.aggregate_id)
+        if destination is None:
+            log.warning(
+                "deleted ingestion has no destination; nothing to drop",
+                extra={"ingestion_id": deleted.aggregate_id},
+            )
+            return
+        dropped = await self._engine.drop_table(TableRef.of(deleted.tenant_id, destination))
+        log.info(
+            "ingestion table dropped" if dropped else "ingestion table was already gone",
+            extra={"ingestion_id": deleted.aggregate_id, "table": destination.identifier},
+        )
+
+    async def _destination_of(self, tenant_id: str, ingestion_id: str) -> DestinationSpec | None:
+        # The deleted event does not repeat the configuration: the last created/updated event has it.
+        destination = None
+        for stored in await self._store.read(tenant_id, "ingestion", ingestion_id):
+            if isinstance(stored.event, IngestionCreated | IngestionUpdated):
+                destination = stored.event.config.destination
+        return destination
+
+    async def _keeping_alive(self, delivery: Delivery, work: Awaitable[T]) -> T:
+        """Await ``work`` while telling the server we are still on it (no redelivery mid-load)."""
+        interval = max(1.0, self._settings.ack_wait_seconds / 3)
+
+        async def touch() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await delivery.in_progress()
+                except Exception:
+                    log.warning("could not extend the ack deadline", exc_info=True)
+
+        toucher = asyncio.create_task(touch())
+        try:
+            return await work
+        finally:
+            toucher.cancel()
+
+    async def _append_failed(self, planned: BatchPlanned, exc: Exception, *, attempts: int) -> None:
+        error = _run_error(exc)
+        log.error("batch failed", extra={"batch_id": planned.aggregate_id, "error": error.message})
+        await self._store.append(
+            BatchFailed(
+                event_id=deterministic_id("evt", planned.aggregate_id, "failed"),
+                occurred_at=datetime.now(UTC),
+                tenant_id=planned.tenant_id,
+                aggregate_id=planned.aggregate_id,
+                actor=ACTOR,
+                correlation_id=planned.run_id,
+                causation_id=planned.event_id,
+                ingestion_id=planned.ingestion_id,
+                run_id=planned.run_id,
+                paths=[f.path for f in planned.files],
+                error=error,
+                attempts=attempts,
+            )
+        )
+
+
+def _run_error(exc: Exception) -> RunError:
+    if isinstance(exc, LoadError):
+        return RunError(error_type=exc.error_type, message=exc.message, file=exc.file)
+    if isinstance(exc, TransientError):
+        return RunError(
+            error_type="transient_error", message=f"gave up after repeated failures: {exc.message}"
+        )
+    if isinstance(exc, AutoloaderError):
+        return RunError(error_type="load_error", message=exc.message)
+    return RunError(error_type="internal_error", message=f"{type(exc).__name__}: {exc}")
+
+
+def _loaded_event(planned: BatchPlanned, result: BatchResult) -> BatchLoaded:
+    return BatchLoaded(
+        event_id=deterministic_id("evt", planned.aggregate_id, "loaded"),
+        occurred_at=datetime.now(UTC),
+        tenant_id=planned.tenant_id,
+        aggregate_id=planned.aggregate_id,
+        actor=ACTOR,
+        correlation_id=planned.run_id,
+        causation_id=planned.event_id,
+        ingestion_id=planned.ingestion_id,
+        run_id=planned.run_id,
+        files=result.files,
+        rows=result.rows,
+        bytes=result.bytes,
+        snapshot_id=result.snapshot_id,
+        table=result.table,
+        duration_seconds=result.duration_seconds,
+        already_committed=result.already_committed,
+    )

@@ -1,0 +1,167 @@
+"""Synchronous PyIceberg helpers of the embedded engine: schema evolution, alignment, lookups.
+
+Everything here blocks (catalog round trips, file I/O): the engine calls it in a worker thread.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import ValidationError
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
+
+from autoloader_contracts.events import BatchPlanned, FileResult
+from autoloader_loader.domain import decode_file_rows, plan_schema
+from autoloader_loader.engine import SNAPSHOT_BATCH_ID, SNAPSHOT_FILE_ROWS, BatchResult, SchemaConflictError
+
+NO_INTERNAL_RETRY = {"commit.retry.num-retries": "0"}
+"""PyIceberg retries failed commits by re-applying the append; we must re-check the batch id first."""
+
+
+def iceberg_schema_of(arrow_schema: pa.Schema) -> Schema:
+    """The Iceberg schema PyIceberg would give ``arrow_schema`` (fresh field ids)."""
+    return Catalog._convert_schema_if_needed(arrow_schema)
+
+
+def all_optional(schema: pa.Schema) -> pa.Schema:
+    """Make every top-level column nullable: later files may lack any column."""
+    return pa.schema([f.with_nullable(True) for f in schema], metadata=schema.metadata)
+
+
+def committed_batch(table: Table, planned: BatchPlanned, *, identifier: str) -> BatchResult | None:
+    """The earlier result of ``planned`` when a snapshot of ``table`` already carries its batch id."""
+    snapshot = find_batch_snapshot(table, planned.aggregate_id)
+    if snapshot is None:
+        return None
+    summary = snapshot.summary
+    rows = int((summary and summary["added-records"]) or 0)
+    per_file = decode_file_rows(summary and summary[SNAPSHOT_FILE_ROWS], len(planned.files))
+    counts = per_file or [0] * len(planned.files)
+    files = [
+        FileResult(path=f.path, rows=n, bytes=f.size) for f, n in zip(planned.files, counts, strict=True)
+    ]
+    return BatchResult(
+        files=files,
+        rows=rows,
+        bytes=sum(f.size for f in planned.files),
+        snapshot_id=snapshot.snapshot_id,
+        table=identifier,
+        duration_seconds=0.0,
+        already_committed=True,
+        schema_id=snapshot.schema_id,
+    )
+
+
+def find_batch_snapshot(table: Table, batch_id: str) -> Snapshot | None:
+    """The snapshot whose summary names ``batch_id`` (newest first), if any."""
+    for snapshot in reversed(table.metadata.snapshots):
+        if snapshot.summary is not None and snapshot.summary[SNAPSHOT_BATCH_ID] == batch_id:
+            return snapshot
+    return None
+
+
+def evolve_schema(table: Table, data_schema: pa.Schema) -> Table:
+    """Add the data's new columns and widen columns where Iceberg allows.
+
+    Raises:
+        SchemaConflictError: A column's type cannot change to the data's (names the column).
+    """
+    data_iceberg = iceberg_schema_of(data_schema)
+    table_types = {f.name: str(f.field_type) for f in table.schema().fields}
+    data_types = {f.name: str(f.field_type) for f in data_iceberg.fields}
+    plan = plan_schema(table_types, data_types)
+    if plan.errors:
+        raise SchemaConflictError("; ".join(plan.errors))
+    if not plan.changes_table:
+        return table
+    merged = [data_schema.field(name).with_nullable(True) for name in [*plan.new_columns, *plan.nested]]
+    try:
+        with table.update_schema() as update:
+            if merged:
+                update.union_by_name(pa.schema(merged))
+            for name in plan.promotions:
+                update.update_column(name, field_type=data_iceberg.find_field(name).field_type)
+    except (ValidationError, ValueError) as exc:
+        names = ", ".join([*plan.new_columns, *plan.nested, *plan.promotions])
+        raise SchemaConflictError(f"the table's schema cannot take columns {names}: {exc}") from exc
+    return table
+
+
+def align_to_table(data: pa.Table, table: Table) -> pa.Table:
+    """Cast ``data`` to the table's schema, in its column order; columns the data lacks are null.
+
+    Raises:
+        SchemaConflictError: Values of a column cannot be converted to the table's type.
+    """
+    target = table.schema().as_arrow()
+    columns = []
+    for field in target:
+        if field.name not in data.column_names:
+            columns.append(pa.nulls(data.num_rows, field.type))
+            continue
+        column = data.column(field.name)
+        columns.append(column if column.type.equals(field.type) else _cast(column, field))
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+def _cast(column: pa.ChunkedArray, field: pa.Field) -> pa.ChunkedArray:
+    try:
+        return pc.cast(column, options=pc.CastOptions(target_type=field.type, allow_time_truncate=True))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise SchemaConflictError(
+            f"column {field.name!r}: values of type {column.type} do not convert to the table's {field.type} "
+            f"({exc}); fix the files or load them into a new table"
+        ) from exc
+
+
+def describe_table(table: Table, *, identifier: str) -> dict[str, Any]:
+    """The ``table_info`` answer: identifier, location, format version, schema, rows, snapshots."""
+    current = table.current_snapshot()
+    total = current.summary["total-records"] if current is not None and current.summary else None
+    return {
+        "identifier": identifier,
+        "location": table.location(),
+        "format_version": table.metadata.format_version,
+        "schema_id": table.schema().schema_id,
+        "schema": [
+            {"id": f.field_id, "name": f.name, "type": str(f.field_type), "required": f.required}
+            for f in table.schema().fields
+        ],
+        "row_count": int(total or 0),
+        "current_snapshot_id": current.snapshot_id if current is not None else None,
+        "snapshots": [_describe_snapshot(s) for s in table.metadata.snapshots],
+    }
+
+
+def _describe_snapshot(snapshot: Snapshot) -> dict[str, Any]:
+    summary = snapshot.summary
+    return {
+        "snapshot_id": snapshot.snapshot_id,
+        "parent_id": snapshot.parent_snapshot_id,
+        "timestamp": datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(),
+        "operation": summary.operation.value if summary is not None else None,
+        "summary": dict(summary.model_dump()) if summary is not None else {},
+    }
+
+
+def jsonable(value: Any) -> Any:
+    """Convert a value from ``Table.to_pylist`` to plain JSON (RFC 3339 datetimes, str decimals)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
