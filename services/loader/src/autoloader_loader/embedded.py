@@ -45,7 +45,7 @@ from autoloader_loader.engine import (
     SchemaConflictError,
     TableRef,
 )
-from autoloader_loader.paths import resolve_local
+from autoloader_sources.local import LocalSource
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,12 @@ class EmbeddedEngine:
             )
         parts: list[pa.Table] = []
         results: list[FileResult] = []
+        source = self._local_source(planned)
         for ref in planned.files:
-            path = resolve_local(planned.source.path, ref.path, self._settings.allowed_roots)
+            try:
+                path = source.resolve(ref.path)
+            except TerminalError as exc:
+                raise FileLoadError(f"{ref.path}: {exc.message}", file=ref.path) from exc
             try:
                 part = normalise_for_iceberg(read_table(str(path), planned.format, path_for_errors=ref.path))
             except TerminalError as exc:
@@ -129,6 +133,12 @@ class EmbeddedEngine:
             raise SchemaConflictError(f"the files of this batch disagree on column types: {exc}") from exc
         # PyIceberg is slow on many small chunks (FACTS.md): one contiguous table per batch.
         return combined.combine_chunks(), results
+
+    def _local_source(self, planned: BatchPlanned) -> LocalSource:
+        try:
+            return LocalSource(planned.source.path, allowed_roots=self._settings.allowed_roots)
+        except TerminalError as exc:
+            raise LoadError(exc.message) from exc
 
     def _create_table(
         self, catalog: SqlCatalog, ref: TableRef, schema: pa.Schema, planned: BatchPlanned
