@@ -49,7 +49,7 @@ class FormatSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     type: str
     options: dict[str, Any] = {}
-    schema: SchemaSpec = SchemaSpec()
+    schema: SchemaSpec = msgspec.field(default_factory=SchemaSpec)  # factory: OpenAPI hashes defaults
 
 
 class PartitioningSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,7 +67,7 @@ class DestinationSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     table: str
     write_mode: str = "append"
     merge_keys: list[str] = []
-    partitioning: PartitioningSpec = PartitioningSpec()
+    partitioning: PartitioningSpec = msgspec.field(default_factory=PartitioningSpec)
 
     @property
     def identifier(self) -> str:

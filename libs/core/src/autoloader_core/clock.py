@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 def utcnow() -> datetime:
@@ -17,6 +17,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@runtime_checkable  # the api injects clocks by type-checked dependency injection
 class Clock(Protocol):
     """Source of "now" and of waiting until a moment."""
 

@@ -1,0 +1,171 @@
+"""Composition root of the api service: builds the adapters and the Litestar app, and serves it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from autoloader_api.auth import SECURITY_SCHEME, admin_guard, provide_caller
+from autoloader_api.commands import IngestionCommands
+from autoloader_api.controllers.admin import AdminController
+from autoloader_api.controllers.health import HealthController
+from autoloader_api.controllers.ingestions import IngestionController
+from autoloader_api.controllers.runs import RunController
+from autoloader_api.controllers.status import StatusController
+from autoloader_api.controllers.tables import TableController
+from autoloader_api.loader_gateway import TableGateway
+from autoloader_api.problems import problem_response
+from autoloader_api.queries import ReadModels
+from autoloader_api.tenants import TenantStore
+from autoloader_bus.connection import Bus
+from autoloader_bus.event_store import EventStore
+from autoloader_bus.runtime import ServiceRuntime
+from autoloader_core.clock import Clock, SystemClock
+from autoloader_core.settings import Settings
+from autoloader_db.database import Pool, create_pool
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    bus: Bus,
+    pool: Pool,
+    clock: Clock | None = None,
+    projection_timeout: float = 5.0,
+    rpc_timeout: float = 30.0,
+) -> Litestar:
+    """Build the HTTP app on the given adapters (tests pass their own real servers' adapters).
+
+    Args:
+        settings: Service settings (admin token, allowed local roots, heartbeat interval).
+        bus: Connected NATS bus with the event stream.
+        pool: PostgreSQL pool of the migrated database.
+        clock: Source of "now" (defaults to the system clock).
+        projection_timeout: Longest wait for the read models to show a write before answering.
+        rpc_timeout: Longest wait for the loader to answer table questions.
+    """
+    clock = clock or SystemClock()
+    reads = ReadModels(pool)
+    adapters: dict[str, Any] = {
+        "settings": settings,
+        "bus": bus,
+        "pool": pool,
+        "clock": clock,
+        "reads": reads,
+        "tenants": TenantStore(pool),
+        "tables": TableGateway(bus, timeout=rpc_timeout),
+        "commands": IngestionCommands(
+            store=EventStore(bus),
+            reads=reads,
+            clock=clock,
+            allowed_roots=settings.allowed_roots,
+            projection_timeout=projection_timeout,
+        ),
+    }
+    dependencies = {name: _constant(value) for name, value in adapters.items()}
+    admin = Router(
+        API_PREFIX,
+        route_handlers=[AdminController],
+        guards=[admin_guard(settings.admin_token)],
+        security=[{SECURITY_SCHEME: []}],
+    )
+    tenant_api = Router(
+        API_PREFIX,
+        route_handlers=[IngestionController, RunController, TableController, StatusController],
+        dependencies={"caller": Provide(provide_caller)},
+        security=[{SECURITY_SCHEME: []}],
+    )
+    return Litestar(
+        route_handlers=[HealthController, admin, tenant_api],
+        dependencies=dependencies,
+        exception_handlers={Exception: problem_response},
+        openapi_config=_openapi(),
+        debug=False,
+    )
+
+
+def _constant(value: Any) -> Provide:
+    def provide() -> Any:
+        return value
+
+    provide.__annotations__["return"] = type(value)
+    return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Autoloader API",
+        version="1.0.0",
+        description="Zero-code, scheduled file ingestion into Apache Iceberg tables. Errors are RFC 9457 "
+        "problem details; every /api/v1 endpoint needs 'Authorization: Bearer <API key>'.",
+        path="/schema",
+        components=Components(
+            security_schemes={
+                SECURITY_SCHEME: SecurityScheme(type="http", scheme="bearer", description="tenant API key"),
+            }
+        ),
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the service runtime owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_http(
+    app: Litestar, *, host: str, port: int, stop: asyncio.Event, on_started: Callable[[], None] | None = None
+) -> None:
+    """Serve ``app`` with uvicorn in this event loop until ``stop`` is set.
+
+    Raises:
+        SystemExit: uvicorn could not bind ``host:port`` (it logs why).
+    """
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve())
+    await _until_started(server, serving)
+    log.info("serving", extra={"url": f"http://{host}:{port}"})
+    if on_started is not None:
+        on_started()
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await serving
+
+
+async def body(runtime: ServiceRuntime) -> None:
+    """Service body: serve HTTP on ``api_host:api_port`` until the runtime stops."""
+    settings = runtime.settings
+    pool = await create_pool(settings.database_url)
+    try:
+        app = create_app(settings, bus=runtime.bus, pool=pool)
+        await serve_http(
+            app, host=settings.api_host, port=settings.api_port, stop=runtime.stop, on_started=runtime.ready
+        )
+    finally:
+        await pool.close()
+
+
+async def _until_started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    while not server.started:
+        if serving.done():
+            serving.result()  # re-raise why it could not start
+            raise RuntimeError("the HTTP server stopped before it started")
+        await asyncio.sleep(0.02)

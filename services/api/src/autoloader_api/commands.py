@@ -1,0 +1,193 @@
+"""Ingestion commands: load the aggregate, check the command, append with OCC, wait for the projection.
+
+Waiting until the projector has applied the appended event lets a response (and the client's next
+read) reflect the write, although reads are served from the eventually consistent read models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autoloader_api.domain.lifecycle import (
+    Transition,
+    changed_sections,
+    check_transition,
+    check_update,
+    ensure_exists,
+)
+from autoloader_api.domain.validation import validate_config
+from autoloader_api.queries import ReadModels
+from autoloader_api.schemas import CreateIngestion, UpdateIngestion
+from autoloader_api.tenants import Caller
+from autoloader_bus.event_store import EventStore
+from autoloader_contracts.events import (
+    Event,
+    IngestionActivated,
+    IngestionCreated,
+    IngestionDeleted,
+    IngestionPaused,
+    IngestionResumed,
+    IngestionUpdated,
+    RunRequested,
+)
+from autoloader_contracts.ingestion import IngestionConfig, IngestionState
+from autoloader_contracts.ingestion_state import fold
+from autoloader_core.clock import Clock
+from autoloader_core.errors import ValidationFailed
+from autoloader_core.ids import new_id
+
+log = logging.getLogger(__name__)
+
+_TRANSITION_EVENTS: dict[Transition, type[Event]] = {
+    "activate": IngestionActivated,
+    "pause": IngestionPaused,
+    "resume": IngestionResumed,
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The aggregate after a command and whether the read models already show it."""
+
+    state: IngestionState
+    projected: bool
+
+
+class IngestionCommands:
+    """Use cases that change ingestions (and request runs)."""
+
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        reads: ReadModels,
+        clock: Clock,
+        allowed_roots: Sequence[Path],
+        projection_timeout: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._reads = reads
+        self._clock = clock
+        self._roots = tuple(allowed_roots)
+        self._timeout = projection_timeout
+
+    async def create(self, caller: Caller, body: CreateIngestion) -> Outcome:
+        """Create an ingestion (draft, or active with ``activate: true``).
+
+        Raises:
+            ValidationFailed: The configuration is invalid; nothing is stored.
+        """
+        config = body.to_config()
+        self._validate(config, credentials_given=body.source.credentials is not None)
+        ingestion_id = new_id("ing")
+        event = IngestionCreated(
+            **self._envelope(caller, ingestion_id),
+            config=config,
+            status="active" if body.activate else "draft",
+        )
+        return await self._append(event, [], expected_version=0)
+
+    async def update(self, caller: Caller, ingestion_id: str, body: UpdateIngestion) -> Outcome:
+        """Replace the sections sent in ``body``.
+
+        Raises:
+            NotFoundError: No such ingestion.
+            ConflictError: source/format/destination changed after the draft status.
+            ValidationFailed: The resulting configuration is invalid.
+        """
+        history = await self._history(caller, ingestion_id)
+        state = ensure_exists(fold(history), ingestion_id)
+        proposed = body.apply_to(state.config)
+        changed = changed_sections(state.config, proposed)
+        check_update(state, changed)
+        self._validate(proposed, credentials_given=body.credentials_given)
+        if not changed:
+            return Outcome(state=state, projected=await self._wait_projected(state.version))
+        event = IngestionUpdated(**self._envelope(caller, ingestion_id), config=proposed, changed=changed)
+        return await self._append(event, history, expected_version=state.version)
+
+    async def transition(self, caller: Caller, ingestion_id: str, command: Transition) -> Outcome:
+        """Activate, pause or resume.
+
+        Raises:
+            NotFoundError: No such ingestion.
+            ConflictError: The current status does not allow ``command``.
+        """
+        history = await self._history(caller, ingestion_id)
+        state = ensure_exists(fold(history), ingestion_id)
+        check_transition(command, state)
+        event = _TRANSITION_EVENTS[command](**self._envelope(caller, ingestion_id))
+        return await self._append(event, history, expected_version=state.version)
+
+    async def delete(self, caller: Caller, ingestion_id: str, *, delete_table: bool) -> None:
+        """Delete an ingestion (its runs and ledger stay in the log for audit).
+
+        Raises:
+            NotFoundError: No such ingestion (or already deleted).
+        """
+        history = await self._history(caller, ingestion_id)
+        state = ensure_exists(fold(history), ingestion_id)
+        event = IngestionDeleted(**self._envelope(caller, ingestion_id), delete_table=delete_table)
+        await self._append(event, history, expected_version=state.version)
+
+    async def request_run(self, caller: Caller, ingestion_id: str) -> str:
+        """Ask for a manual run now; return the new run's id.
+
+        Raises:
+            NotFoundError: No such ingestion (or deleted).
+        """
+        state = ensure_exists(fold(await self._history(caller, ingestion_id)), ingestion_id)
+        run_id = new_id("run")
+        event = RunRequested(
+            **self._envelope(caller, run_id, correlation_id=run_id), ingestion_id=state.id, trigger="manual"
+        )
+        seq = await self._store.append(event, expected_version=0)
+        await self._wait_projected(seq)
+        return run_id
+
+    def _validate(self, config: IngestionConfig, *, credentials_given: bool) -> None:
+        errors = validate_config(config, allowed_roots=self._roots, credentials_given=credentials_given)
+        if errors:
+            raise ValidationFailed(errors)
+
+    async def _history(self, caller: Caller, ingestion_id: str) -> list[tuple[int, Event]]:
+        stored = await self._store.read(caller.tenant_id, "ingestion", ingestion_id)
+        return [(s.seq, s.event) for s in stored]
+
+    async def _append(
+        self, event: Event, history: list[tuple[int, Event]], *, expected_version: int
+    ) -> Outcome:
+        seq = await self._store.append(event, expected_version=expected_version)
+        state = fold([*history, (seq, event)])
+        assert state is not None  # every command here starts from, or creates, an ingestion
+        return Outcome(state=state, projected=await self._wait_projected(seq))
+
+    def _envelope(
+        self, caller: Caller, aggregate_id: str, *, correlation_id: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "event_id": new_id("evt"),
+            "occurred_at": self._clock.now(),
+            "tenant_id": caller.tenant_id,
+            "aggregate_id": aggregate_id,
+            "actor": caller.actor,
+            "correlation_id": correlation_id or new_id("cor"),
+        }
+
+    async def _wait_projected(self, seq: int) -> bool:
+        """Poll the projection checkpoint until it reaches ``seq`` (False after the timeout)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        delay = 0.01
+        while await self._reads.projected_seq() < seq:
+            if loop.time() >= deadline:
+                log.warning("read models lag behind the write", extra={"seq": seq})
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return True

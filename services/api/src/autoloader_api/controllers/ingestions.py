@@ -1,0 +1,162 @@
+"""Ingestion commands and queries: ``/api/v1/ingestions``."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from autoloader_api.commands import IngestionCommands, Outcome
+from autoloader_api.queries import IngestionFilter, ReadModels
+from autoloader_api.schemas import CreateIngestion, IngestionOut, IngestionPage, RunAccepted, UpdateIngestion
+from autoloader_api.tenants import Caller
+from autoloader_api.views import ingestion_from_row, ingestion_from_state
+from autoloader_core.clock import Clock
+
+
+class IngestionController(Controller):
+    """Create, read, change and run ingestions."""
+
+    path = "/ingestions"
+    tags = ["ingestions"]
+
+    @post("/", status_code=201, summary="Create an ingestion (draft, or active with activate: true)")
+    async def create(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        commands: NamedDependency[IngestionCommands],
+        reads: NamedDependency[ReadModels],
+        clock: NamedDependency[Clock],
+        data: JSONBody[CreateIngestion],
+    ) -> IngestionOut:
+        """Validate and create; nothing is stored when validation fails (422 with field errors)."""
+        return await _respond(await commands.create(caller, data), caller, reads, clock)
+
+    @get("/", summary="List ingestions")
+    async def list(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        reads: NamedDependency[ReadModels],
+        clock: NamedDependency[Clock],
+        status: FromQuery[str | None] = None,
+        source_type: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
+        sort: FromQuery[str] = "-created_at",
+        limit: FromQuery[int] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> IngestionPage:
+        """Filter by status, source type and name (``q``, case-insensitive); sort; paginate by cursor."""
+        query = IngestionFilter(
+            status=status, source_type=source_type, q=q, sort=sort, limit=limit, cursor=cursor
+        )
+        page = await reads.list_ingestions(caller.tenant_id, query)
+        now = clock.now()
+        return IngestionPage(
+            items=[ingestion_from_row(r, now=now) for r in page.rows], next_cursor=page.next_cursor
+        )
+
+    @get("/{ingestion_id:str}", summary="One ingestion with its metadata")
+    async def get(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        reads: NamedDependency[ReadModels],
+        clock: NamedDependency[Clock],
+        ingestion_id: FromPath[str],
+    ) -> IngestionOut:
+        """Return the ingestion; another tenant's or a deleted one is 404."""
+        return ingestion_from_row(await reads.ingestion(caller.tenant_id, ingestion_id), now=clock.now())
+
+    @put("/{ingestion_id:str}", summary="Change an ingestion (sections sent are replaced)")
+    async def update(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        commands: NamedDependency[IngestionCommands],
+        reads: NamedDependency[ReadModels],
+        clock: NamedDependency[Clock],
+        ingestion_id: FromPath[str],
+        data: JSONBody[UpdateIngestion],
+    ) -> IngestionOut:
+        """source/format/destination may change only while the ingestion is a draft (else 409)."""
+        return await _respond(await commands.update(caller, ingestion_id, data), caller, reads, clock)
+
+    @delete("/{ingestion_id:str}", status_code=204, summary="Delete an ingestion")
+    async def remove(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        commands: NamedDependency[IngestionCommands],
+        ingestion_id: FromPath[str],
+        delete_table: FromQuery[bool] = False,
+    ) -> None:
+        """Delete; afterwards the ingestion is 404. ``delete_table`` also drops its table."""
+        await commands.delete(caller, ingestion_id, delete_table=delete_table)
+
+    @post("/{ingestion_id:str}/activate", status_code=200, summary="draft -> active")
+    async def activate(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        commands: NamedDependency[IngestionCommands],
+        reads: NamedDependency[ReadModels],
+        clock: NamedDependency[Clock],
+        ingestion_id: FromPath[str],
+    ) -> IngestionOut:
+        """Start scheduled runs of a draft."""
+        return await _respond(
+            await commands.transition(caller, ingestion_id, "activate"), caller, reads, clock
+        )
+
+    @post("/{ingestion_id:str}/pause", status_code=200, summary="active -> paused")
+    async def pause(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        commands: NamedDependency[IngestionCommands],
+        reads: NamedDependency[ReadModels],
+        clock: NamedDependency[Clock],
+        ingestion_id: FromPath[str],
+    ) -> IngestionOut:
+        """Stop scheduled runs until resumed."""
+        return await _respond(await commands.transition(caller, ingestion_id, "pause"), caller, reads, clock)
+
+    @post("/{ingestion_id:str}/resume", status_code=200, summary="paused -> active")
+    async def resume(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        commands: NamedDependency[IngestionCommands],
+        reads: NamedDependency[ReadModels],
+        clock: NamedDependency[Clock],
+        ingestion_id: FromPath[str],
+    ) -> IngestionOut:
+        """Restart scheduled runs."""
+        return await _respond(await commands.transition(caller, ingestion_id, "resume"), caller, reads, clock)
+
+    @post("/{ingestion_id:str}/run", status_code=202, summary="Run now")
+    async def run(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        commands: NamedDependency[IngestionCommands],
+        ingestion_id: FromPath[str],
+    ) -> RunAccepted:
+        """Request a manual run; follow it at ``.../runs/{run_id}``."""
+        return RunAccepted(run_id=await commands.request_run(caller, ingestion_id))
+
+
+async def _respond(
+    outcome: Outcome,
+    caller: Caller,
+    reads: ReadModels,
+    clock: Clock,
+) -> IngestionOut:
+    """Serve the read model when it caught up (it has the run metadata), else the aggregate itself."""
+    if outcome.projected:
+        row = await reads.find_ingestion(caller.tenant_id, outcome.state.id)
+        if row is not None:
+            return ingestion_from_row(row, now=clock.now())
+    return ingestion_from_state(outcome.state, now=clock.now(), created_by=None)

@@ -1,0 +1,74 @@
+"""Run history and the file ledger of an ingestion."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from autoloader_api.queries import ReadModels
+from autoloader_api.schemas import FilePage, RunOut, RunPage
+from autoloader_api.tenants import Caller
+from autoloader_api.views import file_from_row, run_from_row
+from autoloader_core.clock import Clock
+
+
+class RunController(Controller):
+    """``/api/v1/ingestions/{id}/runs`` and ``/files``."""
+
+    path = "/ingestions/{ingestion_id:str}"
+    tags = ["runs"]
+
+    @get("/runs", summary="Run history, newest first")
+    async def runs(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        reads: NamedDependency[ReadModels],
+        clock: NamedDependency[Clock],
+        ingestion_id: FromPath[str],
+        days: FromQuery[int] = 30,
+        limit: FromQuery[int] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> RunPage:
+        """Runs requested in the last ``days`` days (1..3650); ``limit`` 1..500."""
+        await reads.ingestion(caller.tenant_id, ingestion_id)
+        page = await reads.list_runs(
+            caller.tenant_id, ingestion_id, days=days, limit=limit, cursor=cursor, now=clock.now()
+        )
+        return RunPage(items=[run_from_row(r) for r in page.rows], next_cursor=page.next_cursor)
+
+    @get("/runs/{run_id:str}", summary="One run with metrics, errors and per-file results")
+    async def run(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        reads: NamedDependency[ReadModels],
+        ingestion_id: FromPath[str],
+        run_id: FromPath[str],
+    ) -> RunOut:
+        """Return the run and the ledger entries of its files."""
+        await reads.ingestion(caller.tenant_id, ingestion_id)
+        row = await reads.run(caller.tenant_id, ingestion_id, run_id)
+        files = [file_from_row(f) for f in await reads.run_files(caller.tenant_id, run_id)]
+        return run_from_row(row, files)
+
+    @get("/files", summary="The file ledger")
+    async def files(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        reads: NamedDependency[ReadModels],
+        ingestion_id: FromPath[str],
+        file_state: Annotated[str | None, QueryParameter(name="state")] = None,
+        limit: FromQuery[int] = 100,
+        cursor: FromQuery[str | None] = None,
+    ) -> FilePage:
+        """Files seen by this ingestion, most recently seen first; filter by ``state``."""
+        await reads.ingestion(caller.tenant_id, ingestion_id)
+        page = await reads.list_files(
+            caller.tenant_id, ingestion_id, state=file_state, limit=limit, cursor=cursor
+        )
+        return FilePage(items=[file_from_row(r) for r in page.rows], next_cursor=page.next_cursor)

@@ -1,0 +1,226 @@
+"""Validation of an ingestion configuration: every problem becomes a FieldError saying what to send.
+
+Pure functions: they look only at the configuration, the allowed local roots and the schedule
+rules, so the API can refuse bad input before anything is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from autoloader_contracts.ingestion import DestinationSpec, IngestionConfig
+from autoloader_contracts.schedule import ScheduleError, cron_of
+from autoloader_core.errors import FieldError
+from autoloader_sources.local import PathOutsideRoots, confine_path
+
+SOURCE_TYPES = ("local", "s3", "azure_blob", "gcs", "ftp", "sftp")
+AVAILABLE_SOURCE_TYPES = ("local",)
+FORMAT_TYPES = ("csv", "json", "parquet")
+WRITE_MODES = ("append", "overwrite", "merge")
+AVAILABLE_WRITE_MODES = ("append",)
+EVOLUTION_MODES = ("add_new_columns", "rescue", "fail", "ignore")
+CHANGED_FILES = ("ignore", "reload")
+ON_ERROR = ("fail_run", "skip_file", "skip_row")
+NAME_MAX = 128
+IDENTIFIER_RULE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+_IDENTIFIER = re.compile(IDENTIFIER_RULE)
+
+
+def validate_config(
+    config: IngestionConfig, *, allowed_roots: Sequence[Path], credentials_given: bool = False
+) -> list[FieldError]:
+    """Return every problem of ``config`` (empty when it is valid).
+
+    Args:
+        config: The configuration as the user sent it.
+        allowed_roots: Resolved folders local sources may read.
+        credentials_given: Whether the request carried ``source.credentials``.
+    """
+    errors = validate_name(config.name)
+    errors += _source_errors(config, allowed_roots, credentials_given)
+    for check in _SECTION_CHECKS:
+        errors += check(config)
+    return errors
+
+
+def validate_name(name: str) -> list[FieldError]:
+    """Check the ingestion name: 1..128 characters, not blank."""
+    if not name.strip():
+        return [FieldError("name", "name must not be empty; send 1 to 128 characters")]
+    if len(name) > NAME_MAX:
+        return [FieldError("name", f"name has {len(name)} characters; send at most {NAME_MAX}")]
+    return []
+
+
+def is_identifier(value: str) -> bool:
+    """Tell whether ``value`` is a safe catalog/database/table/column name."""
+    return bool(_IDENTIFIER.match(value))
+
+
+def _one_of(field: str, value: str, allowed: Sequence[str], what: str) -> list[FieldError]:
+    if value in allowed:
+        return []
+    return [FieldError(field, f"unknown {what} {value!r}; use one of {', '.join(allowed)}")]
+
+
+def _source_errors(
+    config: IngestionConfig, roots: Sequence[Path], credentials_given: bool
+) -> list[FieldError]:
+    source = config.source
+    if source.type not in SOURCE_TYPES:
+        return _one_of("source.type", source.type, SOURCE_TYPES, "source type")
+    if source.type not in AVAILABLE_SOURCE_TYPES:
+        return [
+            FieldError(
+                "source.type",
+                f"source type {source.type!r} is not available in this version yet; use 'local'",
+            )
+        ]
+    errors = _local_path_errors(source.path, roots)
+    if credentials_given:
+        errors.append(
+            FieldError("source.credentials", "local sources take no credentials; remove source.credentials")
+        )
+    errors += _pattern_errors("source.file_pattern", source.file_pattern)
+    if source.exclude_pattern is not None:
+        errors += _pattern_errors("source.exclude_pattern", source.exclude_pattern)
+    return errors
+
+
+def _local_path_errors(path: str, roots: Sequence[Path]) -> list[FieldError]:
+    if not path.strip():
+        return [FieldError("source.path", "path must not be empty; send an absolute folder path")]
+    try:
+        confine_path(path, roots)
+    except PathOutsideRoots as exc:
+        return [FieldError("source.path", exc.message)]
+    return []
+
+
+def _pattern_errors(field: str, pattern: str) -> list[FieldError]:
+    if not pattern.strip():
+        return [FieldError(field, "pattern must not be empty; use a glob such as '**/*.csv'")]
+    if pattern.startswith(("/", "\\")):
+        return [FieldError(field, f"pattern {pattern!r} must be relative to source.path, e.g. '**/*.csv'")]
+    if ".." in re.split(r"[/\\]", pattern):
+        return [
+            FieldError(
+                field,
+                f"pattern {pattern!r} must not contain '..' segments; "
+                "point source.path at the folder instead",
+            )
+        ]
+    return []
+
+
+def _format_errors(config: IngestionConfig) -> list[FieldError]:
+    errors = _one_of("format.type", config.format.type, FORMAT_TYPES, "format")
+    errors += _one_of(
+        "format.schema.evolution_mode", config.format.schema.evolution_mode, EVOLUTION_MODES, "evolution mode"
+    )
+    return errors
+
+
+def _destination_errors(config: IngestionConfig) -> list[FieldError]:
+    destination = config.destination
+    errors = [
+        _identifier_error(f"destination.{part}", getattr(destination, part))
+        for part in ("catalog", "database", "table")
+    ]
+    errors += [
+        _identifier_error(f"destination.partitioning.columns[{i}]", column)
+        for i, column in enumerate(destination.partitioning.columns)
+    ]
+    return [e for e in errors if e is not None] + _write_mode_errors(destination)
+
+
+def _identifier_error(field: str, value: str) -> FieldError | None:
+    if is_identifier(value):
+        return None
+    return FieldError(
+        field,
+        f"{value!r} is not a valid name: use letters, digits and underscores, "
+        f"starting with a letter or underscore, at most 128 characters "
+        f"(rule {IDENTIFIER_RULE})",
+    )
+
+
+def _write_mode_errors(destination: DestinationSpec) -> list[FieldError]:
+    mode = destination.write_mode
+    if mode not in WRITE_MODES:
+        return _one_of("destination.write_mode", mode, WRITE_MODES, "write mode")
+    if mode not in AVAILABLE_WRITE_MODES:
+        return [
+            FieldError(
+                "destination.write_mode",
+                f"write_mode {mode!r} is not available in this version yet; use 'append'",
+            )
+        ]
+    return []
+
+
+def _schedule_errors(config: IngestionConfig) -> list[FieldError]:
+    try:
+        cron_of(config.schedule)
+    except ScheduleError as exc:
+        return [FieldError(f"schedule.{exc.field}", exc.message)]
+    return []
+
+
+def _discovery_errors(config: IngestionConfig) -> list[FieldError]:
+    discovery = config.discovery
+    errors = []
+    for name in ("max_files_per_run", "max_bytes_per_run"):
+        value = getattr(discovery, name)
+        if value is not None and value <= 0:
+            errors.append(
+                FieldError(
+                    f"discovery.{name}",
+                    f"{name} must be a positive integer (or null for no limit), got {value}",
+                )
+            )
+    if discovery.min_file_age_seconds < 0:
+        errors.append(
+            FieldError(
+                "discovery.min_file_age_seconds",
+                f"min_file_age_seconds must be 0 or more, got {discovery.min_file_age_seconds}",
+            )
+        )
+    return errors + _one_of(
+        "discovery.changed_files", discovery.changed_files, CHANGED_FILES, "changed_files policy"
+    )
+
+
+def _errors_policy_errors(config: IngestionConfig) -> list[FieldError]:
+    return _one_of("errors.on_error", config.errors.on_error, ON_ERROR, "on_error policy")
+
+
+def _quality_errors(config: IngestionConfig) -> list[FieldError]:
+    quality = config.quality
+    errors = []
+    if quality.row_count_threshold is not None and quality.row_count_threshold < 0:
+        errors.append(
+            FieldError(
+                "quality.row_count_threshold", "row_count_threshold must be 0 or more (or null for no alert)"
+            )
+        )
+    if quality.no_files_alert_hours is not None and quality.no_files_alert_hours <= 0:
+        errors.append(
+            FieldError(
+                "quality.no_files_alert_hours",
+                "no_files_alert_hours must be a positive integer (or null for no alert)",
+            )
+        )
+    return errors
+
+
+_SECTION_CHECKS: tuple[Callable[[IngestionConfig], list[FieldError]], ...] = (
+    _format_errors,
+    _destination_errors,
+    _schedule_errors,
+    _discovery_errors,
+    _errors_policy_errors,
+    _quality_errors,
+)

@@ -1,0 +1,51 @@
+"""Questions about destination tables, answered by the loader over NATS request/reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoloader_bus.connection import Bus
+from autoloader_bus.rpc import call
+from autoloader_contracts.ingestion import DestinationSpec
+from autoloader_contracts.subjects import rpc_subject
+
+
+class TableGateway:
+    """Ask the loader for a table's metadata and sample rows.
+
+    Errors come back as our own types (NotFoundError, ValidationFailed, TransientError when the
+    loader does not answer) so the problem mapper can render them.
+    """
+
+    def __init__(self, bus: Bus, *, timeout: float = 30.0) -> None:
+        self._bus = bus
+        self._timeout = timeout
+
+    async def info(self, tenant_id: str, destination: DestinationSpec) -> dict[str, Any]:
+        """Return ``{identifier, location, format_version, schema, row_count, snapshots}``."""
+        result: dict[str, Any] = await call(
+            self._bus,
+            rpc_subject("loader", "table_info"),
+            _table(tenant_id, destination),
+            timeout=self._timeout,
+        )
+        return result
+
+    async def sample(
+        self, tenant_id: str, destination: DestinationSpec, *, limit: int, columns: list[str] | None
+    ) -> dict[str, Any]:
+        """Return ``{rows: [...]}``: up to ``limit`` rows, only ``columns`` when given."""
+        request = {**_table(tenant_id, destination), "limit": limit, "columns": columns}
+        result: dict[str, Any] = await call(
+            self._bus, rpc_subject("loader", "table_sample"), request, timeout=self._timeout
+        )
+        return result
+
+
+def _table(tenant_id: str, destination: DestinationSpec) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "catalog": destination.catalog,
+        "database": destination.database,
+        "table": destination.table,
+    }

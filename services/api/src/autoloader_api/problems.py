@@ -1,0 +1,136 @@
+"""The ONE mapping from errors to RFC 9457 problem details (``application/problem+json``)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+
+from autoloader_core.errors import (
+    AutoloaderError,
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    TerminalError,
+    TransientError,
+    ValidationFailed,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_PREFIX = "urn:autoloader:problem:"
+# Checked in order: the first matching class decides the status.
+_STATUS_BY_ERROR: tuple[tuple[type[AutoloaderError], int, str], ...] = (
+    (ValidationFailed, 422, "validation"),
+    (NotFoundError, 404, "not-found"),
+    (ConflictError, 409, "conflict"),
+    (TerminalError, 422, "unprocessable"),
+    (TransientError, 503, "unavailable"),
+)
+_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
+_BACKTICKED = re.compile(r"`([^`]*)`")
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Render any exception raised while handling ``request`` as a problem-details response."""
+    status, slug, detail, errors = _classify(exc)
+    if status >= 500 and not isinstance(exc, TransientError):
+        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    body: dict[str, Any] = {
+        "type": f"{_TYPE_PREFIX}{slug}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors is not None:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _classify(exc: Exception) -> tuple[int, str, str, list[FieldError] | None]:
+    if isinstance(exc, AutoloaderError):
+        for error_type, status, slug in _STATUS_BY_ERROR:
+            if isinstance(exc, error_type):
+                errors = exc.errors if isinstance(exc, ValidationFailed) else None
+                return status, slug, exc.message, errors
+    if isinstance(exc, ValidationException):
+        return _request_shape_problem(exc)
+    if isinstance(exc, HTTPException):
+        return _http_problem(exc)
+    return 500, "internal", "internal error; the server log has the details", None
+
+
+def _http_problem(exc: HTTPException) -> tuple[int, str, str, None]:
+    status = exc.status_code
+    if status == 400 and _is_decode_error(exc):
+        detail = f"the request body is not valid JSON ({exc.detail}); send a JSON object"
+        return 400, "malformed-json", detail, None
+    if status == 404:
+        return 404, "not-found", "no such endpoint; see /schema/openapi.json", None
+    if status == 405:
+        return 405, "method-not-allowed", f"{exc.detail}; see /schema/openapi.json for the methods", None
+    slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
+    return status, slug, str(exc.detail), None
+
+
+def _is_decode_error(exc: BaseException) -> bool:
+    """Tell whether a 400 came from a body that is not JSON at all (malformed or truncated)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (msgspec.DecodeError, SerializationException)) or "JSON is malformed" in str(
+            seen
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _request_shape_problem(exc: ValidationException) -> tuple[int, str, str, list[FieldError]]:
+    """Turn Litestar/msgspec decoding errors into field errors (missing fields, wrong JSON types)."""
+    cause = exc.__cause__
+    if isinstance(cause, msgspec.ValidationError):
+        errors = [_field_error(str(cause))]
+    else:
+        errors = [
+            FieldError(str(item.get("key", "body")), str(item.get("message", "invalid value")))
+            for item in (exc.extra if isinstance(exc.extra, list) else [])
+        ]
+    errors = errors or [FieldError("body", "the request does not match the documented schema")]
+    summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return 422, "validation", summary, errors
+
+
+def _field_error(text: str) -> FieldError:
+    match = _MSGSPEC_PATH.match(text)
+    assert match is not None  # the pattern matches any string
+    message, path = match.group("message"), _field_path(match.group("path") or "$")
+    named = _BACKTICKED.findall(message)
+    if message.startswith("Object missing required field") and named:
+        field = _join(path, named[0])
+        return FieldError(field, f"{field} is required; send it")
+    if message.startswith("Object contains unknown field") and named:
+        field = _join(path, named[0])
+        return FieldError(
+            field, f"unknown field {field}; remove it (see /schema/openapi.json for the fields)"
+        )
+    return FieldError(path or "body", message.replace("`", "'"))
+
+
+def _field_path(path: str) -> str:
+    # "$.data.source.path" for bodies, "$.limit" for query parameters.
+    for prefix in ("$.data.", "$.data", "$.", "$"):
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return path
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name

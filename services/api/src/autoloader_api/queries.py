@@ -1,0 +1,219 @@
+"""Reads from the projector's read models; EVERY query is filtered by the caller's tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from autoloader_api.pagination import decode_cursor, encode_cursor
+from autoloader_core.errors import FieldError, NotFoundError, ValidationFailed
+from autoloader_db.database import Pool, Record
+
+PROJECTION = "read_models"
+INGESTION_SORTS = {  # sort parameter -> (column, descending)
+    "created_at": ("created_at", False),
+    "-created_at": ("created_at", True),
+    "name": ("name", False),
+    "-name": ("name", True),
+}
+LISTABLE_STATUSES = ("draft", "active", "paused", "error")
+FILE_STATES = ("discovered", "loading", "loaded", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class IngestionFilter:
+    """Filters, order and page of ``GET /ingestions``."""
+
+    status: str | None = None
+    source_type: str | None = None
+    q: str | None = None
+    sort: str = "-created_at"
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows of one page and the cursor of the next one (``None`` on the last page)."""
+
+    rows: list[Record]
+    next_cursor: str | None
+
+
+class ReadModels:
+    """Tenant-scoped queries on ``read.*``."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def projected_seq(self) -> int:
+        """Return the last stream sequence the projector applied (0 before its first event)."""
+        seq = await self._pool.fetchval(
+            "SELECT last_seq FROM read.checkpoints WHERE projection = $1", PROJECTION
+        )
+        return int(seq or 0)
+
+    async def find_ingestion(self, tenant_id: str, ingestion_id: str) -> Record | None:
+        """Return the live (not deleted) ingestion row, or ``None``."""
+        return await self._pool.fetchrow(
+            "SELECT * FROM read.ingestions WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted'",
+            tenant_id,
+            ingestion_id,
+        )
+
+    async def ingestion(self, tenant_id: str, ingestion_id: str) -> Record:
+        """Return the live ingestion row.
+
+        Raises:
+            NotFoundError: No such ingestion for this tenant (or it was deleted).
+        """
+        row = await self.find_ingestion(tenant_id, ingestion_id)
+        if row is None:
+            raise NotFoundError(f"ingestion {ingestion_id!r} not found")
+        return row
+
+    async def list_ingestions(self, tenant_id: str, query: IngestionFilter) -> Page:
+        """Return one page of the tenant's live ingestions."""
+        _check_ingestion_filter(query)
+        column, descending = INGESTION_SORTS[query.sort]
+        where = ["tenant_id = $1", "status <> 'deleted'"]
+        args: list[Any] = [tenant_id]
+        for name, value in (("status", query.status), ("source_type", query.source_type)):
+            if value is not None:
+                args.append(value)
+                where.append(f"{name} = ${len(args)}")
+        if query.q:
+            args.append(f"%{_escape_like(query.q)}%")
+            where.append(f"name ILIKE ${len(args)} ESCAPE '\\'")
+        if query.cursor:
+            sort, after, after_id = decode_cursor(query.cursor, size=3)
+            if sort != query.sort:
+                raise ValidationFailed(
+                    [
+                        FieldError(
+                            "cursor",
+                            "this cursor belongs to another sort; pass the same sort as for the first page",
+                        )
+                    ]
+                )
+            args += [datetime.fromisoformat(after) if column == "created_at" else after, after_id]
+            where.append(f"({column}, id) {'<' if descending else '>'} (${len(args) - 1}, ${len(args)})")
+        direction = "DESC" if descending else "ASC"
+        sql = (
+            f"SELECT * FROM read.ingestions WHERE {' AND '.join(where)} "  # noqa: S608 - whitelisted parts
+            f"ORDER BY {column} {direction}, id {direction} LIMIT {query.limit + 1}"
+        )
+        rows = await self._pool.fetch(sql, *args)
+        return _page(rows, query.limit, lambda r: (query.sort, _key(r[column]), r["id"]))
+
+    async def list_runs(
+        self, tenant_id: str, ingestion_id: str, *, days: int, limit: int, cursor: str | None, now: datetime
+    ) -> Page:
+        """Return one page of an ingestion's runs requested in the last ``days`` days, newest first."""
+        _check_range("days", days, 1, 3650)
+        _check_range("limit", limit, 1, 500)
+        args: list[Any] = [tenant_id, ingestion_id, now - timedelta(days=days)]
+        where = "tenant_id = $1 AND ingestion_id = $2 AND requested_at >= $3"
+        if cursor:
+            after, after_id = decode_cursor(cursor, size=2)
+            args += [datetime.fromisoformat(after), after_id]
+            where += " AND (requested_at, id) < ($4, $5)"
+        rows = await self._pool.fetch(
+            f"SELECT * FROM read.runs WHERE {where} ORDER BY requested_at DESC, id DESC LIMIT {limit + 1}",  # noqa: S608
+            *args,
+        )
+        return _page(rows, limit, lambda r: (_key(r["requested_at"]), r["id"]))
+
+    async def run(self, tenant_id: str, ingestion_id: str, run_id: str) -> Record:
+        """Return one run row.
+
+        Raises:
+            NotFoundError: No such run of this ingestion for this tenant.
+        """
+        row = await self._pool.fetchrow(
+            "SELECT * FROM read.runs WHERE tenant_id = $1 AND ingestion_id = $2 AND id = $3",
+            tenant_id,
+            ingestion_id,
+            run_id,
+        )
+        if row is None:
+            raise NotFoundError(f"run {run_id!r} of ingestion {ingestion_id!r} not found")
+        return row
+
+    async def run_files(self, tenant_id: str, run_id: str) -> list[Record]:
+        """Return the ledger rows of the files a run took on, by path."""
+        return list(
+            await self._pool.fetch(
+                "SELECT * FROM read.files WHERE tenant_id = $1 AND run_id = $2 ORDER BY path, identity",
+                tenant_id,
+                run_id,
+            )
+        )
+
+    async def list_files(
+        self, tenant_id: str, ingestion_id: str, *, state: str | None, limit: int, cursor: str | None
+    ) -> Page:
+        """Return one page of an ingestion's file ledger, most recently seen first."""
+        _check_range("limit", limit, 1, 1000)
+        if state is not None and state not in FILE_STATES:
+            raise ValidationFailed(
+                [FieldError("state", f"unknown state {state!r}; use one of {', '.join(FILE_STATES)}")]
+            )
+        args: list[Any] = [tenant_id, ingestion_id]
+        where = "tenant_id = $1 AND ingestion_id = $2"
+        if state is not None:
+            args.append(state)
+            where += f" AND state = ${len(args)}"
+        if cursor:
+            seen, path, identity = decode_cursor(cursor, size=3)
+            args += [datetime.fromisoformat(seen), path, identity]
+            n = len(args)
+            # Newest first, then path ascending: a mixed-direction keyset condition.
+            where += (
+                f" AND (first_seen_at < ${n - 2} OR (first_seen_at = ${n - 2}"
+                f" AND (path, identity) > (${n - 1}, ${n})))"
+            )
+        rows = await self._pool.fetch(
+            f"SELECT * FROM read.files WHERE {where} "  # noqa: S608 - whitelisted parts
+            f"ORDER BY first_seen_at DESC, path, identity LIMIT {limit + 1}",
+            *args,
+        )
+        return _page(rows, limit, lambda r: (_key(r["first_seen_at"]), r["path"], r["identity"]))
+
+
+def _page(rows: list[Record], limit: int, key: Any) -> Page:
+    if len(rows) <= limit:
+        return Page(rows=list(rows), next_cursor=None)
+    return Page(rows=list(rows[:limit]), next_cursor=encode_cursor(*key(rows[limit - 1])))
+
+
+def _key(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ValidationFailed([FieldError(name, f"{name} must be between {low} and {high}, got {value}")])
+
+
+def _check_ingestion_filter(query: IngestionFilter) -> None:
+    errors = []
+    if query.sort not in INGESTION_SORTS:
+        errors.append(
+            FieldError("sort", f"unknown sort {query.sort!r}; use one of {', '.join(INGESTION_SORTS)}")
+        )
+    if query.status is not None and query.status not in LISTABLE_STATUSES:
+        errors.append(
+            FieldError(
+                "status", f"unknown status {query.status!r}; use one of {', '.join(LISTABLE_STATUSES)}"
+            )
+        )
+    if not 1 <= query.limit <= 200:
+        errors.append(FieldError("limit", f"limit must be between 1 and 200, got {query.limit}"))
+    if errors:
+        raise ValidationFailed(errors)

@@ -1,0 +1,271 @@
+"""Request and response bodies of the HTTP API (msgspec Structs; SPEC §3 is the contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from autoloader_contracts.ingestion import (
+    DestinationSpec,
+    DiscoverySpec,
+    ErrorsSpec,
+    FormatSpec,
+    IngestionConfig,
+    QualitySpec,
+    ScheduleSpec,
+    SourceSpec,
+)
+
+
+class _In(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of request bodies: unknown fields are refused so typos do not pass silently."""
+
+
+class _Out(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of response bodies."""
+
+
+# --- tenants ------------------------------------------------------------------------------
+
+
+class CreateTenant(_In, frozen=True, kw_only=True):
+    """``POST /api/v1/admin/tenants`` body."""
+
+    name: str
+
+
+class TenantCreated(_Out, frozen=True, kw_only=True):
+    """The new tenant and its first API key (shown once; only its hash is stored)."""
+
+    tenant_id: str
+    name: str
+    api_key: str
+
+
+# --- ingestions ---------------------------------------------------------------------------
+
+
+class SourceIn(_In, frozen=True, kw_only=True):
+    """Where the files are; ``credentials`` are write-only."""
+
+    type: str
+    path: str
+    file_pattern: str = "**/*"
+    exclude_pattern: str | None = None
+    options: dict[str, Any] = {}
+    credentials: dict[str, Any] | None = None
+
+    def to_spec(self) -> SourceSpec:
+        """Return the stored form (never carries the credentials themselves)."""
+        return SourceSpec(
+            type=self.type,
+            path=self.path,
+            file_pattern=self.file_pattern,
+            exclude_pattern=self.exclude_pattern,
+            options=self.options,
+        )
+
+
+class CreateIngestion(_In, frozen=True, kw_only=True):
+    """``POST /api/v1/ingestions`` body; ``activate: true`` creates it active."""
+
+    name: str
+    source: SourceIn
+    format: FormatSpec
+    destination: DestinationSpec
+    cluster_id: str | None = None
+    schedule: ScheduleSpec = ScheduleSpec()
+    discovery: DiscoverySpec = DiscoverySpec()
+    errors: ErrorsSpec = ErrorsSpec()
+    quality: QualitySpec = msgspec.field(default_factory=QualitySpec)
+    activate: bool = False
+
+    def to_config(self) -> IngestionConfig:
+        """Return the configuration to store."""
+        return IngestionConfig(
+            name=self.name,
+            source=self.source.to_spec(),
+            format=self.format,
+            destination=self.destination,
+            cluster_id=self.cluster_id,
+            schedule=self.schedule,
+            discovery=self.discovery,
+            errors=self.errors,
+            quality=self.quality,
+        )
+
+
+class UpdateIngestion(_In, frozen=True, kw_only=True):
+    """``PUT /api/v1/ingestions/{id}`` body: only the sections sent change (each replaced whole)."""
+
+    name: str | UnsetType = UNSET
+    cluster_id: str | UnsetType | None = UNSET
+    source: SourceIn | UnsetType = UNSET
+    format: FormatSpec | UnsetType = UNSET
+    destination: DestinationSpec | UnsetType = UNSET
+    schedule: ScheduleSpec | UnsetType = UNSET
+    discovery: DiscoverySpec | UnsetType = UNSET
+    errors: ErrorsSpec | UnsetType = UNSET
+    quality: QualitySpec | UnsetType = UNSET
+
+    def apply_to(self, config: IngestionConfig) -> IngestionConfig:
+        """Return ``config`` with the sections of this body replaced."""
+        changes: dict[str, Any] = {}
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if value is UNSET:
+                continue
+            changes[name] = value.to_spec() if isinstance(value, SourceIn) else value
+        return msgspec.structs.replace(config, **changes)
+
+    @property
+    def credentials_given(self) -> bool:
+        """Whether the body carried ``source.credentials``."""
+        return isinstance(self.source, SourceIn) and self.source.credentials is not None
+
+
+class SourceOut(_Out, frozen=True, kw_only=True):
+    """A source as shown to users (credentials never appear)."""
+
+    type: str
+    path: str
+    file_pattern: str
+    exclude_pattern: str | None
+    options: dict[str, Any]
+
+
+class IngestionMetadata(_Out, frozen=True, kw_only=True):
+    """Derived facts about an ingestion."""
+
+    next_run_time: datetime | None = None
+    last_run_id: str | None = None
+    last_run_time: datetime | None = None
+    last_run_status: str | None = None
+    schema_version: int | None = None
+    estimated_monthly_cost: float | None = None
+
+
+class IngestionOut(_Out, frozen=True, kw_only=True):
+    """One ingestion."""
+
+    id: str
+    name: str
+    status: str
+    cluster_id: str | None
+    source: SourceOut
+    format: FormatSpec
+    destination: DestinationSpec
+    schedule: ScheduleSpec
+    discovery: DiscoverySpec
+    errors: ErrorsSpec
+    quality: QualitySpec
+    version: int
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    metadata: IngestionMetadata
+
+
+class IngestionPage(_Out, frozen=True, kw_only=True):
+    """A page of ingestions."""
+
+    items: list[IngestionOut]
+    next_cursor: str | None
+
+
+class RunAccepted(_Out, frozen=True, kw_only=True):
+    """``POST .../run`` answer."""
+
+    run_id: str
+    status: str = "accepted"
+
+
+# --- runs and files -----------------------------------------------------------------------
+
+
+class RunCost(_Out, frozen=True, kw_only=True):
+    """Estimated and actual cost of a run (not computed in this version)."""
+
+    estimated: float | None = None
+    actual: float | None = None
+
+
+class FileOut(_Out, frozen=True, kw_only=True):
+    """One file of the ledger."""
+
+    path: str
+    size: int
+    etag: str | None
+    modified_at: datetime
+    first_seen_at: datetime
+    run_id: str
+    batch_id: str
+    state: str
+    rows: int | None
+    snapshot_id: int | None
+    error: str | None
+
+
+class RunOut(_Out, frozen=True, kw_only=True):
+    """One run (``files`` only in ``GET .../runs/{run_id}``)."""
+
+    id: str
+    ingestion_id: str
+    status: str
+    trigger: str
+    scheduled_for: datetime | None
+    requested_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    skip_reason: str | None
+    metrics: dict[str, Any]
+    errors: list[dict[str, Any]]
+    schema_version: int | None = None
+    snapshot_ids: list[int]
+    cost: RunCost = RunCost()
+    files: list[FileOut] | UnsetType = UNSET
+
+
+class RunPage(_Out, frozen=True, kw_only=True):
+    """A page of runs, newest first."""
+
+    items: list[RunOut]
+    next_cursor: str | None
+
+
+class FilePage(_Out, frozen=True, kw_only=True):
+    """A page of the file ledger."""
+
+    items: list[FileOut]
+    next_cursor: str | None
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+class ServiceStatus(_Out, frozen=True, kw_only=True):
+    """One live service instance, from its heartbeat."""
+
+    service: str
+    instance: str
+    pid: int
+    started_at: datetime
+    last_heartbeat: datetime
+    age_seconds: float
+    status: str
+
+
+class StatusOut(_Out, frozen=True, kw_only=True):
+    """``GET /api/v1/status``."""
+
+    services: list[ServiceStatus]
+
+
+class Readiness(_Out, frozen=True, kw_only=True):
+    """``GET /health/ready``: ``ok`` or what is down."""
+
+    status: str
+    checks: dict[str, str]

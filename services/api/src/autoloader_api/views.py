@@ -1,0 +1,115 @@
+"""Turning read-model rows (or a freshly folded aggregate) into response bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from autoloader_api.schemas import FileOut, IngestionMetadata, IngestionOut, RunOut, SourceOut
+from autoloader_contracts.ingestion import IngestionConfig, IngestionState
+from autoloader_contracts.schedule import ScheduleError, next_fire_time
+
+
+def ingestion_from_row(row: Mapping[str, Any], *, now: datetime) -> IngestionOut:
+    """Build the response for a ``read.ingestions`` row."""
+    config = msgspec.convert(row["config"], IngestionConfig)
+    metadata = IngestionMetadata(
+        next_run_time=_next_run_time(config, row["status"], now),
+        last_run_id=row["last_run_id"],
+        last_run_time=row["last_run_time"],
+        last_run_status=row["last_run_status"],
+    )
+    return _ingestion(config, row, metadata)
+
+
+def ingestion_from_state(state: IngestionState, *, now: datetime, created_by: str | None) -> IngestionOut:
+    """Build the response from the aggregate itself (used only when the read model lags behind)."""
+    fields = {
+        "id": state.id,
+        "status": state.status,
+        "version": state.version,
+        "created_by": created_by,
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+    }
+    metadata = IngestionMetadata(next_run_time=_next_run_time(state.config, state.status, now))
+    return _ingestion(state.config, fields, metadata)
+
+
+def _ingestion(
+    config: IngestionConfig, fields: Mapping[str, Any], metadata: IngestionMetadata
+) -> IngestionOut:
+    source = config.source
+    return IngestionOut(
+        id=fields["id"],
+        name=config.name,
+        status=fields["status"],
+        cluster_id=config.cluster_id,
+        source=SourceOut(
+            type=source.type,
+            path=source.path,
+            file_pattern=source.file_pattern,
+            exclude_pattern=source.exclude_pattern,
+            options=source.options,
+        ),
+        format=config.format,
+        destination=config.destination,
+        schedule=config.schedule,
+        discovery=config.discovery,
+        errors=config.errors,
+        quality=config.quality,
+        version=fields["version"],
+        created_by=fields["created_by"],
+        created_at=fields["created_at"],
+        updated_at=fields["updated_at"],
+        metadata=metadata,
+    )
+
+
+def _next_run_time(config: IngestionConfig, status: str, now: datetime) -> datetime | None:
+    if status != "active":
+        return None
+    try:
+        return next_fire_time(config.schedule, now)
+    except ScheduleError:
+        return None  # stored configs were validated; an old one that no longer parses just has no next run
+
+
+def run_from_row(row: Mapping[str, Any], files: list[FileOut] | None = None) -> RunOut:
+    """Build the response for a ``read.runs`` row (with its files for the single-run view)."""
+    extra: dict[str, Any] = {} if files is None else {"files": files}
+    return RunOut(
+        id=row["id"],
+        ingestion_id=row["ingestion_id"],
+        status=row["status"],
+        trigger=row["trigger"],
+        scheduled_for=row["scheduled_for"],
+        requested_at=row["requested_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        skip_reason=row["skip_reason"],
+        metrics=row["metrics"] or {},
+        errors=row["errors"] or [],
+        snapshot_ids=row["snapshot_ids"] or [],
+        **extra,
+    )
+
+
+def file_from_row(row: Mapping[str, Any]) -> FileOut:
+    """Build the response for a ``read.files`` row."""
+    return FileOut(
+        path=row["path"],
+        size=row["size"],
+        etag=row["etag"],
+        modified_at=row["modified_at"],
+        first_seen_at=row["first_seen_at"],
+        run_id=row["run_id"],
+        batch_id=row["batch_id"],
+        state=row["state"],
+        rows=row["rows"],
+        snapshot_id=row["snapshot_id"],
+        error=row["error"],
+    )

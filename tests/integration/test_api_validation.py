@@ -1,0 +1,197 @@
+"""Bad input is refused with a precise problem (field + what to send) and nothing is stored."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autoloader_bus.event_store import EventStore
+from autoloader_contracts.subjects import aggregate_events
+from tests.integration.api_harness import ApiStack, api_stack, problem
+
+pytestmark = pytest.mark.integration
+
+BASE = "/api/v1/ingestions"
+LOCAL = {"type": "local", "file_pattern": "*.csv"}
+
+
+@pytest.fixture
+async def stack(nats_url: str, database_url: str, data_dir: Path) -> AsyncIterator[ApiStack]:
+    async with api_stack(nats_url=nats_url, database_url=database_url, data_dir=data_dir) as running:
+        yield running
+
+
+def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return body
+
+
+# (case id, change to a valid body, expected field, words the message must contain)
+CASES: list[tuple[str, Any, str, str]] = [
+    (
+        "invalid cron",
+        {"schedule": {"frequency": "cron", "cron_expression": "61 * * * *"}},
+        "schedule.cron_expression",
+        "invalid cron_expression '61 * * * *'",
+    ),
+    (
+        "cron with 6 fields",
+        {"schedule": {"frequency": "cron", "cron_expression": "0 0 2 * * *"}},
+        "schedule.cron_expression",
+        "must have 5 fields",
+    ),
+    (
+        "unknown timezone",
+        {"schedule": {"frequency": "daily", "time": "02:00", "timezone": "Mars/Olympus"}},
+        "schedule.timezone",
+        "unknown timezone 'Mars/Olympus'; use an IANA name",
+    ),
+    (
+        "unknown source type",
+        {"source": {**LOCAL, "type": "dropbox", "path": "/x"}},
+        "source.type",
+        "unknown source type 'dropbox'; use one of local, s3, azure_blob, gcs, ftp, sftp",
+    ),
+    (
+        "source type not yet available",
+        {"source": {**LOCAL, "type": "s3", "path": "s3://bucket/prefix/"}},
+        "source.type",
+        "source type 's3' is not available in this version yet; use 'local'",
+    ),
+    (
+        "path outside the allowed roots",
+        {"source": {**LOCAL, "path": "/etc"}},
+        "source.path",
+        "is outside the allowed local roots",
+    ),
+    ("relative path", {"source": {**LOCAL, "path": "landing"}}, "source.path", "must be absolute"),
+    (
+        "pattern with ..",
+        {"source": {**LOCAL, "file_pattern": "../*.csv"}},
+        "source.file_pattern",
+        "must not contain '..'",
+    ),
+    (
+        "credentials on a local source",
+        {"source": {**LOCAL, "credentials": {"password": "x"}}},
+        "source.credentials",
+        "local sources take no credentials",
+    ),
+    (
+        "malformed table name",
+        {"destination": {"database": "sales", "table": "a.b; DROP"}},
+        "destination.table",
+        "'a.b; DROP' is not a valid name",
+    ),
+    ("unknown format", {"format": {"type": "xlsx"}}, "format.type", "unknown format 'xlsx'; use one of csv"),
+    (
+        "merge not yet available",
+        {"destination": {"database": "s", "table": "t", "write_mode": "merge"}},
+        "destination.write_mode",
+        "'merge' is not available in this version yet; use 'append'",
+    ),
+    ("bad on_error", {"errors": {"on_error": "explode"}}, "errors.on_error", "use one of fail_run"),
+    (
+        "non-positive limit",
+        {"discovery": {"max_files_per_run": 0}},
+        "discovery.max_files_per_run",
+        "must be a positive integer",
+    ),
+    ("empty name", {"name": " "}, "name", "must not be empty"),
+    ("wrong JSON type", {"name": 42}, "name", "Expected 'str', got 'int'"),
+    ("unknown field", {"colour": "blue"}, "colour", "unknown field colour"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+async def test_bad_input_is_refused_precisely_and_nothing_is_stored(
+    stack: ApiStack, change: dict[str, Any], field: str, words: str
+) -> None:
+    headers = await stack.tenant()
+    body = stack.ingestion_body()
+    if "source" in change and "path" not in change["source"]:
+        change = {"source": {**change["source"], "path": str(stack.landing)}}
+    body.update(change)
+
+    response = await stack.client.post(BASE, json=body, headers=headers)
+
+    found = problem(response, 422)
+    assert field in [e["field"] for e in found["errors"]], found
+    message = next(e["message"] for e in found["errors"] if e["field"] == field)
+    assert words in message
+    await _assert_nothing_stored(stack, headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (("name",), "name"),
+        (("source", "path"), "source.path"),
+        (("destination", "table"), "destination.table"),
+        (("format",), "format"),
+    ],
+)
+async def test_missing_fields_are_named(stack: ApiStack, path: tuple[str, ...], field: str) -> None:
+    headers = await stack.tenant()
+
+    response = await stack.client.post(BASE, json=_without(stack.ingestion_body(), *path), headers=headers)
+
+    found = problem(response, 422)
+    assert found["errors"] == [{"field": field, "message": f"{field} is required; send it"}]
+    await _assert_nothing_stored(stack, headers)
+
+
+async def test_malformed_json_is_400(stack: ApiStack) -> None:
+    headers = await stack.tenant() | {"content-type": "application/json"}
+
+    response = await stack.client.post(BASE, content=b'{"name": "x",', headers=headers)
+
+    assert "not valid JSON" in problem(response, 400)["detail"]
+    await _assert_nothing_stored(stack, headers)
+
+
+async def test_symlink_escaping_the_roots_is_refused(
+    stack: ApiStack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    headers = await stack.tenant()
+    outside = tmp_path_factory.mktemp("outside")
+    os.symlink(outside, stack.landing / "escape")
+    body = stack.ingestion_body(source={**LOCAL, "path": str(stack.landing / "escape")})
+
+    response = await stack.client.post(BASE, json=body, headers=headers)
+
+    assert problem(response, 422)["errors"][0]["field"] == "source.path"
+    await _assert_nothing_stored(stack, headers)
+
+
+async def test_every_error_of_a_body_is_reported_at_once(stack: ApiStack) -> None:
+    headers = await stack.tenant()
+    body = stack.ingestion_body(
+        name="",
+        destination={"catalog": "1lake", "database": "sales", "table": "a.b; DROP"},
+        schedule={"frequency": "daily", "time": "02:00", "timezone": "Nowhere/City"},
+    )
+
+    found = problem(await stack.client.post(BASE, json=body, headers=headers), 422)
+
+    assert [e["field"] for e in found["errors"]] == [
+        "name",
+        "destination.catalog",
+        "destination.table",
+        "schedule.timezone",
+    ]
+    assert "destination.table" in found["detail"]
+
+
+async def _assert_nothing_stored(stack: ApiStack, headers: dict[str, str]) -> None:
+    listed = await stack.client.get(BASE, headers=headers)
+    assert listed.json() == {"items": [], "next_cursor": None}
+    events = await EventStore(stack.bus).read_subject(aggregate_events("ingestion"))
+    assert events == []
