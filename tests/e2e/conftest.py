@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> 
 
 
 def new_tenant(stack: Stack) -> Api:
-    """Create a fresh tenant through the admin API and return a client for it."""
+    """Create a fresh tenant through the admin API and return a client for it (close it after use)."""
     response = httpx.post(f"{stack.api_url}/api/v1/admin/tenants", json={"name": unique("tenant")},
                           headers={"Authorization": f"Bearer {stack.admin_token}"}, timeout=30)
     assert response.status_code == 201, response.text
@@ -132,6 +132,20 @@ def new_tenant(stack: Stack) -> Api:
 
 
 @pytest.fixture
-def api(stack: Stack) -> Api:
+def tenants(stack: Stack) -> Iterator[Callable[[], Api]]:
+    """A factory of clients for new tenants of the module's stack, closed after the test."""
+    made: list[Api] = []
+
+    def make() -> Api:
+        made.append(new_tenant(stack))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.http.close()
+
+
+@pytest.fixture
+def api(tenants: Callable[[], Api]) -> Api:
     """A client for a new tenant of the module's stack."""
-    return new_tenant(stack)
+    return tenants()

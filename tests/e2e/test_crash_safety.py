@@ -9,7 +9,7 @@ import pytest
 
 from autoloader_cli.stack import Stack
 from tests.conftest import unique
-from tests.e2e.conftest import new_tenant, start_stack, write_csv
+from tests.e2e.conftest import Api, new_tenant, start_stack, write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +28,13 @@ def crashing_stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url:
 
 def test_loader_crash_after_commit_does_not_duplicate_rows(crashing_stack: Stack) -> None:
     api = new_tenant(crashing_stack)
+    try:
+        _crash_and_recover(crashing_stack, api)
+    finally:
+        api.http.close()
+
+
+def _crash_and_recover(crashing_stack: Stack, api: Api) -> None:
     folder = crashing_stack.landing_dir / unique("crash")
     for n in range(3):
         write_csv(folder / f"part-{n}.csv", n * 1000, 1000)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from autoloader_cli.stack import Stack
 from tests.conftest import unique
-from tests.e2e.conftest import Api, new_tenant, write_csv
+from tests.e2e.conftest import Api, write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -101,9 +102,9 @@ def test_delete_makes_the_ingestion_disappear(stack: Stack, api: Api) -> None:
     assert api.http.get("/ingestions").json()["items"] == []
 
 
-def test_tenants_are_isolated_and_keys_required(stack: Stack, api: Api) -> None:
+def test_tenants_are_isolated_and_keys_required(stack: Stack, api: Api, tenants: Callable[[], Api]) -> None:
     ingestion = api.create(api.ingestion_body(stack.landing_dir / "x", table=unique("iso")))
-    other = new_tenant(stack)
+    other = tenants()
     assert other.http.get(f"/ingestions/{ingestion['id']}").status_code == 404
     assert other.http.post(f"/ingestions/{ingestion['id']}/run").status_code == 404
     assert other.http.get("/ingestions").json()["items"] == []
