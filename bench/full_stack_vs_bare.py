@@ -40,8 +40,14 @@ def write_dataset(folder: Path, files: int, rows: int) -> int:
             writer = csv.writer(out)
             writer.writerow(["id", "user", "amount", "event_time"])
             for i in range(n * rows, (n + 1) * rows):
-                writer.writerow([i, f"user-{i % 5000}", f"{(i % 1000) * 0.37:.2f}",
-                                 (start + timedelta(seconds=i)).isoformat()])
+                writer.writerow(
+                    [
+                        i,
+                        f"user-{i % 5000}",
+                        f"{(i % 1000) * 0.37:.2f}",
+                        (start + timedelta(seconds=i)).isoformat(),
+                    ]
+                )
     return sum(p.stat().st_size for p in folder.iterdir())
 
 
@@ -51,8 +57,12 @@ def bare_load(folder: Path, catalog_url: str, warehouse: Path) -> tuple[int, flo
     catalog = SqlCatalog("bench", uri=catalog_url, warehouse=warehouse.as_uri())
     tables = [pacsv.read_csv(path) for path in sorted(folder.glob("*.csv"))]
     data = pa.concat_tables(tables).combine_chunks()
-    schema = pa.schema([f.with_type(pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(f.type) else f
-                        for f in data.schema])
+    schema = pa.schema(
+        [
+            f.with_type(pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(f.type) else f
+            for f in data.schema
+        ]
+    )
     data = data.cast(schema)
     catalog.create_namespace_if_not_exists("bench")
     table = catalog.create_table_if_not_exists("bench.events", schema=data.schema)
@@ -63,10 +73,15 @@ def bare_load(folder: Path, catalog_url: str, warehouse: Path) -> tuple[int, flo
 
 def stack_load(stack: Stack, folder: Path) -> tuple[int, float]:
     """The product: create an ingestion, run it, wait for success. Returns (rows, seconds)."""
-    http = httpx.Client(base_url=f"{stack.api_url}/api/v1", headers={"Authorization": f"Bearer {stack.api_key}"},
-                        timeout=60)
-    body = {"name": "bench", "source": {"type": "local", "path": str(folder), "file_pattern": "*.csv"},
-            "format": {"type": "csv"}, "destination": {"catalog": "lake", "database": "bench", "table": "events"}}
+    http = httpx.Client(
+        base_url=f"{stack.api_url}/api/v1", headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=60
+    )
+    body = {
+        "name": "bench",
+        "source": {"type": "local", "path": str(folder), "file_pattern": "*.csv"},
+        "format": {"type": "csv"},
+        "destination": {"catalog": "lake", "database": "bench", "table": "events"},
+    }
     created = http.post("/ingestions", json=body)
     created.raise_for_status()
     ingestion = created.json()["id"]
@@ -86,7 +101,9 @@ def stack_load(stack: Stack, folder: Path) -> tuple[int, float]:
 
 def main() -> None:
     """Run both pipelines and report."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=40)
     parser.add_argument("--rows", type=int, default=25_000)
     args = parser.parse_args()
@@ -97,7 +114,9 @@ def main() -> None:
             size = write_dataset(folder, args.files, args.rows)
             assert stack.postgres is not None
             asyncio.run(ensure_database(stack.postgres.url, "bench_baseline"))
-            catalog_url = stack.postgres.url_for("bench_baseline").replace("postgresql://", "postgresql+psycopg2://")
+            catalog_url = stack.postgres.url_for("bench_baseline").replace(
+                "postgresql://", "postgresql+psycopg2://"
+            )
             bare_rows, bare_s = bare_load(folder, catalog_url, root / "bare-warehouse")
             full_rows, full_s = stack_load(stack, folder)
     expected = args.files * args.rows
@@ -108,7 +127,7 @@ def main() -> None:
         "full_stack": {"seconds": round(full_s, 3), "rows_per_s": round(expected / full_s)},
         "ratio_full_over_bare_throughput": round(bare_s / full_s, 3),
     }
-    print(json.dumps(result, indent=2))  # noqa: T201
+    print(json.dumps(result, indent=2))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "full_stack_vs_bare.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -28,8 +28,9 @@ async def running(settings: Settings, **bodies: ServiceBody) -> AsyncIterator[No
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=30)
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0,
-                     what: str = "condition") -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0, what: str = "condition"
+) -> T:
     """Poll ``probe`` until it returns a truthy value; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -44,6 +45,11 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float
 def envelope(tenant_id: str, aggregate_id: str, **extra: Any) -> dict[str, Any]:
     """Common event fields for hand-built test events."""
     return {
-        "event_id": new_id("evt"), "occurred_at": datetime.now(UTC), "tenant_id": tenant_id,
-        "aggregate_id": aggregate_id, "actor": "test", "correlation_id": new_id("cor"), **extra,
+        "event_id": new_id("evt"),
+        "occurred_at": datetime.now(UTC),
+        "tenant_id": tenant_id,
+        "aggregate_id": aggregate_id,
+        "actor": "test",
+        "correlation_id": new_id("cor"),
+        **extra,
     }

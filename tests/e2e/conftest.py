@@ -19,8 +19,13 @@ from tests.conftest import unique
 TERMINAL_RUN_STATES = {"success", "partial", "failed", "skipped"}
 
 
-def start_stack(data_dir: Path, postgres_admin_url: str, *, env: dict[str, str] | None = None,
-                service_env: dict[str, dict[str, str]] | None = None) -> Stack:
+def start_stack(
+    data_dir: Path,
+    postgres_admin_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    service_env: dict[str, dict[str, str]] | None = None,
+) -> Stack:
     """Start a stack on its own NATS server and its own database of the session's PostgreSQL."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOADER_")}
     environ |= {
@@ -37,8 +42,9 @@ class Api:
     """A thin HTTP client for one tenant of a running stack."""
 
     def __init__(self, base_url: str, key: str) -> None:
-        self.http = httpx.Client(base_url=f"{base_url}/api/v1", headers={"Authorization": f"Bearer {key}"},
-                                 timeout=30.0)
+        self.http = httpx.Client(
+            base_url=f"{base_url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30.0
+        )
 
     def ingestion_body(self, folder: Path, *, table: str, **overrides: Any) -> dict[str, Any]:
         """A valid create body for a CSV folder ingestion."""
@@ -115,8 +121,11 @@ def write_csv(path: Path, first_id: int, rows: int) -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
     """A running stack shared by one test module; its scheduler runs 60x faster than real time."""
-    running = start_stack(tmp_path_factory.mktemp("stack"), postgres_admin_url,
-                          service_env={"scheduler": {"AUTOLOADER_CLOCK_SCALE": "60"}})
+    running = start_stack(
+        tmp_path_factory.mktemp("stack"),
+        postgres_admin_url,
+        service_env={"scheduler": {"AUTOLOADER_CLOCK_SCALE": "60"}},
+    )
     try:
         yield running
     finally:
@@ -125,8 +134,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> 
 
 def new_tenant(stack: Stack) -> Api:
     """Create a fresh tenant through the admin API and return a client for it (close it after use)."""
-    response = httpx.post(f"{stack.api_url}/api/v1/admin/tenants", json={"name": unique("tenant")},
-                          headers={"Authorization": f"Bearer {stack.admin_token}"}, timeout=30)
+    response = httpx.post(
+        f"{stack.api_url}/api/v1/admin/tenants",
+        json={"name": unique("tenant")},
+        headers={"Authorization": f"Bearer {stack.admin_token}"},
+        timeout=30,
+    )
     assert response.status_code == 201, response.text
     return Api(stack.api_url, response.json()["api_key"])
 

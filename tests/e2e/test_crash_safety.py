@@ -17,9 +17,12 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def crashing_stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
     """A stack whose loader exits right after committing a batch, before acknowledging it."""
-    running = start_stack(tmp_path_factory.mktemp("crash"), postgres_admin_url,
-                          env={"AUTOLOADER_ACK_WAIT_SECONDS": "3"},
-                          service_env={"loader": {"AUTOLOADER_FAULT": "loader.after_commit"}})
+    running = start_stack(
+        tmp_path_factory.mktemp("crash"),
+        postgres_admin_url,
+        env={"AUTOLOADER_ACK_WAIT_SECONDS": "3"},
+        service_env={"loader": {"AUTOLOADER_FAULT": "loader.after_commit"}},
+    )
     try:
         yield running
     finally:

@@ -47,7 +47,9 @@ def test_runs_load_only_new_files_exactly_once(stack: Stack, api: Api) -> None:
     assert api.table(ingestion["id"])["row_count"] == 5000
 
     ledger = api.http.get(f"/ingestions/{ingestion['id']}/files", params={"limit": 100}).json()["items"]
-    assert sorted((f["path"], f["state"]) for f in ledger) == [(f"orders-{n}.csv", "loaded") for n in range(5)]
+    assert sorted((f["path"], f["state"]) for f in ledger) == [
+        (f"orders-{n}.csv", "loaded") for n in range(5)
+    ]
     assert [r["id"] for r in api.runs(ingestion["id"])] == [third["id"], second["id"], first["id"]]
     fetched = api.http.get(f"/ingestions/{ingestion['id']}").json()
     assert fetched["metadata"]["last_run_id"] == third["id"]
@@ -70,8 +72,12 @@ def _wait_for_scheduled(api: Api, ingestion_id: str, at_least: int, timeout: flo
 def test_pause_stops_scheduled_runs_and_resume_restarts_them(stack: Stack, api: Api) -> None:
     folder = stack.landing_dir / unique("ticks")
     folder.mkdir()
-    body = api.ingestion_body(folder, table=unique("ticks"), activate=True,
-                              schedule={"frequency": "cron", "cron_expression": "* * * * *", "timezone": "UTC"})
+    body = api.ingestion_body(
+        folder,
+        table=unique("ticks"),
+        activate=True,
+        schedule={"frequency": "cron", "cron_expression": "* * * * *", "timezone": "UTC"},
+    )
     ingestion = api.create(body)
     assert ingestion["status"] == "active"
     # The stack's scheduler runs 60x faster: an every-minute cron fires every real second.
@@ -111,7 +117,9 @@ def test_tenants_are_isolated_and_keys_required(stack: Stack, api: Api, tenants:
     anonymous = httpx.get(f"{stack.api_url}/api/v1/ingestions", timeout=10)
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"].startswith("application/problem+json")
-    wrong = httpx.get(f"{stack.api_url}/api/v1/ingestions", headers={"Authorization": "Bearer al_nope"}, timeout=10)
+    wrong = httpx.get(
+        f"{stack.api_url}/api/v1/ingestions", headers={"Authorization": "Bearer al_nope"}, timeout=10
+    )
     assert wrong.status_code == 401
 
 
@@ -125,19 +133,26 @@ def test_pausing_a_draft_is_a_conflict(stack: Stack, api: Api) -> None:
 
 BAD_INPUTS = [
     ("invalid cron", {"schedule": {"frequency": "cron", "cron_expression": "61 * * * *"}}, "cron_expression"),
-    ("unknown timezone", {"schedule": {"frequency": "daily", "time": "02:00", "timezone": "Mars/Olympus"}},
-     "timezone"),
+    (
+        "unknown timezone",
+        {"schedule": {"frequency": "daily", "time": "02:00", "timezone": "Mars/Olympus"}},
+        "timezone",
+    ),
     ("unknown source type", {"source": {"type": "carrier-pigeon", "path": "/x"}}, "source.type"),
     ("path outside roots", {"source": {"type": "local", "path": "/etc"}}, "source.path"),
     ("path traversal", {"source": {"type": "local", "path": "{landing}/../../etc"}}, "source.path"),
-    ("malformed table", {"destination": {"catalog": "lake", "database": "db", "table": "a.b; DROP"}},
-     "destination.table"),
+    (
+        "malformed table",
+        {"destination": {"catalog": "lake", "database": "db", "table": "a.b; DROP"}},
+        "destination.table",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "override", "field"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
-def test_bad_input_is_refused_precisely_and_nothing_is_stored(stack: Stack, api: Api, case: str,
-                                                              override: dict[str, object], field: str) -> None:
+def test_bad_input_is_refused_precisely_and_nothing_is_stored(
+    stack: Stack, api: Api, case: str, override: dict[str, object], field: str
+) -> None:
     body = api.ingestion_body(stack.landing_dir / "ok", table=unique("bad"))
     if "source" in override:
         source = dict(override["source"])  # type: ignore[call-overload]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +29,22 @@ def _settings(nats_url: str, database_url: str, data_dir: Path) -> Settings:
 async def _create_ingestion(store: EventStore, tenant: str, folder: Path) -> str:
     ingestion = new_id("ing")
     config = IngestionConfig(
-        name="orders", source=SourceSpec(type="local", path=str(folder), file_pattern="*.csv"),
-        format=FormatSpec(type="csv"), destination=DestinationSpec(database="sales", table="orders"),
+        name="orders",
+        source=SourceSpec(type="local", path=str(folder), file_pattern="*.csv"),
+        format=FormatSpec(type="csv"),
+        destination=DestinationSpec(database="sales", table="orders"),
     )
-    await store.append(ev.IngestionCreated(**envelope(tenant, ingestion), config=config, status="active"),
-                       expected_version=0)
+    await store.append(
+        ev.IngestionCreated(**envelope(tenant, ingestion), config=config, status="active"), expected_version=0
+    )
     return ingestion
 
 
 async def _request_run(store: EventStore, tenant: str, ingestion: str) -> str:
     run = new_id("run")
-    await store.append(ev.RunRequested(**envelope(tenant, run), ingestion_id=ingestion, trigger="manual"),
-                       expected_version=0)
+    await store.append(
+        ev.RunRequested(**envelope(tenant, run), ingestion_id=ingestion, trigger="manual"), expected_version=0
+    )
     return run
 
 
@@ -56,15 +59,24 @@ async def _act_as_loader(store: EventStore) -> None:
         if plan.aggregate_id in done:
             continue
         files = [ev.FileResult(path=f.path, rows=1, bytes=f.size) for f in plan.files]
-        await store.append(ev.BatchLoaded(
-            **envelope(plan.tenant_id, plan.aggregate_id), ingestion_id=plan.ingestion_id, run_id=plan.run_id,
-            files=files, rows=len(files), bytes=sum(f.size for f in plan.files), snapshot_id=7,
-            table="lake.sales.orders", duration_seconds=0.1,
-        ))
+        await store.append(
+            ev.BatchLoaded(
+                **envelope(plan.tenant_id, plan.aggregate_id),
+                ingestion_id=plan.ingestion_id,
+                run_id=plan.run_id,
+                files=files,
+                rows=len(files),
+                bytes=sum(f.size for f in plan.files),
+                snapshot_id=7,
+                table="lake.sales.orders",
+                duration_seconds=0.1,
+            )
+        )
 
 
-async def test_runs_pick_only_new_files_and_complete(nats_url: str, database_url: str, data_dir: Path,
-                                                     bus: Bus) -> None:
+async def test_runs_pick_only_new_files_and_complete(
+    nats_url: str, database_url: str, data_dir: Path, bus: Bus
+) -> None:
     store = EventStore(bus)
     tenant = new_id("tnt")
     folder = data_dir / "landing" / "orders"
@@ -95,14 +107,16 @@ async def test_runs_pick_only_new_files_and_complete(nats_url: str, database_url
         third = await _request_run(store, tenant, ingestion)
         row = await eventually(lambda: _run_row(pool, third, "success"), what="empty run success")
         assert row["metrics"]["files_processed"] == 0
-        files = await pool.fetch("SELECT path, state FROM read.files WHERE ingestion_id = $1 ORDER BY path",
-                                 ingestion)
+        files = await pool.fetch(
+            "SELECT path, state FROM read.files WHERE ingestion_id = $1 ORDER BY path", ingestion
+        )
         assert [(f["path"], f["state"]) for f in files] == [(f"part-{i}.csv", "loaded") for i in range(4)]
     await pool.close()
 
 
-async def test_second_run_while_one_is_active_is_skipped(nats_url: str, database_url: str, data_dir: Path,
-                                                         bus: Bus) -> None:
+async def test_second_run_while_one_is_active_is_skipped(
+    nats_url: str, database_url: str, data_dir: Path, bus: Bus
+) -> None:
     store = EventStore(bus)
     tenant = new_id("tnt")
     folder = data_dir / "landing" / "x"
@@ -119,8 +133,9 @@ async def test_second_run_while_one_is_active_is_skipped(nats_url: str, database
     await pool.close()
 
 
-async def test_missing_folder_fails_the_run_with_its_name(nats_url: str, database_url: str, data_dir: Path,
-                                                          bus: Bus) -> None:
+async def test_missing_folder_fails_the_run_with_its_name(
+    nats_url: str, database_url: str, data_dir: Path, bus: Bus
+) -> None:
     store = EventStore(bus)
     tenant = new_id("tnt")
     pool = await create_pool(database_url)

@@ -17,8 +17,14 @@ pytestmark = pytest.mark.integration
 
 
 def _activated(tenant: str, ingestion: str) -> IngestionActivated:
-    return IngestionActivated(event_id=new_id("evt"), occurred_at=datetime.now(UTC), tenant_id=tenant,
-                              aggregate_id=ingestion, actor="test", correlation_id=new_id("cor"))
+    return IngestionActivated(
+        event_id=new_id("evt"),
+        occurred_at=datetime.now(UTC),
+        tenant_id=tenant,
+        aggregate_id=ingestion,
+        actor="test",
+        correlation_id=new_id("cor"),
+    )
 
 
 async def test_concurrent_appends_to_one_aggregate_exactly_one_wins(bus: Bus) -> None:
@@ -56,12 +62,20 @@ async def test_retried_append_is_not_duplicated(bus: Bus) -> None:
 async def test_new_aggregate_expectation_refuses_existing_one(bus: Bus) -> None:
     store = EventStore(bus)
     tenant, run = new_id("tnt"), new_id("run")
-    requested = RunRequested(event_id=new_id("evt"), occurred_at=datetime.now(UTC), tenant_id=tenant,
-                             aggregate_id=run, actor="test", correlation_id=run, ingestion_id=new_id("ing"),
-                             trigger="manual")
+    requested = RunRequested(
+        event_id=new_id("evt"),
+        occurred_at=datetime.now(UTC),
+        tenant_id=tenant,
+        aggregate_id=run,
+        actor="test",
+        correlation_id=run,
+        ingestion_id=new_id("ing"),
+        trigger="manual",
+    )
     await store.append(requested, expected_version=0)
-    again = RunRequested(**{**{f: getattr(requested, f) for f in requested.__struct_fields__},
-                            "event_id": new_id("evt")})
+    again = RunRequested(
+        **{**{f: getattr(requested, f) for f in requested.__struct_fields__}, "event_id": new_id("evt")}
+    )
     with pytest.raises(ConflictError):
         await store.append(again, expected_version=0)
 
@@ -72,8 +86,14 @@ async def test_read_returns_only_the_aggregate_in_order(bus: Bus) -> None:
     a, b = new_id("ing"), new_id("ing")
     await store.append(_activated(tenant, a), expected_version=0)
     await store.append(_activated(tenant, b), expected_version=0)
-    paused = IngestionPaused(event_id=new_id("evt"), occurred_at=datetime.now(UTC), tenant_id=tenant,
-                             aggregate_id=a, actor="test", correlation_id="c")
+    paused = IngestionPaused(
+        event_id=new_id("evt"),
+        occurred_at=datetime.now(UTC),
+        tenant_id=tenant,
+        aggregate_id=a,
+        actor="test",
+        correlation_id="c",
+    )
     history = await store.read(tenant, "ingestion", a)
     await store.append(paused, expected_version=history[-1].seq)
     events = [s.event for s in await store.read(tenant, "ingestion", a)]

@@ -30,8 +30,14 @@ async def test_glob_patterns_select_files_in_path_order(tree: Path) -> None:
     roots = [tree.resolve()]
     assert await _paths(LocalSource(str(tree), pattern="*.csv", allowed_roots=roots)) == ["a.csv"]
     assert await _paths(LocalSource(str(tree), pattern="**/*.csv", exclude="x/**", allowed_roots=roots)) == [
-        "2024/01/c.csv", "2024/02/d.csv", "a.csv", "deep/er/e f é.csv"]
-    assert await _paths(LocalSource(str(tree), pattern="2024/*/c.csv", allowed_roots=roots)) == ["2024/01/c.csv"]
+        "2024/01/c.csv",
+        "2024/02/d.csv",
+        "a.csv",
+        "deep/er/e f é.csv",
+    ]
+    assert await _paths(LocalSource(str(tree), pattern="2024/*/c.csv", allowed_roots=roots)) == [
+        "2024/01/c.csv"
+    ]
 
 
 async def test_listing_reports_size_and_mtime(tree: Path) -> None:

@@ -14,18 +14,25 @@ from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, Ingestio
 from autoloader_core.ids import new_id
 from autoloader_core.settings import Settings
 from autoloader_db.database import create_pool
-from autoloader_projector.app import READ_TABLES, body as projector, reset
+from autoloader_projector.app import READ_TABLES, reset
+from autoloader_projector.app import body as projector
 from tests.support import envelope, eventually, running
 
 pytestmark = pytest.mark.integration
 
 
 async def _append_history(store: EventStore, tenant: str) -> None:
-    config = IngestionConfig(name="x", source=SourceSpec(type="local", path="/tmp/x"),  # noqa: S108
-                             format=FormatSpec(type="csv"), destination=DestinationSpec(database="d", table="t"))
+    config = IngestionConfig(
+        name="x",
+        source=SourceSpec(type="local", path="/tmp/x"),
+        format=FormatSpec(type="csv"),
+        destination=DestinationSpec(database="d", table="t"),
+    )
     for n in range(3):
         ingestion = new_id("ing")
-        seq = await store.append(ev.IngestionCreated(**envelope(tenant, ingestion), config=config), expected_version=0)
+        seq = await store.append(
+            ev.IngestionCreated(**envelope(tenant, ingestion), config=config), expected_version=0
+        )
         seq = await store.append(ev.IngestionActivated(**envelope(tenant, ingestion)), expected_version=seq)
         if n == 1:
             await store.append(ev.IngestionPaused(**envelope(tenant, ingestion)), expected_version=seq)
@@ -33,15 +40,41 @@ async def _append_history(store: EventStore, tenant: str) -> None:
         await store.append(ev.RunRequested(**envelope(tenant, run), ingestion_id=ingestion, trigger="manual"))
         await store.append(ev.RunStarted(**envelope(tenant, run), ingestion_id=ingestion))
         ref = ev.FileRef(path=f"f{n}.csv", size=10, modified_at=envelope(tenant, run)["occurred_at"])
-        await store.append(ev.BatchPlanned(**envelope(tenant, batch), ingestion_id=ingestion, run_id=run,
-                                           batch_number=1, files=[ref], source=config.source, format=config.format,
-                                           destination=config.destination))
-        await store.append(ev.BatchLoaded(**envelope(tenant, batch), ingestion_id=ingestion, run_id=run,
-                                          files=[ev.FileResult(path=ref.path, rows=5, bytes=10)], rows=5, bytes=10,
-                                          snapshot_id=42 + n, table="lake.d.t", duration_seconds=0.2))
-        await store.append(ev.RunCompleted(**envelope(tenant, run), ingestion_id=ingestion, status="success",
-                                           metrics=ev.RunMetrics(files_processed=1, records_ingested=5),
-                                           started_at=envelope(tenant, run)["occurred_at"], snapshot_ids=[42 + n]))
+        await store.append(
+            ev.BatchPlanned(
+                **envelope(tenant, batch),
+                ingestion_id=ingestion,
+                run_id=run,
+                batch_number=1,
+                files=[ref],
+                source=config.source,
+                format=config.format,
+                destination=config.destination,
+            )
+        )
+        await store.append(
+            ev.BatchLoaded(
+                **envelope(tenant, batch),
+                ingestion_id=ingestion,
+                run_id=run,
+                files=[ev.FileResult(path=ref.path, rows=5, bytes=10)],
+                rows=5,
+                bytes=10,
+                snapshot_id=42 + n,
+                table="lake.d.t",
+                duration_seconds=0.2,
+            )
+        )
+        await store.append(
+            ev.RunCompleted(
+                **envelope(tenant, run),
+                ingestion_id=ingestion,
+                status="success",
+                metrics=ev.RunMetrics(files_processed=1, records_ingested=5),
+                started_at=envelope(tenant, run)["occurred_at"],
+                snapshot_ids=[42 + n],
+            )
+        )
 
 
 async def _dump(pool: Any) -> dict[str, list[dict[str, Any]]]:
@@ -52,8 +85,9 @@ async def _dump(pool: Any) -> dict[str, list[dict[str, Any]]]:
     return dump
 
 
-async def test_rebuilt_read_models_equal_the_live_ones(nats_url: str, database_url: str, bus: Bus,
-                                                        tmp_path: Path) -> None:
+async def test_rebuilt_read_models_equal_the_live_ones(
+    nats_url: str, database_url: str, bus: Bus, tmp_path: Path
+) -> None:
     store = EventStore(bus)
     pool = await create_pool(database_url)
     settings = Settings(nats_url=nats_url, database_url=database_url, data_dir=tmp_path)

@@ -67,7 +67,9 @@ def test_split_batches_respects_files_and_bytes() -> None:
     assert split_batches([], max_files=2, max_bytes=10) == []
 
 
-@pytest.mark.parametrize(("loaded", "failed", "status"), [(3, 0, "success"), (0, 0, "success"),
-                                                          (2, 1, "partial"), (0, 2, "failed")])
+@pytest.mark.parametrize(
+    ("loaded", "failed", "status"),
+    [(3, 0, "success"), (0, 0, "success"), (2, 1, "partial"), (0, 2, "failed")],
+)
 def test_run_status(loaded: int, failed: int, status: str) -> None:
     assert run_status(loaded, failed) == status

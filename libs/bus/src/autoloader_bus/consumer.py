@@ -115,7 +115,7 @@ async def _dispatch(message: Msg, spec: ConsumerSpec, handler: Handler) -> None:
     except TerminalError as exc:
         log.error("event terminated", extra=_context(delivery, exc))
         await message.term()
-    except Exception as exc:  # noqa: BLE001 - any other failure is retried a bounded number of times
+    except Exception as exc:
         delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
         log.warning("event will be retried", extra={**_context(delivery, exc), "delay": delay}, exc_info=True)
         await message.nak(delay=delay)

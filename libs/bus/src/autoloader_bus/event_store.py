@@ -106,7 +106,9 @@ class EventStore:
                 return found
             except (NatsTimeout, NatsError) as exc:
                 raise TransientError(f"reading {subject_filter} failed: {exc}") from exc
-            assert raw.seq is not None and raw.data is not None and raw.subject is not None
+            assert raw.seq is not None
+            assert raw.data is not None
+            assert raw.subject is not None
             found.append(StoredEvent(seq=raw.seq, subject=raw.subject, event=decode(raw.data)))
             seq = raw.seq + 1
 

@@ -23,8 +23,9 @@ MAX_BATCH = 500
 IDLE_SECONDS = 0.05
 
 
-async def follow(bus: Bus, filter_subjects: Sequence[str], *, after: int,
-                 stop: asyncio.Event) -> AsyncIterator[list[StoredEvent]]:
+async def follow(
+    bus: Bus, filter_subjects: Sequence[str], *, after: int, stop: asyncio.Event
+) -> AsyncIterator[list[StoredEvent]]:
     """Yield batches of events with sequence > ``after``, oldest first, until ``stop`` is set.
 
     A batch holds what arrived together (up to 500 events), so a reader can apply it in one
@@ -37,8 +38,11 @@ async def follow(bus: Bus, filter_subjects: Sequence[str], *, after: int,
         filter_subjects=list(filter_subjects),
     )
     subscription = await bus.js.subscribe(
-        filter_subjects[0] if len(filter_subjects) == 1 else "", stream=bus.stream, ordered_consumer=True,
-        config=config, pending_msgs_limit=10 * MAX_BATCH,
+        filter_subjects[0] if len(filter_subjects) == 1 else "",
+        stream=bus.stream,
+        ordered_consumer=True,
+        config=config,
+        pending_msgs_limit=10 * MAX_BATCH,
     )
     try:
         while not stop.is_set():
@@ -56,6 +60,8 @@ async def _next_batch(subscription: object, stop: asyncio.Event) -> list[StoredE
             msg = await subscription.next_msg(timeout=timeout)  # type: ignore[attr-defined]
         except (TimeoutError, NatsTimeout):
             break
-        batch.append(StoredEvent(seq=msg.metadata.sequence.stream, subject=msg.subject, event=decode(msg.data)))
+        batch.append(
+            StoredEvent(seq=msg.metadata.sequence.stream, subject=msg.subject, event=decode(msg.data))
+        )
         timeout = IDLE_SECONDS
     return batch

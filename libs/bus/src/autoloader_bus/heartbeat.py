@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from datetime import datetime
@@ -44,13 +45,17 @@ async def beat_forever(bus: Bus, service: str, *, interval: float, stop: asyncio
     instance = f"{socket.gethostname()}-{os.getpid()}"
     key = f"{service}.{instance}".replace("_", "-")
     while not stop.is_set():
-        beat = ServiceBeat(service=service, instance=instance, pid=os.getpid(), host=socket.gethostname(),
-                           started_at=started, last_heartbeat=utcnow())
+        beat = ServiceBeat(
+            service=service,
+            instance=instance,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started_at=started,
+            last_heartbeat=utcnow(),
+        )
         await bucket.put(key, msgspec.json.encode(beat))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            pass
     await bucket.delete(key)
 
 

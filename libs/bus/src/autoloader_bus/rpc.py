@@ -59,7 +59,7 @@ async def serve(bus: Bus, subject: str, handler: RpcHandler, *, queue: str) -> S
     return await bus.nc.subscribe(subject, queue=queue, cb=on_request)
 
 
-async def call(bus: Bus, subject: str, request: Any, *, timeout: float = 30.0) -> Any:
+async def call(bus: Bus, subject: str, request: Any, *, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
     """Send ``request`` and return the handler's result.
 
     Raises:
@@ -82,14 +82,18 @@ async def _answer(handler: RpcHandler, data: bytes) -> Reply:
     try:
         result = await handler(msgspec.json.decode(data))
     except ValidationFailed as exc:
-        return Reply(ok=False, kind="validation", message=exc.message,
-                     errors=[{"field": e.field, "message": e.message} for e in exc.errors])
+        return Reply(
+            ok=False,
+            kind="validation",
+            message=exc.message,
+            errors=[{"field": e.field, "message": e.message} for e in exc.errors],
+        )
     except AutoloaderError as exc:
         kind = next((k for k, cls in _KINDS.items() if type(exc) is cls), None)
         if kind is None:
             kind = "transient" if isinstance(exc, TransientError) else "terminal"
         return Reply(ok=False, kind=kind, message=exc.message)
-    except Exception as exc:  # noqa: BLE001 - an RPC must always answer
+    except Exception as exc:
         log.exception("rpc handler failed")
         return Reply(ok=False, kind="transient", message=f"internal error: {type(exc).__name__}")
     return Reply(ok=True, result=result)

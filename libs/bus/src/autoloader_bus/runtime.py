@@ -33,9 +33,11 @@ class ServiceRuntime:
 
     def ready(self) -> None:
         """Start publishing heartbeats: ``autoloader up`` waits for them."""
-        self._tasks.append(asyncio.create_task(
-            beat_forever(self.bus, self.name, interval=self.settings.heartbeat_seconds, stop=self.stop)
-        ))
+        self._tasks.append(
+            asyncio.create_task(
+                beat_forever(self.bus, self.name, interval=self.settings.heartbeat_seconds, stop=self.stop)
+            )
+        )
 
 
 ServiceBody = Callable[[ServiceRuntime], Awaitable[None]]
@@ -75,12 +77,12 @@ async def serve(name: str, body: ServiceBody, settings: Settings, stop: asyncio.
         log.error("service body failed", exc_info=body_task.exception())
     try:
         await asyncio.wait_for(body_task, timeout=15)
-    except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down anyway
+    except (TimeoutError, asyncio.CancelledError, Exception):
         body_task.cancel()
     for task in runtime._tasks:
         try:
             await asyncio.wait_for(task, timeout=5)
-        except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
+        except (TimeoutError, asyncio.CancelledError, Exception):
             task.cancel()
     stop_task.cancel()
     await bus.close()

@@ -34,7 +34,9 @@ def cron_of(spec: ScheduleSpec) -> str | None:
         ScheduleError: The spec is invalid (message says how to fix it).
     """
     if spec.frequency not in FREQUENCIES:
-        raise ScheduleError("frequency", f"unknown frequency {spec.frequency!r}; use one of {', '.join(FREQUENCIES)}")
+        raise ScheduleError(
+            "frequency", f"unknown frequency {spec.frequency!r}; use one of {', '.join(FREQUENCIES)}"
+        )
     timezone(spec)
     if spec.frequency == "manual":
         return None
@@ -58,7 +60,8 @@ def timezone(spec: ScheduleSpec) -> ZoneInfo:
         return ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ScheduleError(
-            "timezone", f"unknown timezone {spec.timezone!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+            "timezone",
+            f"unknown timezone {spec.timezone!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'",
         ) from None
 
 

@@ -55,19 +55,27 @@ class Settings:
     data_dir: Path = _env("AUTOLOADER_DATA_DIR", Path(".autoloader"), "state of the embedded stack")
     admin_token: Secret = _env("AUTOLOADER_ADMIN_TOKEN", Secret(""), "admin API key (tenant management)")
     local_roots: tuple[Path, ...] = _env(
-        "AUTOLOADER_LOCAL_ROOTS", (), "colon-separated folders local sources may read (default <data>/landing)"
+        "AUTOLOADER_LOCAL_ROOTS",
+        (),
+        "colon-separated folders local sources may read (default <data>/landing)",
     )
-    warehouse: str = _env("AUTOLOADER_WAREHOUSE", "", "Iceberg warehouse URI (default file://<data>/warehouse)")
+    warehouse: str = _env(
+        "AUTOLOADER_WAREHOUSE", "", "Iceberg warehouse URI (default file://<data>/warehouse)"
+    )
     stream: str = _env("AUTOLOADER_STREAM", "AUTOLOADER", "JetStream stream holding the event log")
     api_host: str = _env("AUTOLOADER_API_HOST", "127.0.0.1", "address the API binds")
     api_port: int = _env("AUTOLOADER_API_PORT", 8000, "port the API binds")
-    ack_wait_seconds: float = _env("AUTOLOADER_ACK_WAIT_SECONDS", 60.0, "redelivery delay of an unacked message")
+    ack_wait_seconds: float = _env(
+        "AUTOLOADER_ACK_WAIT_SECONDS", 60.0, "redelivery delay of an unacked message"
+    )
     max_deliver: int = _env("AUTOLOADER_MAX_DELIVER", 5, "deliveries of a message before it fails for good")
     heartbeat_seconds: float = _env("AUTOLOADER_HEARTBEAT_SECONDS", 2.0, "service heartbeat interval")
     clock_scale: float = _env("AUTOLOADER_CLOCK_SCALE", 1.0, "scheduler clock speed (tests only; 1 = real)")
     batch_max_files: int = _env("AUTOLOADER_BATCH_MAX_FILES", 100, "files per loader batch")
     batch_max_bytes: int = _env("AUTOLOADER_BATCH_MAX_BYTES", 512 * 1024 * 1024, "bytes per loader batch")
-    fault: str = _env("AUTOLOADER_FAULT", "", "fault-injection point for crash tests (never set in production)")
+    fault: str = _env(
+        "AUTOLOADER_FAULT", "", "fault-injection point for crash tests (never set in production)"
+    )
     log_level: str = _env("AUTOLOADER_LOG_LEVEL", "INFO", "log level")
 
     @property
@@ -121,17 +129,19 @@ def env_variables() -> dict[str, str]:
     return {f.metadata["env"]: f.metadata["doc"] for f in fields(Settings)}
 
 
+_PARSERS: tuple[tuple[type, Any], ...] = (
+    (Secret, Secret),
+    (bool, lambda raw: raw.lower() in {"1", "true", "yes", "on"}),
+    (int, int),
+    (float, float),
+    (Path, Path),
+    (tuple, lambda raw: tuple(Path(part) for part in raw.split(":") if part)),
+)
+
+
 def _parse(default: Any, raw: str) -> Any:
-    if isinstance(default, Secret):
-        return Secret(raw)
-    if isinstance(default, bool):
-        return raw.lower() in {"1", "true", "yes", "on"}
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
-    if isinstance(default, Path):
-        return Path(raw)
-    if isinstance(default, tuple):
-        return tuple(Path(part) for part in raw.split(":") if part)
+    # bool before int: a bool is an int too.
+    for kind, parse in _PARSERS:
+        if isinstance(default, kind):
+            return parse(raw)
     return raw

@@ -30,7 +30,9 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Poo
         TransientError: PostgreSQL is unreachable.
     """
     try:
-        pool: Pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+        pool: Pool = await asyncpg.create_pool(
+            url, min_size=min_size, max_size=max_size, init=_init_connection
+        )
     except (OSError, asyncpg.PostgresError) as exc:
         raise TransientError(f"cannot reach PostgreSQL: {exc}") from exc
     return pool
@@ -58,8 +60,7 @@ async def ensure_database(admin_url: str, name: str) -> None:
 
 def _migrations() -> list[tuple[str, str]]:
     folder = resources.files("autoloader_db") / "migrations"
-    files = sorted((f.name, f.read_text()) for f in folder.iterdir() if f.name.endswith(".sql"))
-    return files
+    return sorted((f.name, f.read_text()) for f in folder.iterdir() if f.name.endswith(".sql"))
 
 
 async def migrate(url: str) -> list[str]:

@@ -48,8 +48,9 @@ def confine_path(path: str | Path, roots: Sequence[Path]) -> Path:
 class LocalSource:
     """Files under ``root`` matching ``pattern``; never follows a path out of the allowed roots."""
 
-    def __init__(self, root: str, *, pattern: str = "**/*", exclude: str | None = None,
-                 allowed_roots: Sequence[Path]) -> None:
+    def __init__(
+        self, root: str, *, pattern: str = "**/*", exclude: str | None = None, allowed_roots: Sequence[Path]
+    ) -> None:
         self._roots = tuple(allowed_roots)
         self._root = confine_path(root, self._roots)
         self._pattern = pattern

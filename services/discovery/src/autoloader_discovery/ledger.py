@@ -47,8 +47,16 @@ class Ledger:
         )
         return RunRow(**dict(row.items())) if row else None
 
-    async def start_run(self, *, run_id: str, tenant_id: str, ingestion_id: str, trigger: str,
-                        started_at: datetime, correlation_id: str) -> None:
+    async def start_run(
+        self,
+        *,
+        run_id: str,
+        tenant_id: str,
+        ingestion_id: str,
+        trigger: str,
+        started_at: datetime,
+        correlation_id: str,
+    ) -> None:
         """Record the run as running.
 
         Raises:
@@ -59,11 +67,17 @@ class Ledger:
                 """INSERT INTO discovery.runs (run_id, tenant_id, ingestion_id, status, trigger, started_at,
                                                correlation_id)
                    VALUES ($1, $2, $3, 'running', $4, $5, $6)""",
-                run_id, tenant_id, ingestion_id, trigger, started_at, correlation_id,
+                run_id,
+                tenant_id,
+                ingestion_id,
+                trigger,
+                started_at,
+                correlation_id,
             )
         except UniqueViolation:
             active = await self._pool.fetchval(
-                "SELECT run_id FROM discovery.runs WHERE ingestion_id = $1 AND status = 'running'", ingestion_id
+                "SELECT run_id FROM discovery.runs WHERE ingestion_id = $1 AND status = 'running'",
+                ingestion_id,
             )
             raise AnotherRunActive(active or "unknown") from None
 
@@ -71,20 +85,40 @@ class Ledger:
         """Return path -> identities already in the ledger, for the given paths."""
         rows = await self._pool.fetch(
             "SELECT path, identity FROM discovery.ledger WHERE ingestion_id = $1 AND path = ANY($2::text[])",
-            ingestion_id, paths,
+            ingestion_id,
+            paths,
         )
         known: dict[str, set[str]] = {}
         for row in rows:
             known.setdefault(row["path"], set()).add(row["identity"])
         return known
 
-    async def claim(self, *, run_id: str, tenant_id: str, ingestion_id: str, batches: list[BatchPlanned],
-                    files_listed: int, backlog_files: int) -> None:
+    async def claim(
+        self,
+        *,
+        run_id: str,
+        tenant_id: str,
+        ingestion_id: str,
+        batches: list[BatchPlanned],
+        files_listed: int,
+        backlog_files: int,
+    ) -> None:
         """Claim the batches' files and store the batches, atomically with marking the run planned."""
         ledger_rows = [
-            (tenant_id, ingestion_id, f.path, f.identity, f.size, f.etag, f.modified_at, b.occurred_at, run_id,
-             b.aggregate_id)
-            for b in batches for f in b.files
+            (
+                tenant_id,
+                ingestion_id,
+                f.path,
+                f.identity,
+                f.size,
+                f.etag,
+                f.modified_at,
+                b.occurred_at,
+                run_id,
+                b.aggregate_id,
+            )
+            for b in batches
+            for f in b.files
         ]
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
@@ -100,7 +134,9 @@ class Ledger:
             )
             await conn.execute(
                 "UPDATE discovery.runs SET planned = true, files_listed = $2, backlog_files = $3 WHERE run_id = $1",
-                run_id, files_listed, backlog_files,
+                run_id,
+                files_listed,
+                backlog_files,
             )
 
     async def planned_batches(self, run_id: str) -> list[BatchPlanned]:
@@ -111,14 +147,18 @@ class Ledger:
         plans = [decode(bytes(r["planned_event"])) for r in rows]
         return [p for p in plans if isinstance(p, BatchPlanned)]
 
-    async def batch_loaded(self, *, batch_id: str, rows_by_path: dict[str, int], rows: int, size: int,
-                           snapshot_id: int | None) -> None:
+    async def batch_loaded(
+        self, *, batch_id: str, rows_by_path: dict[str, int], rows: int, size: int, snapshot_id: int | None
+    ) -> None:
         """Mark a batch and its files loaded (idempotent)."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """UPDATE discovery.batches SET state = 'loaded', rows = $2, bytes = $3, snapshot_id = $4
                    WHERE batch_id = $1""",
-                batch_id, rows, size, snapshot_id,
+                batch_id,
+                rows,
+                size,
+                snapshot_id,
             )
             await conn.executemany(
                 """UPDATE discovery.ledger SET state = 'loaded', rows = $3, snapshot_id = $4, error = NULL
@@ -131,17 +171,25 @@ class Ledger:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE discovery.batches SET state = 'failed', error = $2 WHERE batch_id = $1 AND state <> 'loaded'",
-                batch_id, {"error_type": error.error_type, "message": error.message, "file": error.file,
-                           "line": error.line},
+                batch_id,
+                {
+                    "error_type": error.error_type,
+                    "message": error.message,
+                    "file": error.file,
+                    "line": error.line,
+                },
             )
             await conn.execute(
                 "UPDATE discovery.ledger SET state = 'failed', error = $2 WHERE batch_id = $1 AND state <> 'loaded'",
-                batch_id, error.message,
+                batch_id,
+                error.message,
             )
 
     async def run_of_batch(self, batch_id: str) -> str | None:
         """Return the run id a batch belongs to."""
-        value = await self._pool.fetchval("SELECT run_id FROM discovery.batches WHERE batch_id = $1", batch_id)
+        value = await self._pool.fetchval(
+            "SELECT run_id FROM discovery.batches WHERE batch_id = $1", batch_id
+        )
         return str(value) if value else None
 
     async def batch_summary(self, run_id: str) -> dict[str, Any]:
@@ -157,8 +205,10 @@ class Ledger:
     async def complete_run(self, run_id: str, completed_at: datetime) -> None:
         """Mark the run completed (frees the ingestion for its next run)."""
         await self._pool.execute(
-            "UPDATE discovery.runs SET status = 'completed', completed_at = $2 WHERE run_id = $1 AND status = 'running'",
-            run_id, completed_at,
+            """UPDATE discovery.runs SET status = 'completed', completed_at = $2
+               WHERE run_id = $1 AND status = 'running'""",
+            run_id,
+            completed_at,
         )
 
 

@@ -23,7 +23,7 @@ def main() -> None:
     """Entry point."""
     if sys.argv[1:] == ["rebuild"]:
         asyncio.run(_rebuild(Settings.from_env()))
-        print("read models reset; the running projector is replaying the event log")  # noqa: T201
+        print("read models reset; the running projector is replaying the event log")
         return
     run_service("projector", body)
 

@@ -32,7 +32,8 @@ class PositionMoved(Exception):
 async def checkpoint(conn: Connection) -> int:
     """Return the last applied sequence (creating the row at 0)."""
     await conn.execute(
-        "INSERT INTO read.checkpoints (projection, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING", PROJECTION
+        "INSERT INTO read.checkpoints (projection, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+        PROJECTION,
     )
     return int(await conn.fetchval("SELECT last_seq FROM read.checkpoints WHERE projection = $1", PROJECTION))
 
@@ -56,7 +57,9 @@ async def apply_batch(pool: Pool, batch: list[StoredEvent], position: int) -> in
             if handler is not None:
                 await handler(conn, item.event, item.seq)
             position = item.seq
-        await conn.execute("UPDATE read.checkpoints SET last_seq = $2 WHERE projection = $1", PROJECTION, position)
+        await conn.execute(
+            "UPDATE read.checkpoints SET last_seq = $2 WHERE projection = $1", PROJECTION, position
+        )
     return position
 
 
@@ -70,7 +73,9 @@ async def reset(pool: Pool) -> None:
     """Empty the read models and set the checkpoint to 0 (the projector then replays everything)."""
     async with pool.acquire() as conn, conn.transaction():
         await checkpoint(conn)
-        await conn.execute("SELECT last_seq FROM read.checkpoints WHERE projection = $1 FOR UPDATE", PROJECTION)
+        await conn.execute(
+            "SELECT last_seq FROM read.checkpoints WHERE projection = $1 FOR UPDATE", PROJECTION
+        )
         await conn.execute(f"TRUNCATE {', '.join(READ_TABLES)}")
         await conn.execute("UPDATE read.checkpoints SET last_seq = 0 WHERE projection = $1", PROJECTION)
 

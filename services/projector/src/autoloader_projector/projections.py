@@ -27,7 +27,14 @@ async def _ingestion_created(conn: Connection, e: ev.IngestionCreated, seq: int)
         """INSERT INTO read.ingestions (id, tenant_id, name, status, source_type, config, version, created_by,
                                         created_at, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING""",
-        e.aggregate_id, e.tenant_id, e.config.name, e.status, e.config.source.type, _json(e.config), seq, e.actor,
+        e.aggregate_id,
+        e.tenant_id,
+        e.config.name,
+        e.status,
+        e.config.source.type,
+        _json(e.config),
+        seq,
+        e.actor,
         e.occurred_at,
     )
 
@@ -36,7 +43,13 @@ async def _ingestion_updated(conn: Connection, e: ev.IngestionUpdated, seq: int)
     await conn.execute(
         """UPDATE read.ingestions SET name = $3, config = $4, source_type = $5, version = $6, updated_at = $7
            WHERE id = $1 AND tenant_id = $2""",
-        e.aggregate_id, e.tenant_id, e.config.name, _json(e.config), e.config.source.type, seq, e.occurred_at,
+        e.aggregate_id,
+        e.tenant_id,
+        e.config.name,
+        _json(e.config),
+        e.config.source.type,
+        seq,
+        e.occurred_at,
     )
 
 
@@ -44,7 +57,11 @@ def _status_change(status: str) -> Projection:
     async def project(conn: Connection, e: ev.IngestionEvent, seq: int) -> None:
         await conn.execute(
             "UPDATE read.ingestions SET status = $3, version = $4, updated_at = $5 WHERE id = $1 AND tenant_id = $2",
-            e.aggregate_id, e.tenant_id, status, seq, e.occurred_at,
+            e.aggregate_id,
+            e.tenant_id,
+            status,
+            seq,
+            e.occurred_at,
         )
 
     return project
@@ -55,14 +72,21 @@ async def _run_requested(conn: Connection, e: ev.RunRequested, seq: int) -> None
         """INSERT INTO read.runs (id, tenant_id, ingestion_id, status, trigger, scheduled_for, requested_at,
                                   requested_by)
            VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING""",
-        e.aggregate_id, e.tenant_id, e.ingestion_id, e.trigger, e.scheduled_for, e.occurred_at, e.actor,
+        e.aggregate_id,
+        e.tenant_id,
+        e.ingestion_id,
+        e.trigger,
+        e.scheduled_for,
+        e.occurred_at,
+        e.actor,
     )
 
 
 async def _run_started(conn: Connection, e: ev.RunStarted, seq: int) -> None:
     await conn.execute(
         "UPDATE read.runs SET status = 'running', started_at = $2 WHERE id = $1 AND status = 'queued'",
-        e.aggregate_id, e.occurred_at,
+        e.aggregate_id,
+        e.occurred_at,
     )
 
 
@@ -70,14 +94,18 @@ async def _run_skipped(conn: Connection, e: ev.RunSkipped, seq: int) -> None:
     await conn.execute(
         """UPDATE read.runs SET status = 'skipped', skip_reason = $2, ended_at = $3,
                   started_at = COALESCE(started_at, $3) WHERE id = $1""",
-        e.aggregate_id, e.reason, e.occurred_at,
+        e.aggregate_id,
+        e.reason,
+        e.occurred_at,
     )
 
 
 async def _files_discovered(conn: Connection, e: ev.FilesDiscovered, seq: int) -> None:
     progress = {"files_discovered": e.files_new, "backlog_files": e.backlog_files}
     await conn.execute(
-        "UPDATE read.runs SET metrics = metrics || $2::jsonb WHERE id = $1", e.aggregate_id, progress,
+        "UPDATE read.runs SET metrics = metrics || $2::jsonb WHERE id = $1",
+        e.aggregate_id,
+        progress,
     )
 
 
@@ -85,20 +113,38 @@ async def _run_completed(conn: Connection, e: ev.RunCompleted, seq: int) -> None
     await conn.execute(
         """UPDATE read.runs SET status = $2, started_at = COALESCE(started_at, $3), ended_at = $4, metrics = $5,
                   errors = $6, snapshot_ids = $7 WHERE id = $1""",
-        e.aggregate_id, e.status, e.started_at, e.occurred_at, _json(e.metrics), _json(e.errors),
+        e.aggregate_id,
+        e.status,
+        e.started_at,
+        e.occurred_at,
+        _json(e.metrics),
+        _json(e.errors),
         list(e.snapshot_ids),
     )
     await conn.execute(
         """UPDATE read.ingestions SET last_run_id = $2, last_run_status = $3, last_run_time = $4
            WHERE id = $1 AND (last_run_time IS NULL OR last_run_time <= $4)""",
-        e.ingestion_id, e.aggregate_id, e.status, e.occurred_at,
+        e.ingestion_id,
+        e.aggregate_id,
+        e.status,
+        e.occurred_at,
     )
 
 
 async def _batch_planned(conn: Connection, e: ev.BatchPlanned, seq: int) -> None:
     rows = [
-        (e.tenant_id, e.ingestion_id, f.path, f.identity, f.size, f.etag, f.modified_at, e.occurred_at, e.run_id,
-         e.aggregate_id)
+        (
+            e.tenant_id,
+            e.ingestion_id,
+            f.path,
+            f.identity,
+            f.size,
+            f.etag,
+            f.modified_at,
+            e.occurred_at,
+            e.run_id,
+            e.aggregate_id,
+        )
         for f in e.files
     ]
     await conn.executemany(
@@ -123,7 +169,9 @@ async def _batch_loaded(conn: Connection, e: ev.BatchLoaded, seq: int) -> None:
 async def _batch_failed(conn: Connection, e: ev.BatchFailed, seq: int) -> None:
     await conn.execute(
         "UPDATE read.files SET state = 'failed', error = $2, updated_at = $3 WHERE batch_id = $1",
-        e.aggregate_id, e.error.message, e.occurred_at,
+        e.aggregate_id,
+        e.error.message,
+        e.occurred_at,
     )
 
 

@@ -1,0 +1,49 @@
+# Autoloader: the human and CI entry points. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# typed service libraries checked by mypy (strict)
+mypy_targets := "libs/core/src libs/contracts/src libs/bus/src libs/db/src libs/sources/src libs/formats/src"
+
+default:
+    @just --list
+
+# start the embedded stack and keep it running (Ctrl-C stops it); e.g. `just up --demo`
+up *ARGS:
+    uv run autoloader up {{ARGS}}
+
+# start the stack, load the demo dataset, print the result, stop
+demo *ARGS:
+    uv run autoloader demo {{ARGS}}
+
+# the whole test suite (pass pytest arguments to narrow it: `just test tests/unit -q`)
+test *ARGS:
+    uv run pytest {{ARGS}}
+
+# ruff, import layering rules, mypy on the libraries
+lint:
+    uv run ruff check .
+    uv run lint-imports
+    uv run mypy {{mypy_targets}}
+
+# full stack vs bare PyArrow + PyIceberg on the same files
+bench:
+    uv run python bench/full_stack_vs_bare.py
+
+# regenerate docs/asyncapi.json from the event catalogue (commit the result)
+asyncapi:
+    uv run python -m autoloader_contracts.asyncapi docs/asyncapi.json
+
+# regenerate docs/openapi.json from the API routes (the running API serves it at /schema/openapi.json)
+openapi:
+    #!/usr/bin/env -S uv run python
+    import json, pathlib
+    import msgspec
+    from autoloader_api.app import create_app
+    from autoloader_core.settings import Settings
+    # Building the app only records its adapters; no server is contacted to render the schema.
+    app = create_app(Settings(), bus=None, pool=None)
+    schema = json.loads(msgspec.json.encode(app.openapi_schema.to_schema()))  # examples may be Structs
+    text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    pathlib.Path("docs/openapi.json").write_text(text)
+    print("wrote docs/openapi.json")

@@ -1,0 +1,281 @@
+"""The ``autoloader`` command: run the embedded stack, the demo, and a few operator tasks.
+
+    autoloader up [--host H] [--port P] [--data-dir D] [--demo]
+    autoloader demo [--data-dir D]
+    autoloader migrate [--data-dir D]
+    autoloader tenants create NAME [--data-dir D] [--api-url URL]
+    autoloader projections rebuild [--data-dir D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autoloader_core.errors import AutoloaderError, TerminalError
+from autoloader_core.settings import Settings
+
+if TYPE_CHECKING:
+    from autoloader_cli.stack import Stack
+
+DEFAULT_DATA_DIR = ".autoloader"
+MAX_RESTARTS = 5
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except AutoloaderError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autoloader", description="Scheduled file ingestion into Iceberg.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the embedded stack and keep it running")
+    _add_data_dir(up)
+    up.add_argument("--host", default=None, help="address the API binds (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=None, help="port the API binds (default 8000)")
+    up.add_argument("--demo", action="store_true", help="run the demo once the stack is up")
+    up.set_defaults(handler=cmd_up)
+
+    demo = commands.add_parser("demo", help="start the stack, run the demo, print the result, stop")
+    _add_data_dir(demo)
+    demo.add_argument("--host", default=None, help=argparse.SUPPRESS)
+    demo.add_argument("--port", type=int, default=None, help="port the API binds (default 8000)")
+    demo.set_defaults(handler=cmd_demo)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    _add_data_dir(migrate)
+    migrate.set_defaults(handler=cmd_migrate)
+
+    tenants = commands.add_parser("tenants", help="tenant management (admin token)")
+    tenant_commands = tenants.add_subparsers(dest="tenant_command", required=True)
+    create = tenant_commands.add_parser("create", help="create a tenant and print its first API key")
+    create.add_argument("name")
+    _add_data_dir(create)
+    create.add_argument("--api-url", default=None, help="API base URL (default: the running stack's)")
+    create.set_defaults(handler=cmd_tenants_create)
+
+    projections = commands.add_parser("projections", help="read-model maintenance")
+    projection_commands = projections.add_subparsers(dest="projection_command", required=True)
+    rebuild = projection_commands.add_parser("rebuild", help="rebuild the read models by replaying the log")
+    _add_data_dir(rebuild)
+    rebuild.set_defaults(handler=cmd_projections_rebuild)
+    return parser
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("AUTOLOADER_DATA_DIR") or DEFAULT_DATA_DIR),
+        help="state of the embedded stack (default .autoloader)",
+    )
+
+
+# --- up / demo --------------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the stack, print how to reach it, optionally run the demo, block until stopped."""
+    from autoloader_cli.stack import Stack
+
+    stack = Stack(args.data_dir, host=args.host, port=args.port)
+    _stop_on_sigterm()
+    try:
+        print(f"starting Autoloader (data in {stack.data_dir}) ...", flush=True)
+        stack.start()
+        _write_stack_file(stack)
+        _print_banner(stack)
+        if args.demo:
+            _print_demo(stack)
+        print("Press Ctrl-C to stop.", flush=True)
+        _supervise(stack)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _ignore_signals()
+        print("stopping Autoloader ...", flush=True)
+        stack.stop()
+        (stack.data_dir / "stack.json").unlink(missing_ok=True)
+        print("stopped.", flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the stack, run the demo once, print the result and stop."""
+    from autoloader_cli.stack import Stack
+
+    stack = Stack(args.data_dir, host=args.host, port=args.port)
+    _stop_on_sigterm()
+    try:
+        print(f"starting Autoloader (data in {stack.data_dir}) ...", flush=True)
+        stack.start()
+        return 0 if _print_demo(stack) else 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        _ignore_signals()
+        stack.stop()
+
+
+def _print_banner(stack: Stack) -> None:
+    tenant = stack.default_tenant
+    lines = [
+        "",
+        "Autoloader is running.",
+        f"  UI / API:     {stack.api_url}",
+        f"  API docs:     {stack.api_url}/schema  (OpenAPI JSON at /schema/openapi.json)",
+        f"  API key:      {tenant.api_key if tenant else '?'}  (tenant 'default'; kept in "
+        f"{stack.data_dir / 'default-tenant.json'})",
+    ]
+    if not os.environ.get("AUTOLOADER_ADMIN_TOKEN"):
+        lines.append(f"  Admin token:  {stack.admin_token}  (kept in {stack.data_dir / 'admin-token'})")
+    lines += [
+        f"  Landing dir:  {stack.landing_dir}  (local sources may read only here)",
+        f"  Logs:         {stack.logs_dir}",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _print_demo(stack: Stack) -> bool:
+    """Run the demo against ``stack``; print the result. Return whether the run succeeded."""
+    from autoloader_cli.demo import run_demo
+    print("running the demo: 3 CSV files x 1,000 orders -> lake.demo.orders ...", flush=True)
+    try:
+        result = run_demo(stack.api_url, stack.api_key, stack.landing_dir)
+    except AutoloaderError as exc:
+        print(f"demo failed: {exc.message}", file=sys.stderr, flush=True)
+        return False
+    print("\n".join(result.lines()), flush=True)
+    return result.status == "success"
+
+
+def _supervise(stack: Stack) -> None:
+    """Block until interrupted; restart a service that died (a few times), telling the user."""
+    restarts: dict[str, int] = {}
+    while True:
+        time.sleep(1.0)
+        for name in stack.dead_services():
+            restarts[name] = restarts.get(name, 0) + 1
+            print(f"service {name} exited; last log lines:\n{stack.log_tail(name, 15)}", file=sys.stderr)
+            if restarts[name] > MAX_RESTARTS:
+                raise TerminalError(f"service {name} keeps exiting; see {stack.logs_dir / (name + '.log')}")
+            attempt = f"{restarts[name]}/{MAX_RESTARTS}"
+            print(f"restarting {name} (attempt {attempt}) ...", file=sys.stderr, flush=True)
+            try:
+                stack.start_service(name)
+            except TerminalError as exc:
+                print(f"restart of {name} failed: {exc.message}", file=sys.stderr, flush=True)
+
+
+def _stop_on_sigterm() -> None:
+    # SIGTERM behaves like Ctrl-C: unwind into the `finally` that stops the stack in order.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _ignore_signals() -> None:
+    # Once stopping, a second Ctrl-C must not abandon half-stopped servers.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _write_stack_file(stack: Stack) -> None:
+    """Record where the running stack listens, for ``tenants create`` and ``projections rebuild``."""
+    assert stack.settings is not None
+    info = {"api_url": stack.api_url, "nats_url": stack.settings.nats_url,
+            "database_url": stack.settings.database_url, "pid": os.getpid()}
+    (stack.data_dir / "stack.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _running_stack(data_dir: Path) -> dict[str, str]:
+    path = data_dir / "stack.json"
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text()))
+
+
+# --- operator commands ------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply migrations to AUTOLOADER_DATABASE_URL, or to the embedded PostgreSQL of the data dir."""
+    from autoloader_cli.servers import PostgresServer
+    from autoloader_cli.stack import DATABASE_NAME, _admin_url_and_name, run_async
+    from autoloader_db.database import ensure_database, migrate
+
+    url = os.environ.get("AUTOLOADER_DATABASE_URL") or _running_stack(args.data_dir).get("database_url")
+    server = None
+    if not url:
+        server = PostgresServer(args.data_dir.resolve() / "postgres", fsync=True).start()
+        url = server.url_for(DATABASE_NAME)
+    admin_url, name = _admin_url_and_name(url)
+
+    async def run() -> list[str]:
+        await ensure_database(admin_url, name)
+        return await migrate(url)
+
+    try:
+        applied = run_async(run())
+    finally:
+        if server is not None:
+            server.stop()
+    print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_tenants_create(args: argparse.Namespace) -> int:
+    """Create a tenant through the running API with the admin token; print its key."""
+    from autoloader_cli.stack import create_tenant
+
+    settings = Settings.from_env()
+    api_url = (args.api_url or _running_stack(args.data_dir).get("api_url")
+               or f"http://{settings.api_host}:{settings.api_port}")
+    token = settings.admin_token.reveal()
+    token_file = args.data_dir / "admin-token"
+    if not token and token_file.exists():
+        token = token_file.read_text().strip()
+    if not token:
+        raise TerminalError(
+            "no admin token: set AUTOLOADER_ADMIN_TOKEN or run `autoloader up` in this data dir"
+        )
+    tenant = create_tenant(api_url, token, args.name)
+    created = {"tenant_id": tenant.tenant_id, "name": tenant.name, "api_key": tenant.api_key}
+    print(json.dumps(created, indent=2))
+    return 0
+
+
+def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    """Run the projector's rebuild against the running stack (or the configured servers)."""
+    env = dict(os.environ)
+    running = _running_stack(args.data_dir)
+    for key, var in (("nats_url", "AUTOLOADER_NATS_URL"), ("database_url", "AUTOLOADER_DATABASE_URL")):
+        if not env.get(var) and running.get(key):
+            env[var] = running[key]
+    if not env.get("AUTOLOADER_NATS_URL") or not env.get("AUTOLOADER_DATABASE_URL"):
+        raise TerminalError(
+            "cannot find the stack: start it with `autoloader up` (same --data-dir) "
+            "or set AUTOLOADER_NATS_URL and AUTOLOADER_DATABASE_URL"
+        )
+    env.setdefault("AUTOLOADER_DATA_DIR", str(args.data_dir.resolve()))
+    argv = [sys.executable, "-m", "autoloader_projector", "rebuild"]
+    return subprocess.run(argv, env=env, check=False).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Golden JSON per event type and version: the stored form of an event never changes by accident.
+
+A failing comparison means the wire format changed. If the change is additive and intended,
+regenerate with ``UPDATE_GOLDEN=1 uv run pytest tests/contract/test_golden_events.py`` and commit;
+if it is breaking, add a new ``.v2`` type plus an upcaster instead and keep the old golden.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from autoloader_contracts.codec import decode, encode
+from autoloader_contracts.events import (
+    EVENT_TYPES,
+    BatchFailed,
+    BatchLoaded,
+    BatchPlanned,
+    Event,
+    FileRef,
+    FileResult,
+    FilesDiscovered,
+    IngestionActivated,
+    IngestionCreated,
+    IngestionDeleted,
+    IngestionPaused,
+    IngestionResumed,
+    IngestionUpdated,
+    RunCompleted,
+    RunError,
+    RunMetrics,
+    RunRequested,
+    RunSkipped,
+    RunStarted,
+)
+from autoloader_contracts.ingestion import (
+    DestinationSpec,
+    FormatSpec,
+    IngestionConfig,
+    ScheduleSpec,
+    SourceSpec,
+)
+
+pytestmark = pytest.mark.unit
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+T0 = datetime(2024, 5, 1, 2, 0, 0, tzinfo=UTC)
+T1 = datetime(2024, 5, 1, 2, 0, 3, 250000, tzinfo=UTC)
+TENANT = "ten_golden"
+INGESTION = "ing_0001"
+RUN = "run_0001"
+BATCH = "bat_0001"
+
+SOURCE = SourceSpec(type="local", path="/data/landing/orders", file_pattern="**/*.csv")
+FORMAT = FormatSpec(type="csv", options={"delimiter": ","})
+DESTINATION = DestinationSpec(catalog="lake", database="sales", table="orders")
+CONFIG = IngestionConfig(
+    name="orders",
+    source=SOURCE,
+    format=FORMAT,
+    destination=DESTINATION,
+    schedule=ScheduleSpec(frequency="daily", time="02:00", timezone="Europe/Berlin"),
+)
+FILES = [
+    FileRef(path="/data/landing/orders/a.csv", size=1024, modified_at=T0, etag="e1"),
+    FileRef(path="/data/landing/orders/b.csv", size=2048, modified_at=T0),
+]
+
+
+def _envelope(aggregate_id: str, number: int) -> dict[str, object]:
+    return {
+        "event_id": f"evt_{number:04d}",
+        "occurred_at": T1,
+        "tenant_id": TENANT,
+        "aggregate_id": aggregate_id,
+        "actor": "key:key_0001" if aggregate_id == INGESTION else "service:discovery",
+        "correlation_id": "cor_0001",
+        "causation_id": None if number == 1 else f"evt_{number - 1:04d}",
+    }
+
+
+def _ingestion(number: int) -> dict[str, object]:
+    return _envelope(INGESTION, number)
+
+
+def _run(number: int) -> dict[str, object]:
+    return {**_envelope(RUN, number), "ingestion_id": INGESTION}
+
+
+def _batch(number: int) -> dict[str, object]:
+    return {**_envelope(BATCH, number), "ingestion_id": INGESTION, "run_id": RUN}
+
+
+EXAMPLES: list[Event] = [
+    IngestionCreated(**_ingestion(1), config=CONFIG, status="draft"),
+    IngestionUpdated(**_ingestion(2), config=CONFIG, changed=["schedule"]),
+    IngestionActivated(**_ingestion(3)),
+    IngestionPaused(**_ingestion(4)),
+    IngestionResumed(**_ingestion(5)),
+    IngestionDeleted(**_ingestion(6), delete_table=True),
+    RunRequested(**_run(7), trigger="scheduled", scheduled_for=T0),
+    RunStarted(**_run(8)),
+    RunSkipped(**_run(9), reason="another run is active"),
+    FilesDiscovered(**_run(10), files_listed=5, files_new=2, bytes_new=3072, backlog_files=1,
+                    backlog_bytes=512, batch_ids=[BATCH]),
+    RunCompleted(
+        **_run(11),
+        status="partial",
+        metrics=RunMetrics(files_discovered=2, files_processed=1, files_failed=1, records_ingested=1000,
+                           bytes_read=1024, duration_seconds=3.25, error_count=1),
+        started_at=T0,
+        errors=[RunError(error_type="MalformedRow", message="expected 4 columns, got 3",
+                         file="/data/landing/orders/b.csv", line=17)],
+        snapshot_ids=[7163284612834],
+    ),
+    BatchPlanned(**_batch(12), batch_number=1, files=FILES, source=SOURCE, format=FORMAT,
+                 destination=DESTINATION),
+    BatchLoaded(
+        **_batch(13),
+        files=[FileResult(path="/data/landing/orders/a.csv", rows=1000, bytes=1024)],
+        rows=1000,
+        bytes=1024,
+        snapshot_id=7163284612834,
+        table="lake.sales.orders",
+        duration_seconds=1.5,
+    ),
+    BatchFailed(
+        **_batch(14),
+        paths=["/data/landing/orders/b.csv"],
+        error=RunError(error_type="MalformedRow", message="expected 4 columns, got 3",
+                       file="/data/landing/orders/b.csv", line=17),
+        attempts=2,
+    ),
+]
+
+
+def _golden_path(event: Event | type[Event]) -> Path:
+    return GOLDEN / f"{event.type_tag()}.json"
+
+
+def _pretty(data: bytes) -> str:
+    return json.dumps(json.loads(data), indent=2, sort_keys=True) + "\n"
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.type_tag())
+def test_event_matches_its_golden(event: Event) -> None:
+    path = _golden_path(event)
+    if UPDATE:
+        path.write_text(_pretty(encode(event)))
+    assert path.exists(), f"{path.name} missing: run UPDATE_GOLDEN=1 uv run pytest {__file__}"
+    assert json.loads(encode(event)) == json.loads(path.read_text()), (
+        f"the stored form of {event.type_tag()} changed; see the module docstring"
+    )
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.type_tag())
+def test_golden_decodes_to_the_example(event: Event) -> None:
+    assert decode(_golden_path(event).read_bytes()) == event
+
+
+def test_every_event_type_has_one_example_and_a_golden() -> None:
+    assert sorted(type(e).type_tag() for e in EXAMPLES) == sorted(t.type_tag() for t in EVENT_TYPES)
+    for event_type in EVENT_TYPES:
+        assert _golden_path(event_type).exists(), f"no golden for {event_type.type_tag()}"
+
+
+def test_no_stray_goldens() -> None:
+    known = {f"{t.type_tag()}.json" for t in EVENT_TYPES}
+    # A golden of a retired version stays only while an upcaster reads it.
+    from autoloader_contracts.codec import UPCASTERS
+
+    known |= {f"{tag}.json" for tag in UPCASTERS}
+    assert {p.name for p in GOLDEN.glob("*.json")} <= known
