@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from autoloader_bus.connection import Bus
 from autoloader_bus.heartbeat import beat_forever
@@ -40,7 +41,7 @@ class ServiceRuntime:
         )
 
 
-ServiceBody = Callable[[ServiceRuntime], Awaitable[None]]
+ServiceBody = Callable[[ServiceRuntime], Coroutine[Any, Any, None]]
 
 
 def run_service(name: str, body: ServiceBody, settings: Settings | None = None) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -15,9 +15,9 @@ from autoloader_core.errors import TransientError
 
 log = logging.getLogger(__name__)
 
-Pool = asyncpg.Pool
-Connection = asyncpg.Connection
-Record = asyncpg.Record
+Pool: TypeAlias = asyncpg.Pool
+Connection: TypeAlias = asyncpg.Connection
+Record: TypeAlias = asyncpg.Record
 UniqueViolation = asyncpg.UniqueViolationError
 
 MIGRATION_LOCK = 727_001

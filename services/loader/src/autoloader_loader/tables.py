@@ -42,8 +42,9 @@ def committed_batch(table: Table, planned: BatchPlanned, *, identifier: str) -> 
     if snapshot is None:
         return None
     summary = snapshot.summary
-    rows = int((summary and summary["added-records"]) or 0)
-    per_file = decode_file_rows(summary and summary[SNAPSHOT_FILE_ROWS], len(planned.files))
+    rows = int(summary.get("added-records") or 0) if summary is not None else 0
+    encoded = summary.get(SNAPSHOT_FILE_ROWS) if summary is not None else None
+    per_file = decode_file_rows(encoded, len(planned.files))
     counts = per_file or [0] * len(planned.files)
     files = [
         FileResult(path=f.path, rows=n, bytes=f.size) for f, n in zip(planned.files, counts, strict=True)
