@@ -114,6 +114,9 @@ def test_tenants_are_isolated_and_keys_required(stack: Stack, api: Api, tenants:
     assert other.http.get(f"/ingestions/{ingestion['id']}").status_code == 404
     assert other.http.post(f"/ingestions/{ingestion['id']}/run").status_code == 404
     assert other.http.get("/ingestions").json()["items"] == []
+    for hostile in ("*", ">", "a.b", ingestion["id"] + ".*"):
+        assert other.http.get(f"/ingestions/{hostile}").status_code == 404
+        assert other.http.post(f"/ingestions/{hostile}/run").status_code == 404
     anonymous = httpx.get(f"{stack.api_url}/api/v1/ingestions", timeout=10)
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"].startswith("application/problem+json")

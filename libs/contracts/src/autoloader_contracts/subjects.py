@@ -6,7 +6,11 @@ NATS permissions scope an integration to its tenant's events.
 
 from __future__ import annotations
 
+import re
+
 from autoloader_contracts.events import Event
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 PREFIX = "autoloader"
 ALL_EVENTS = f"{PREFIX}.>"
@@ -14,14 +18,29 @@ HEARTBEAT_BUCKET = "autoloader_services"
 RPC_PREFIX = "rpc_autoloader"
 
 
+def _token(value: str) -> str:
+    """Refuse values that would change a subject's shape (``.``, wildcards, whitespace)."""
+    if not value or not _TOKEN.match(value):
+        raise ValueError(f"{value!r} cannot be a subject token")
+    return value
+
+
 def event_subject(event: Event) -> str:
-    """Return the subject ``event`` is stored under."""
-    return f"{PREFIX}.{event.tenant_id}.{event.aggregate}.{event.aggregate_id}.{event.event_name()}"
+    """Return the subject ``event`` is stored under.
+
+    Raises:
+        ValueError: The tenant or aggregate id is not a safe subject token.
+    """
+    return f"{PREFIX}.{_token(event.tenant_id)}.{event.aggregate}.{_token(event.aggregate_id)}.{event.event_name()}"
 
 
 def aggregate_filter(tenant_id: str, aggregate: str, aggregate_id: str) -> str:
-    """Return the filter matching every event of one aggregate instance."""
-    return f"{PREFIX}.{tenant_id}.{aggregate}.{aggregate_id}.*"
+    """Return the filter matching every event of one aggregate instance.
+
+    Raises:
+        ValueError: The tenant or aggregate id is not a safe subject token.
+    """
+    return f"{PREFIX}.{_token(tenant_id)}.{aggregate}.{_token(aggregate_id)}.*"
 
 
 def events_of(event_type: type[Event], tenant_id: str = "*") -> str:

@@ -38,8 +38,8 @@ from autoloader_contracts.events import (
 from autoloader_contracts.ingestion import IngestionConfig, IngestionState
 from autoloader_contracts.ingestion_state import fold
 from autoloader_core.clock import Clock
-from autoloader_core.errors import ValidationFailed
-from autoloader_core.ids import new_id
+from autoloader_core.errors import NotFoundError, ValidationFailed
+from autoloader_core.ids import is_valid_id, new_id
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,9 @@ class IngestionCommands:
             raise ValidationFailed(errors)
 
     async def _history(self, caller: Caller, ingestion_id: str) -> list[tuple[int, Event]]:
+        if not is_valid_id(ingestion_id):
+            # Ids become NATS subject tokens: anything else ("a.b", "*", ">") cannot exist.
+            raise NotFoundError(f"ingestion {ingestion_id!r} not found")
         stored = await self._store.read(caller.tenant_id, "ingestion", ingestion_id)
         return [(s.seq, s.event) for s in stored]
 
