@@ -126,11 +126,19 @@ def test_daily_schedule_keeps_local_time_across_a_dst_change() -> None:
 
 
 def test_a_local_time_skipped_by_dst_still_fires_once_that_day() -> None:
-    # 02:30 does not exist in Berlin on 2024-03-31 (02:00 -> 03:00): it runs once, at 03:00 CEST.
+    # 02:30 does not exist in Berlin on 2024-03-31 (02:00 -> 03:00): it runs once, at 03:30 CEST.
     daily = ScheduleSpec(frequency="daily", time="02:30", timezone="Europe/Berlin")
     schedules = schedules_of(created(at("2024-03-29 12:00"), daily))
     assert drive(schedules, at("2024-04-01 12:00")) == [
-        at("2024-03-30 01:30"), at("2024-03-31 01:00"), at("2024-04-01 00:30")]
+        at("2024-03-30 01:30"), at("2024-03-31 01:30"), at("2024-04-01 00:30")]
+
+
+def test_a_local_time_repeated_by_dst_fires_only_once_that_day() -> None:
+    # 02:30 happens twice in Berlin on 2024-10-27 (03:00 CEST -> 02:00 CET): one run, the first.
+    daily = ScheduleSpec(frequency="daily", time="02:30", timezone="Europe/Berlin")
+    schedules = schedules_of(created(at("2024-10-25 12:00"), daily))
+    assert drive(schedules, at("2024-10-28 12:00")) == [
+        at("2024-10-26 00:30"), at("2024-10-27 00:30"), at("2024-10-28 01:30")]
 
 
 # --- lifecycle -------------------------------------------------------------------------------

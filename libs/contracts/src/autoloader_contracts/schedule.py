@@ -6,7 +6,7 @@ Shared by the API (validation, ``next_run_time``) and the scheduler (firing).
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -66,13 +66,21 @@ def timezone(spec: ScheduleSpec) -> ZoneInfo:
 
 
 def next_fire_time(spec: ScheduleSpec, after: datetime) -> datetime | None:
-    """Return the first due time strictly after ``after`` (UTC), or ``None`` for manual schedules."""
+    """Return the first due time strictly after ``after`` (UTC), or ``None`` for manual schedules.
+
+    Cron is matched against local wall-clock time, each wall-clock time at most once: when the clocks
+    go back, a time in the repeated hour fires on its first occurrence only; when they go forward, a
+    time in the skipped hour fires once, that many minutes after the gap began.
+    """
     expression = cron_of(spec)
     if expression is None:
         return None
-    local = after.astimezone(timezone(spec))
-    nxt: datetime = croniter(expression, local).get_next(datetime)
-    return nxt.astimezone(after.tzinfo)
+    zone = timezone(spec)
+    candidates = croniter(expression, _wall_clock(after, zone))
+    while True:
+        due = _instant(candidates.get_next(datetime), zone, after.tzinfo)
+        if due > after:
+            return due
 
 
 def previous_fire_time(spec: ScheduleSpec, before: datetime) -> datetime | None:
@@ -80,11 +88,22 @@ def previous_fire_time(spec: ScheduleSpec, before: datetime) -> datetime | None:
     expression = cron_of(spec)
     if expression is None:
         return None
-    local = before.astimezone(timezone(spec))
-    if croniter.match(expression, local) and local.second == 0 and local.microsecond == 0:
-        return before
-    prev: datetime = croniter(expression, local).get_prev(datetime)
-    return prev.astimezone(before.tzinfo)
+    zone = timezone(spec)
+    start = _wall_clock(before, zone) + timedelta(microseconds=1)  # get_prev is strict: include `before`
+    candidates = croniter(expression, start)
+    while True:
+        due = _instant(candidates.get_prev(datetime), zone, before.tzinfo)
+        if due <= before:
+            return due
+
+
+def _wall_clock(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None)
+
+
+def _instant(wall: datetime, zone: ZoneInfo, tz: tzinfo | None) -> datetime:
+    # fold=0: the first occurrence of a repeated wall time; a skipped one maps past the gap.
+    return wall.replace(tzinfo=zone, fold=0).astimezone(tz)
 
 
 def _checked_cron(expression: str | None) -> str:
