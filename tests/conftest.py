@@ -7,6 +7,7 @@ Every test uses unique names (databases, tenants, streams) so suites share the s
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,13 @@ from pathlib import Path
 import pytest
 
 from autoloader_cli.servers import NatsServer, PostgresServer
+
+# Each source type's place fixture (and its server) lives in tests/source_envs/<type>.py.
+pytest_plugins = [
+    module
+    for module in (f"tests.source_envs.{name}" for name in ("local", "s3", "azure", "gcs", "ftp", "sftp"))
+    if importlib.util.find_spec(module) is not None
+]
 
 
 @pytest.fixture

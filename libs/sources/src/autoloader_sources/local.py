@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from autoloader_core.errors import TerminalError
-from autoloader_sources.base import ListedFile, glob_matches, static_prefix
+from autoloader_sources.base import ListedFile, PathFilter, SourceNotFound
 
 LIST_CHUNK = 500
+READ_CHUNK = 1024 * 1024
 
 
 class PathOutsideRoots(TerminalError):
@@ -46,39 +47,45 @@ def confine_path(path: str | Path, roots: Sequence[Path]) -> Path:
 
 
 class LocalSource:
-    """Files under ``root`` matching ``pattern``; never follows a path out of the allowed roots."""
+    """Files under ``root`` matching the filter; never follows a path out of the allowed roots."""
 
-    def __init__(
-        self, root: str, *, pattern: str = "**/*", exclude: str | None = None, allowed_roots: Sequence[Path]
-    ) -> None:
+    def __init__(self, root: str, *, pattern: str = "**/*", exclude: str | None = None,
+                 allowed_roots: Sequence[Path]) -> None:
         self._roots = tuple(allowed_roots)
         self._root = confine_path(root, self._roots)
-        self._pattern = pattern
-        self._exclude = exclude
+        self._filter = PathFilter(pattern, exclude)
 
     @property
     def root(self) -> Path:
         """The resolved root folder."""
         return self._root
 
-    async def list_files(self) -> AsyncIterator[ListedFile]:
+    async def __aenter__(self) -> LocalSource:
+        """Nothing to open for local folders."""
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Nothing to close."""
+
+    async def list_files(self, *, start_after: str | None = None) -> AsyncIterator[ListedFile]:
         """Stream matching files in path order, a chunk at a time (the walk runs in a thread).
 
         Raises:
-            TerminalError: The folder does not exist or is not a folder.
+            SourceNotFound: The folder does not exist or is not a folder.
         """
         if not self._root.is_dir():
-            raise TerminalError(f"folder {str(self._root)!r} does not exist (or is not a folder)")
+            raise SourceNotFound(f"folder {str(self._root)!r} does not exist (or is not a folder)")
         walker = self._walk()
         while True:
             chunk = await asyncio.to_thread(_take, walker, LIST_CHUNK)
             for item in chunk:
-                yield item
+                if start_after is None or item.path > start_after:
+                    yield item
             if len(chunk) < LIST_CHUNK:
                 return
 
     def _walk(self) -> Iterator[ListedFile]:
-        start = self._root / static_prefix(self._pattern)
+        start = self._root / self._filter.prefix
         if not start.is_dir():
             return
         yield from self._walk_dir(start)
@@ -92,23 +99,20 @@ class LocalSource:
             if entry.is_dir(follow_symlinks=False):
                 yield from self._walk_dir(Path(entry.path))
             elif entry.is_file():
-                listed = self._listed(entry)
+                listed = self._listed(entry.path)
                 if listed is not None:
                     yield listed
 
-    def _listed(self, entry: os.DirEntry[str]) -> ListedFile | None:
-        relative = Path(entry.path).relative_to(self._root).as_posix()
-        if not glob_matches(self._pattern, relative):
-            return None
-        if self._exclude and glob_matches(self._exclude, relative):
+    def _listed(self, full_path: str) -> ListedFile | None:
+        relative = Path(full_path).relative_to(self._root).as_posix()
+        if not self._filter.matches(relative):
             return None
         try:
-            confine_path(entry.path, self._roots)  # a symlink may point out of the roots
-            info = entry.stat()
+            confine_path(full_path, self._roots)  # a symlink may point out of the roots
+            info = os.stat(full_path)
         except (PathOutsideRoots, OSError):
             return None
-        modified = datetime.fromtimestamp(info.st_mtime, UTC)
-        return ListedFile(path=relative, size=info.st_size, modified_at=modified)
+        return ListedFile(path=relative, size=info.st_size, modified_at=datetime.fromtimestamp(info.st_mtime, UTC))
 
     def resolve(self, path: str) -> Path:
         """Return the absolute, confined path of relative ``path``.
@@ -121,8 +125,46 @@ class LocalSource:
             raise PathOutsideRoots(f"file {path!r} is outside the source folder")
         return full
 
-    async def open(self, path: str) -> BinaryIO:
-        """Open relative ``path`` for reading.
+    async def stat(self, path: str) -> ListedFile:
+        """Return the file's size and mtime.
+
+        Raises:
+            SourceNotFound: The file does not exist.
+        """
+        full = self.resolve(path)
+        try:
+            info = await asyncio.to_thread(os.stat, full)
+        except OSError as exc:
+            raise SourceNotFound(f"file {path!r} not found in {str(self._root)!r}") from exc
+        return ListedFile(path=path, size=info.st_size, modified_at=datetime.fromtimestamp(info.st_mtime, UTC))
+
+    async def read(self, path: str, *, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream the file's bytes in ``[start, end)`` in chunks.
+
+        Raises:
+            SourceNotFound: The file does not exist.
+        """
+        full = self.resolve(path)
+        try:
+            handle = await asyncio.to_thread(full.open, "rb")
+        except OSError as exc:
+            raise SourceNotFound(f"cannot open {path!r}: {exc.strerror}") from exc
+        try:
+            handle.seek(start)
+            remaining = None if end is None else max(0, end - start)
+            while remaining is None or remaining > 0:
+                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                chunk = await asyncio.to_thread(handle.read, size)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            handle.close()
+
+    def open(self, path: str) -> BinaryIO:
+        """Open relative ``path`` for reading (local fast path: no copy needed).
 
         Raises:
             TerminalError: The file is missing or escapes the roots.
@@ -131,7 +173,7 @@ class LocalSource:
         try:
             return full.open("rb")
         except OSError as exc:
-            raise TerminalError(f"cannot open {path!r}: {exc.strerror}") from exc
+            raise SourceNotFound(f"cannot open {path!r}: {exc.strerror}") from exc
 
 
 def _take(iterator: Iterator[ListedFile], count: int) -> list[ListedFile]:
