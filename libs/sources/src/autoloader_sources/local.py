@@ -49,8 +49,9 @@ def confine_path(path: str | Path, roots: Sequence[Path]) -> Path:
 class LocalSource:
     """Files under ``root`` matching the filter; never follows a path out of the allowed roots."""
 
-    def __init__(self, root: str, *, pattern: str = "**/*", exclude: str | None = None,
-                 allowed_roots: Sequence[Path]) -> None:
+    def __init__(
+        self, root: str, *, pattern: str = "**/*", exclude: str | None = None, allowed_roots: Sequence[Path]
+    ) -> None:
         self._roots = tuple(allowed_roots)
         self._root = confine_path(root, self._roots)
         self._filter = PathFilter(pattern, exclude)
@@ -92,7 +93,10 @@ class LocalSource:
 
     def _walk_dir(self, folder: Path) -> Iterator[ListedFile]:
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            # Folders sort as "name/" so full paths come out in lexical order (start_after relies on it).
+            entries = sorted(
+                os.scandir(folder), key=lambda e: e.name + "/" if e.is_dir(follow_symlinks=False) else e.name
+            )
         except OSError:
             return
         for entry in entries:
