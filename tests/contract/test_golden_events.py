@@ -18,6 +18,7 @@ from autoloader_contracts.codec import decode, encode
 from autoloader_contracts.events import (
     EVENT_TYPES,
     BatchFailed,
+    FilesSkipped,
     BatchLoaded,
     BatchPlanned,
     Event,
@@ -137,6 +138,8 @@ EXAMPLES: list[Event] = [
                        file="/data/landing/orders/b.csv", line=17),
         attempts=2,
     ),
+    FilesSkipped(**{**_envelope("bsl_0001", 15), "ingestion_id": INGESTION}, files=FILES,
+                 reason="present when the ingestion was activated (include_existing_files is false)"),
 ]
 
 

@@ -47,9 +47,7 @@ def test_runs_load_only_new_files_exactly_once(stack: Stack, api: Api) -> None:
     assert api.table(ingestion["id"])["row_count"] == 5000
 
     ledger = api.http.get(f"/ingestions/{ingestion['id']}/files", params={"limit": 100}).json()["items"]
-    assert sorted((f["path"], f["state"]) for f in ledger) == [
-        (f"orders-{n}.csv", "loaded") for n in range(5)
-    ]
+    assert sorted((f["path"], f["state"]) for f in ledger) == [(f"orders-{n}.csv", "loaded") for n in range(5)]
     assert [r["id"] for r in api.runs(ingestion["id"])] == [third["id"], second["id"], first["id"]]
     fetched = api.http.get(f"/ingestions/{ingestion['id']}").json()
     assert fetched["metadata"]["last_run_id"] == third["id"]
@@ -120,9 +118,7 @@ def test_tenants_are_isolated_and_keys_required(stack: Stack, api: Api, tenants:
     anonymous = httpx.get(f"{stack.api_url}/api/v1/ingestions", timeout=10)
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"].startswith("application/problem+json")
-    wrong = httpx.get(
-        f"{stack.api_url}/api/v1/ingestions", headers={"Authorization": "Bearer al_nope"}, timeout=10
-    )
+    wrong = httpx.get(f"{stack.api_url}/api/v1/ingestions", headers={"Authorization": "Bearer al_nope"}, timeout=10)
     assert wrong.status_code == 401
 
 

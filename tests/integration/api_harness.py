@@ -16,12 +16,15 @@ from autoloader_api.app import create_app, serve_http
 from autoloader_bus.connection import Bus
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_cli.servers import free_port
+from autoloader_core.crypto import generate_key_spec
 from autoloader_core.ids import new_id
 from autoloader_core.settings import Secret, Settings
 from autoloader_db.database import Pool, create_pool
 from autoloader_projector.app import body as projector_body
 
 ADMIN_TOKEN = "test-admin-token"
+SECRET_KEYS = generate_key_spec("test1")
+"""Encryption key of stored source credentials in API tests (one per test session)."""
 
 
 @dataclass
@@ -122,6 +125,7 @@ async def api_stack(
         database_url=database_url,
         data_dir=data_dir,
         admin_token=Secret(ADMIN_TOKEN),
+        secret_keys=Secret(SECRET_KEYS),
         local_roots=(data_dir / "landing",),
         heartbeat_seconds=0.5,
     )

@@ -35,6 +35,7 @@ async def test_create_then_get_returns_the_stored_ingestion(stack: ApiStack) -> 
         "file_pattern": "**/*.csv",
         "exclude_pattern": None,
         "options": {},
+        "credentials": {},
     }
     assert fetched["destination"]["table"] == "orders"
     assert fetched["schedule"]["timezone"] == "Europe/Berlin"

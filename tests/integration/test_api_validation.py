@@ -60,10 +60,10 @@ CASES: list[tuple[str, Any, str, str]] = [
         "unknown source type 'dropbox'; use one of local, s3, azure_blob, gcs, ftp, sftp",
     ),
     (
-        "source type not yet available",
-        {"source": {**LOCAL, "type": "s3", "path": "s3://bucket/prefix/"}},
-        "source.type",
-        "source type 's3' is not available in this version yet; use 'local'",
+        "invalid S3 bucket name",
+        {"source": {**LOCAL, "type": "s3", "path": "s3://Bad_Bucket/prefix/"}},
+        "source.path",
+        "'Bad_Bucket' is not a valid S3 bucket name",
     ),
     (
         "path outside the allowed roots",

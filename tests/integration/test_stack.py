@@ -74,6 +74,9 @@ def test_stack_starts_all_services_and_keeps_state_across_restarts(
         assert _mode(data_dir / "default-tenant.json") == 0o600
         assert _mode(data_dir / "admin-token") == 0o600
         assert stack.admin_token_generated
+        assert _mode(data_dir / "secret-keys") == 0o600
+        first_keys = stack._settings.secret_keys
+        assert first_keys
 
         stack.kill_service("loader")
         assert stack.dead_services() == ["loader"]
@@ -92,3 +95,12 @@ def test_stack_starts_all_services_and_keeps_state_across_restarts(
         response = httpx.get(f"{again.api_url}/api/v1/ingestions", headers=headers)
         assert response.status_code == 200
         assert response.json()["items"] == []
+        assert again._settings.secret_keys == first_keys
+        # The api process got the key: it can store credentials (shown masked).
+        created = httpx.post(f"{again.api_url}/api/v1/ingestions", headers=headers, json={
+            "name": "creds", "format": {"type": "csv"}, "destination": {"database": "d", "table": "t"},
+            "source": {"type": "s3", "path": "s3://bkt/in/", "credentials": {"access_key_id": "AKIA1234",
+                                                                            "secret_access_key": "s3cr3t-v4lue"}},
+        })
+        assert created.status_code == 201, created.text
+        assert created.json()["source"]["credentials"] == {"access_key_id": "********", "secret_access_key": "********"}

@@ -236,6 +236,19 @@ class BatchFailed(BatchEvent, frozen=True, kw_only=True, tag="batch.failed.v1"):
     attempts: int = 1
 
 
+# --- baseline aggregate (files present at activation, include_existing_files = false) ----------
+
+
+class FilesSkipped(Event, frozen=True, kw_only=True, tag="baseline.files_skipped.v1"):
+    """Files recorded as skipped, never to be loaded (one event per chunk of at most 1,000 files)."""
+
+    aggregate: ClassVar[str] = "baseline"
+
+    ingestion_id: str
+    files: list[FileRef]
+    reason: str
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     IngestionCreated,
     IngestionUpdated,
@@ -251,5 +264,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     BatchPlanned,
     BatchLoaded,
     BatchFailed,
+    FilesSkipped,
 )
 """Every event type in the catalogue; the codec and the AsyncAPI document are built from it."""

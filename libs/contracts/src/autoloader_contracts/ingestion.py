@@ -94,13 +94,31 @@ class ScheduleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class DiscoverySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Which files a run picks."""
+    """Which files a run picks.
+
+    Attributes:
+        max_files_per_run: At most this many new files per run; the rest waits (backlog).
+        max_bytes_per_run: At most about this many bytes per run; the rest waits (backlog).
+        min_file_age_seconds: Files modified more recently are left for a later run.
+        include_existing_files: False: files present when the ingestion is activated are recorded
+            as skipped and never loaded.
+        changed_files: ``ignore`` or ``reload`` a known path that reappears with another identity.
+        settle_interval_seconds: FTP/SFTP only: seconds between the two listings whose size and
+            mtime must agree before a file is taken (it may still be being written).
+        incremental_listing: List only keys after the last one seen (object stores deliver keys in
+            lexical order, so date-stamped paths suit it); a full listing still runs every
+            ``full_listing_every_runs`` runs to catch keys that sort earlier.
+        full_listing_every_runs: Safety-net period of the incremental listing.
+    """
 
     max_files_per_run: int | None = 1000
     max_bytes_per_run: int | None = None
     min_file_age_seconds: int = 0
     include_existing_files: bool = True
     changed_files: str = "ignore"
+    settle_interval_seconds: float = 2.0
+    incremental_listing: bool = False
+    full_listing_every_runs: int = 24
 
 
 class ErrorsSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -54,6 +54,11 @@ class Settings:
     )
     data_dir: Path = _env("AUTOLOADER_DATA_DIR", Path(".autoloader"), "state of the embedded stack")
     admin_token: Secret = _env("AUTOLOADER_ADMIN_TOKEN", Secret(""), "admin API key (tenant management)")
+    secret_keys: Secret = _env(
+        "AUTOLOADER_SECRET_KEYS",
+        Secret(""),
+        "keys encrypting stored source credentials: 'kid1:base64key[,kid0:base64oldkey]', first = active",
+    )
     local_roots: tuple[Path, ...] = _env(
         "AUTOLOADER_LOCAL_ROOTS",
         (),

@@ -119,8 +119,14 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
 class AzureBlobSource:
     """Blobs under a container prefix, matching the include/exclude globs."""
 
-    def __init__(self, location: BlobLocation, *, credentials: Mapping[str, str] | None,
-                 path_filter: PathFilter, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        location: BlobLocation,
+        *,
+        credentials: Mapping[str, str] | None,
+        path_filter: PathFilter,
+        options: Mapping[str, Any],
+    ) -> None:
         self._location = location
         self._credentials = _check_credentials(credentials)
         self._filter = path_filter
@@ -179,8 +185,10 @@ class AzureBlobSource:
         try:
             return ContainerClient(loc.account_url, loc.container, credential=credential, **kwargs)
         except ValueError as exc:  # e.g. a token credential with an http:// endpoint
-            raise TerminalError(f"cannot use {loc.account_url} for {loc.describe()}: {exc} "
-                                "(use an https endpoint, or give a connection string or account key)") from exc
+            raise TerminalError(
+                f"cannot use {loc.account_url} for {loc.describe()}: {exc} "
+                "(use an https endpoint, or give a connection string or account key)"
+            ) from exc
 
     async def __aexit__(self, *exc_info: object) -> None:
         """Close the HTTP session and any ambient credential."""
@@ -207,7 +215,8 @@ class AzureBlobSource:
         """
         prefix = self._location.prefix
         pages = self._container.list_blobs(
-            name_starts_with=prefix + self._filter.prefix, include=["metadata"],
+            name_starts_with=prefix + self._filter.prefix,
+            include=["metadata"],
             results_per_page=self._page_size,
         ).by_page()
         try:
@@ -220,7 +229,7 @@ class AzureBlobSource:
             raise self._translate(exc, None) from exc
 
     def _listed(self, blob: BlobProperties, start_after: str | None) -> ListedFile | None:
-        relative = blob.name[len(self._location.prefix):]
+        relative = blob.name[len(self._location.prefix) :]
         if start_after is not None and relative <= start_after:
             return None
         # ADLS Gen2 (hierarchical namespace) lists its directories as empty marker blobs.
@@ -291,13 +300,16 @@ class AzureBlobSource:
                 f"Azure Blob Storage at {self._location.account_url} is unavailable ({cause}); "
                 "it will be retried — check the endpoint and network if this persists"
             )
-        return TerminalError(f"Azure Blob Storage refused the request for {where}: {code or type(exc).__name__}"
-                             f" (HTTP {status})")
+        return TerminalError(
+            f"Azure Blob Storage refused the request for {where}: {code or type(exc).__name__} (HTTP {status})"
+        )
 
     def _not_found(self, code: str, path: str | None, where: str) -> SourceNotFound:
         if path is None or "container" in code.lower():
-            return SourceNotFound(f"{where} was not found ({code or 'HTTP 404'}): check the account and "
-                                  "container names in the source path")
+            return SourceNotFound(
+                f"{where} was not found ({code or 'HTTP 404'}): check the account and "
+                "container names in the source path"
+            )
         return SourceNotFound(f"file {path!r} not found in {where}")
 
     def _auth_message(self, exc: AzureError, code: str, where: str) -> str:
@@ -305,11 +317,15 @@ class AzureBlobSource:
         # Without a status the SDK refused locally (no ambient identity found, a key that is not base64).
         cause = code or (f"HTTP {status}" if status else _redact(_first_line(exc), list(self._credentials.values())))
         if self._ambient is not None and not status:
-            return (f"no usable ambient Azure identity for {where} ({cause}): give credentials "
-                    "(connection_string, account_key or sas_token) or configure a managed identity")
+            return (
+                f"no usable ambient Azure identity for {where} ({cause}): give credentials "
+                "(connection_string, account_key or sas_token) or configure a managed identity"
+            )
         kind = next(iter(self._credentials), "ambient identity")
-        return (f"Azure refused the {kind} for {where} ({cause}): check that the secret is "
-                "current and grants read and list permission on the container")
+        return (
+            f"Azure refused the {kind} for {where} ({cause}): check that the secret is "
+            "current and grants read and list permission on the container"
+        )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -328,8 +344,9 @@ def _check_credentials(credentials: Mapping[str, str] | None) -> dict[str, str]:
     if unknown:
         raise TerminalError(f"unknown Azure credential fields {unknown}: use one of {list(CREDENTIAL_FIELDS)}")
     if len(given) > 1:
-        raise TerminalError(f"give exactly one Azure credential, not {sorted(given)}: "
-                            "connection_string, account_key or sas_token")
+        raise TerminalError(
+            f"give exactly one Azure credential, not {sorted(given)}: connection_string, account_key or sas_token"
+        )
     return given
 
 
@@ -342,8 +359,9 @@ def _ambient_credential() -> Any:
     try:
         from azure.identity.aio import DefaultAzureCredential
     except ImportError as exc:  # pragma: no cover - installed with the sources library
-        raise TerminalError("ambient Azure identity needs the azure-identity package; "
-                            "install it or give credentials") from exc
+        raise TerminalError(
+            "ambient Azure identity needs the azure-identity package; install it or give credentials"
+        ) from exc
     return DefaultAzureCredential()
 
 
@@ -356,5 +374,9 @@ def create(spec: SourceSpec, credentials: Mapping[str, str] | None, allowed_root
     del allowed_roots
     endpoint = spec.options.get("endpoint_url")
     location = parse_blob_path(spec.path, str(endpoint) if endpoint else None)
-    return AzureBlobSource(location, credentials=credentials,
-                           path_filter=PathFilter(spec.file_pattern, spec.exclude_pattern), options=spec.options)
+    return AzureBlobSource(
+        location,
+        credentials=credentials,
+        path_filter=PathFilter(spec.file_pattern, spec.exclude_pattern),
+        options=spec.options,
+    )

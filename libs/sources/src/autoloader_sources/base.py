@@ -202,7 +202,11 @@ async def check_connection(source: Source, *, cap: int = 10_000, sample: int = 1
     capped = count >= cap
     more = " or more" if capped else ""
     return ConnectionReport(
-        reachable=True, authorised=True, file_count=count, total_bytes=total, capped=capped, sample=first,
+        reachable=True,
+        authorised=True,
+        file_count=count,
+        total_bytes=total,
+        capped=capped,
+        sample=first,
         message=f"connected: {count}{more} matching files, {total} bytes",
     )
-

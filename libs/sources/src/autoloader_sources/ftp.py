@@ -70,8 +70,16 @@ def _tls_context(options: Mapping[str, object]) -> ssl.SSLContext | None:
 class FtpSource:
     """Files under one folder of an FTP(S) server."""
 
-    def __init__(self, location: RemoteLocation, *, username: str, password: str, path_filter: PathFilter,
-                 tls: ssl.SSLContext | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        location: RemoteLocation,
+        *,
+        username: str,
+        password: str,
+        path_filter: PathFilter,
+        tls: ssl.SSLContext | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self._location = location
         self._username = username
         self._password = password
@@ -121,8 +129,9 @@ class FtpSource:
             SourceNotFound: The configured folder does not exist.
             SourceAuthError, SourceUnavailable: See :meth:`__aenter__`.
         """
-        async for listed in walk(self._list_dir, self._location, self._filter, start_after=start_after,
-                                 server=self._server):
+        async for listed in walk(
+            self._list_dir, self._location, self._filter, start_after=start_after, server=self._server
+        ):
             yield listed
 
     async def stat(self, path: str) -> ListedFile:
@@ -204,8 +213,9 @@ class FtpSource:
         except BaseException:
             writer.close()
             raise
-        return aioftp.DataConnectionThrottleStreamIO(client, reader, writer, throttles={"_": client.throttle},
-                                                     timeout=client.socket_timeout)
+        return aioftp.DataConnectionThrottleStreamIO(
+            client, reader, writer, throttles={"_": client.throttle}, timeout=client.socket_timeout
+        )
 
     async def _mlst(self, remote: str) -> dict[str, str] | None:
         """MLST facts of ``remote``; None when the server lacks MLST."""
@@ -228,8 +238,10 @@ class FtpSource:
                     if _code(exc) in ("550", "501"):  # pyftpdlib: "501 No such directory"
                         return None
                     if _code(exc) in ("500", "502"):
-                        raise TerminalError(f"{self._server} does not support MLSD (RFC 3659), which is needed "
-                                            "for exact modification times; use a server that does") from exc
+                        raise TerminalError(
+                            f"{self._server} does not support MLSD (RFC 3659), which is needed "
+                            "for exact modification times; use a server that does"
+                        ) from exc
                     raise
                 try:
                     lines = [line async for line in stream.iter_by_line()]
@@ -247,17 +259,23 @@ class FtpSource:
         except aioftp.StatusCodeError as exc:
             raise self._status_error(exc, doing, missing) from exc
         except ssl.SSLError as exc:  # before OSError: certificate problems are not transient
-            raise TerminalError(f"TLS with {self._server} failed while {doing} ({exc.reason}); check that it "
-                                "supports explicit FTPS and that options.ca_cert trusts its certificate") from exc
+            raise TerminalError(
+                f"TLS with {self._server} failed while {doing} ({exc.reason}); check that it "
+                "supports explicit FTPS and that options.ca_cert trusts its certificate"
+            ) from exc
         except aioftp.errors.InvalidCommand as exc:
             raise TerminalError(f"a path sent to {self._server} contains a line break") from exc
         except TimeoutError as exc:
-            raise SourceUnavailable(f"{self._server} did not answer within {self._timeout:g} s while {doing}; "
-                                    "check the host and port (is it an FTP server?) or raise options.timeout") from exc
+            raise SourceUnavailable(
+                f"{self._server} did not answer within {self._timeout:g} s while {doing}; "
+                "check the host and port (is it an FTP server?) or raise options.timeout"
+            ) from exc
         except (OSError, EOFError) as exc:
             reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
-            raise SourceUnavailable(f"{self._server} could not be reached while {doing} ({reason}); "
-                                    "check the host and port and that the server is up") from exc
+            raise SourceUnavailable(
+                f"{self._server} could not be reached while {doing} ({reason}); "
+                "check the host and port and that the server is up"
+            ) from exc
 
     def _status_error(self, exc: aioftp.StatusCodeError, doing: str, missing: str | None) -> Exception:
         code = _code(exc)
@@ -265,11 +283,13 @@ class FtpSource:
         answer = f"{self._server} answered {code} {reply[:200]!r} while {doing}"
         if code == "530":
             # The user name is left out too: credentials never appear in messages.
-            return SourceAuthError(f"{self._server} refused the login; "
-                                   "check the username and password in the source credentials")
+            return SourceAuthError(
+                f"{self._server} refused the login; check the username and password in the source credentials"
+            )
         if doing == _CONNECTING:
-            return TerminalError(f"{answer}; check options.tls (the server may require FTPS) and the server's "
-                                 "configuration")
+            return TerminalError(
+                f"{answer}; check options.tls (the server may require FTPS) and the server's configuration"
+            )
         if code == "550" and missing is not None:
             return SourceNotFound(missing)
         if code in ("550", "553"):
@@ -277,7 +297,6 @@ class FtpSource:
         if code.startswith("4"):
             return SourceUnavailable(f"{answer}; it may be busy, retry later")
         return TerminalError(f"{answer}; check the source path and the server's configuration")
-
 
 
 def _code(exc: aioftp.StatusCodeError) -> str:
@@ -296,8 +315,12 @@ def _entry(name: str, facts: Mapping[str, str]) -> RemoteEntry | None:
     kind = facts.get("type", "").lower()
     if kind not in ("file", "dir") or name in (".", ".."):
         return None
-    return RemoteEntry(name=name, is_dir=kind == "dir", size=int(facts.get("size", "0") or 0),
-                       modified_at=_mlsx_time(facts.get("modify", "")))
+    return RemoteEntry(
+        name=name,
+        is_dir=kind == "dir",
+        size=int(facts.get("size", "0") or 0),
+        modified_at=_mlsx_time(facts.get("modify", "")),
+    )
 
 
 def _mlsx_time(value: str) -> datetime:

@@ -42,9 +42,9 @@ def _factory(source_type: str) -> SourceFactory | None:
     return _FACTORIES.get(source_type)
 
 
-
-def open_source(spec: SourceSpec, *, credentials: Credentials | None = None,
-                allowed_roots: Sequence[Path] = ()) -> Source:
+def open_source(
+    spec: SourceSpec, *, credentials: Credentials | None = None, allowed_roots: Sequence[Path] = ()
+) -> Source:
     """Return the connector for ``spec`` (use it with ``async with``).
 
     Raises:

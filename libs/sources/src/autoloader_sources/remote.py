@@ -97,8 +97,9 @@ def _max_depth(pattern: str) -> int | None:
     return None if "**" in pattern else pattern.count("/")
 
 
-async def walk(list_dir: ListDir, location: RemoteLocation, path_filter: PathFilter, *,
-               start_after: str | None = None, server: str) -> AsyncIterator[ListedFile]:
+async def walk(
+    list_dir: ListDir, location: RemoteLocation, path_filter: PathFilter, *, start_after: str | None = None, server: str
+) -> AsyncIterator[ListedFile]:
     """Yield matching files under the location's root in lexical path order.
 
     Each folder is listed once and completely before its entries are yielded, so the caller's
@@ -121,8 +122,9 @@ async def walk(list_dir: ListDir, location: RemoteLocation, path_filter: PathFil
     if entries is None:
         if prefix and await list_dir(location.root) is not None:
             return
-        raise SourceNotFound(f"folder {location.root!r} does not exist on {server} (or is not a folder); "
-                             "check the source path")
+        raise SourceNotFound(
+            f"folder {location.root!r} does not exist on {server} (or is not a folder); check the source path"
+        )
     stack: list[tuple[str, list[RemoteEntry]]] = [(prefix, sorted(entries, key=_sort_key, reverse=True))]
     while stack:
         folder, pending = stack[-1]

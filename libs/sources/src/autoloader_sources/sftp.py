@@ -81,8 +81,10 @@ def _login(credentials: Mapping[str, str] | None) -> dict[str, object]:
         try:
             key = asyncssh.import_private_key(credentials["private_key"], credentials.get("passphrase") or None)
         except (asyncssh.KeyImportError, ValueError) as exc:
-            raise TerminalError("credentials.private_key could not be read: give the PEM or OpenSSH private key "
-                                "text (and credentials.passphrase when it is encrypted)") from exc
+            raise TerminalError(
+                "credentials.private_key could not be read: give the PEM or OpenSSH private key "
+                "text (and credentials.passphrase when it is encrypted)"
+            ) from exc
         login["client_keys"] = [key]
     elif credentials.get("password"):
         login["password"] = credentials["password"]
@@ -94,8 +96,15 @@ def _login(credentials: Mapping[str, str] | None) -> dict[str, object]:
 class SftpSource:
     """Files under one folder of an SFTP server."""
 
-    def __init__(self, location: RemoteLocation, *, host_key: asyncssh.SSHKey, login: Mapping[str, object],
-                 path_filter: PathFilter, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        location: RemoteLocation,
+        *,
+        host_key: asyncssh.SSHKey,
+        login: Mapping[str, object],
+        path_filter: PathFilter,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self._location = location
         self._host_key = host_key
         self._login = dict(login)
@@ -114,9 +123,14 @@ class SftpSource:
         """
         with self._translated("connecting"):
             connection = await asyncssh.connect(
-                self._location.host, self._location.port,
-                known_hosts=([self._host_key], [], []), agent_path=None, config=None,
-                connect_timeout=self._timeout, login_timeout=self._timeout, **self._login,
+                self._location.host,
+                self._location.port,
+                known_hosts=([self._host_key], [], []),
+                agent_path=None,
+                config=None,
+                connect_timeout=self._timeout,
+                login_timeout=self._timeout,
+                **self._login,
             )
         try:
             with self._translated("starting SFTP"):
@@ -146,8 +160,9 @@ class SftpSource:
         Raises:
             SourceNotFound: The configured folder does not exist.
         """
-        async for listed in walk(self._list_dir, self._location, self._filter, start_after=start_after,
-                                 server=self._server):
+        async for listed in walk(
+            self._list_dir, self._location, self._filter, start_after=start_after, server=self._server
+        ):
             yield listed
 
     async def stat(self, path: str) -> ListedFile:
@@ -219,24 +234,31 @@ class SftpSource:
                 "was changed on purpose, update options.host_key, otherwise the connection may be intercepted"
             ) from exc
         except asyncssh.PermissionDenied as exc:
-            raise SourceAuthError(f"{self._server} refused the login; check the username and the password or "
-                                  "private key in the source credentials") from exc
+            raise SourceAuthError(
+                f"{self._server} refused the login; check the username and the password or "
+                "private key in the source credentials"
+            ) from exc
         except _MISSING as exc:
             raise (SourceNotFound(missing) if missing else TerminalError(f"{self._server}: {exc.reason}")) from exc
         except asyncssh.SFTPPermissionDenied as exc:
-            raise SourceAuthError(f"{self._server} denied access while {doing}: the user may lack "
-                                  "permission for the folder") from exc
+            raise SourceAuthError(
+                f"{self._server} denied access while {doing}: the user may lack permission for the folder"
+            ) from exc
         except (asyncssh.ConnectionLost, asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection) as exc:
             raise SourceUnavailable(f"{self._server} closed the connection while {doing}; retry later") from exc
         except (asyncssh.DisconnectError, asyncssh.SFTPError, asyncssh.ChannelOpenError) as exc:
             raise TerminalError(f"{self._server} failed while {doing}: {exc.reason}") from exc
         except TimeoutError as exc:
-            raise SourceUnavailable(f"{self._server} did not answer within {self._timeout:g} s while {doing}; "
-                                    "check the host and port (is it an SSH server?) or raise options.timeout") from exc
+            raise SourceUnavailable(
+                f"{self._server} did not answer within {self._timeout:g} s while {doing}; "
+                "check the host and port (is it an SSH server?) or raise options.timeout"
+            ) from exc
         except OSError as exc:
             reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
-            raise SourceUnavailable(f"{self._server} could not be reached while {doing} ({reason}); "
-                                    "check the host and port and that the server is up") from exc
+            raise SourceUnavailable(
+                f"{self._server} could not be reached while {doing} ({reason}); "
+                "check the host and port and that the server is up"
+            ) from exc
 
 
 def _entry(name: str, attrs: asyncssh.SFTPAttrs) -> RemoteEntry | None:

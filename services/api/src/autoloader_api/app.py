@@ -22,6 +22,7 @@ from autoloader_api.controllers.ingestions import IngestionController
 from autoloader_api.controllers.runs import RunController
 from autoloader_api.controllers.status import StatusController
 from autoloader_api.controllers.tables import TableController
+from autoloader_api.credentials import SourceCredentials
 from autoloader_api.loader_gateway import TableGateway
 from autoloader_api.problems import problem_response
 from autoloader_api.queries import ReadModels
@@ -30,7 +31,9 @@ from autoloader_bus.connection import Bus
 from autoloader_bus.event_store import EventStore
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_core.clock import Clock, SystemClock
+from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
+from autoloader_db.credentials import CredentialStore
 from autoloader_db.database import Pool, create_pool
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,7 @@ def create_app(
     """Build the HTTP app on the given adapters (tests pass their own real servers' adapters).
 
     Args:
-        settings: Service settings (admin token, allowed local roots, heartbeat interval).
+        settings: Service settings (admin token, secret keys, allowed local roots, heartbeat interval).
         bus: Connected NATS bus with the event stream.
         pool: PostgreSQL pool of the migrated database.
         clock: Source of "now" (defaults to the system clock).
@@ -59,6 +62,7 @@ def create_app(
     """
     clock = clock or SystemClock()
     reads = ReadModels(pool)
+    source_credentials = SourceCredentials(CredentialStore(pool, SecretBox.from_settings(settings)))
     adapters: dict[str, Any] = {
         "settings": settings,
         "bus": bus,
@@ -67,12 +71,14 @@ def create_app(
         "reads": reads,
         "tenants": TenantStore(pool),
         "tables": TableGateway(bus, timeout=rpc_timeout),
+        "source_credentials": source_credentials,
         "commands": IngestionCommands(
             store=EventStore(bus),
             reads=reads,
             clock=clock,
             allowed_roots=settings.allowed_roots,
             projection_timeout=projection_timeout,
+            credentials=source_credentials,
         ),
     }
     dependencies = {name: _constant(value) for name, value in adapters.items()}

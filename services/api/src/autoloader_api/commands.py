@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autoloader_api.credentials import SourceCredentials, with_credential_ref
 from autoloader_api.domain.lifecycle import (
     Transition,
     changed_sections,
@@ -22,7 +23,7 @@ from autoloader_api.domain.lifecycle import (
 )
 from autoloader_api.domain.validation import validate_config
 from autoloader_api.queries import ReadModels
-from autoloader_api.schemas import CreateIngestion, UpdateIngestion
+from autoloader_api.schemas import CreateIngestion, SourceIn, UpdateIngestion
 from autoloader_api.tenants import Caller
 from autoloader_bus.event_store import EventStore
 from autoloader_contracts.events import (
@@ -69,12 +70,14 @@ class IngestionCommands:
         clock: Clock,
         allowed_roots: Sequence[Path],
         projection_timeout: float = 5.0,
+        credentials: SourceCredentials | None = None,
     ) -> None:
         self._store = store
         self._reads = reads
         self._clock = clock
         self._roots = tuple(allowed_roots)
         self._timeout = projection_timeout
+        self._credentials = credentials or SourceCredentials(None)
 
     async def create(self, caller: Caller, body: CreateIngestion) -> Outcome:
         """Create an ingestion (draft, or active with ``activate: true``).
@@ -83,7 +86,10 @@ class IngestionCommands:
             ValidationFailed: The configuration is invalid; nothing is stored.
         """
         config = body.to_config()
-        self._validate(config, credentials_given=body.source.credentials is not None)
+        sent = body.source.credentials
+        self._validate(config, credentials_given=sent is not None, credentials=sent)
+        if sent:
+            config = with_credential_ref(config, await self._credentials.save(caller.tenant_id, sent))
         ingestion_id = new_id("ing")
         event = IngestionCreated(
             **self._envelope(caller, ingestion_id),
@@ -102,10 +108,13 @@ class IngestionCommands:
         """
         history = await self._history(caller, ingestion_id)
         state = ensure_exists(fold(history), ingestion_id)
-        proposed = body.apply_to(state.config)
+        proposed, sent = await self._proposed(caller, state.config, body)
+        # Credentials alone may change in any status; the rest of the source only in a draft.
+        check_update(state, changed_sections(_without_ref(state.config), _without_ref(proposed)))
+        self._validate(proposed, credentials_given=body.credentials_given, credentials=sent)
+        if sent:
+            proposed = with_credential_ref(proposed, await self._credentials.save(caller.tenant_id, sent))
         changed = changed_sections(state.config, proposed)
-        check_update(state, changed)
-        self._validate(proposed, credentials_given=body.credentials_given)
         if not changed:
             return Outcome(state=state, projected=await self._wait_projected(state.version))
         event = IngestionUpdated(**self._envelope(caller, ingestion_id), config=proposed, changed=changed)
@@ -150,8 +159,36 @@ class IngestionCommands:
         await self._wait_projected(seq)
         return run_id
 
-    def _validate(self, config: IngestionConfig, *, credentials_given: bool) -> None:
-        errors = validate_config(config, allowed_roots=self._roots, credentials_given=credentials_given)
+    async def _proposed(
+        self, caller: Caller, current: IngestionConfig, body: UpdateIngestion
+    ) -> tuple[IngestionConfig, dict[str, Any] | None]:
+        """The updated configuration and the credentials to store (None: keep or drop the ref).
+
+        Omitted credentials keep the stored ones while the source type stays; ``{}`` drops them;
+        masked values take the stored field's value; credentials equal to the stored ones keep
+        the ref (a GET body sent back unchanged changes nothing).
+        """
+        proposed = body.apply_to(current)
+        if not isinstance(body.source, SourceIn):
+            return proposed, None
+        same_type = body.source.type == current.source.type
+        kept = current.source.credential_ref if same_type else None
+        sent = body.source.credentials
+        if sent is None:
+            return with_credential_ref(proposed, kept), None
+        if not sent:
+            return with_credential_ref(proposed, None), None
+        unmasked = await self._credentials.unmask(caller.tenant_id, sent, kept)
+        if await self._credentials.unchanged(caller.tenant_id, unmasked, kept):
+            return with_credential_ref(proposed, kept), None
+        return with_credential_ref(proposed, kept), unmasked
+
+    def _validate(
+        self, config: IngestionConfig, *, credentials_given: bool, credentials: dict[str, Any] | None = None
+    ) -> None:
+        errors = validate_config(
+            config, allowed_roots=self._roots, credentials_given=credentials_given, credentials=credentials
+        )
         if errors:
             raise ValidationFailed(errors)
 
@@ -194,3 +231,7 @@ class IngestionCommands:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
         return True
+
+
+def _without_ref(config: IngestionConfig) -> IngestionConfig:
+    return with_credential_ref(config, None)

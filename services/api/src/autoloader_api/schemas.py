@@ -49,7 +49,11 @@ class TenantCreated(_Out, frozen=True, kw_only=True):
 
 
 class SourceIn(_In, frozen=True, kw_only=True):
-    """Where the files are; ``credentials`` are write-only."""
+    """Where the files are; ``credentials`` are write-only (SPEC §3 lists the fields per type).
+
+    In an update, omitted ``credentials`` keep the stored ones (same source type), ``{}`` removes
+    them, and a value equal to the mask ``"********"`` keeps that field's stored value.
+    """
 
     type: str
     path: str
@@ -128,13 +132,14 @@ class UpdateIngestion(_In, frozen=True, kw_only=True):
 
 
 class SourceOut(_Out, frozen=True, kw_only=True):
-    """A source as shown to users (credentials never appear)."""
+    """A source as shown to users: ``credentials`` shows which fields are set, each as ``"********"``."""
 
     type: str
     path: str
     file_pattern: str
     exclude_pattern: str | None
     options: dict[str, Any]
+    credentials: dict[str, str] = {}
 
 
 class IngestionMetadata(_Out, frozen=True, kw_only=True):
@@ -174,6 +179,45 @@ class IngestionPage(_Out, frozen=True, kw_only=True):
 
     items: list[IngestionOut]
     next_cursor: str | None
+
+
+class CheckConnection(_In, frozen=True, kw_only=True):
+    """``POST /api/v1/ingestions/test-connection`` body: ``{source}``, or a whole create body.
+
+    Only ``source`` is used (its credentials are used for this check and not stored); the other
+    sections of a create body are accepted and ignored.
+    """
+
+    source: SourceIn
+    name: Any = None
+    cluster_id: Any = None
+    format: Any = None
+    destination: Any = None
+    schedule: Any = None
+    discovery: Any = None
+    errors: Any = None
+    quality: Any = None
+    activate: Any = None
+
+
+class SampleFile(_Out, frozen=True, kw_only=True):
+    """One file found by a connection test."""
+
+    path: str
+    size: int
+    modified_at: datetime
+
+
+class ConnectionResult(_Out, frozen=True, kw_only=True):
+    """What a connection test found (every failure is reported here, with HTTP 200)."""
+
+    reachable: bool
+    authorised: bool
+    file_count: int
+    total_bytes: int
+    capped: bool
+    sample: list[SampleFile]
+    message: str
 
 
 class RunAccepted(_Out, frozen=True, kw_only=True):

@@ -13,8 +13,16 @@ from autoloader_contracts.ingestion import IngestionConfig, IngestionState
 from autoloader_contracts.schedule import ScheduleError, next_fire_time
 
 
-def ingestion_from_row(row: Mapping[str, Any], *, now: datetime) -> IngestionOut:
-    """Build the response for a ``read.ingestions`` row."""
+def ingestion_from_row(
+    row: Mapping[str, Any], *, now: datetime, credentials: Mapping[str, str] | None = None
+) -> IngestionOut:
+    """Build the response for a ``read.ingestions`` row.
+
+    Args:
+        row: The read-model row.
+        now: Current time (for the next run time).
+        credentials: The masked credential fields of its source (``{field: "********"}``).
+    """
     config = msgspec.convert(row["config"], IngestionConfig)
     metadata = IngestionMetadata(
         next_run_time=_next_run_time(config, row["status"], now),
@@ -22,10 +30,12 @@ def ingestion_from_row(row: Mapping[str, Any], *, now: datetime) -> IngestionOut
         last_run_time=row["last_run_time"],
         last_run_status=row["last_run_status"],
     )
-    return _ingestion(config, row, metadata)
+    return _ingestion(config, row, metadata, credentials or {})
 
 
-def ingestion_from_state(state: IngestionState, *, now: datetime, created_by: str | None) -> IngestionOut:
+def ingestion_from_state(
+    state: IngestionState, *, now: datetime, created_by: str | None, credentials: Mapping[str, str] | None = None
+) -> IngestionOut:
     """Build the response from the aggregate itself (used only when the read model lags behind)."""
     fields = {
         "id": state.id,
@@ -36,11 +46,14 @@ def ingestion_from_state(state: IngestionState, *, now: datetime, created_by: st
         "updated_at": state.updated_at,
     }
     metadata = IngestionMetadata(next_run_time=_next_run_time(state.config, state.status, now))
-    return _ingestion(state.config, fields, metadata)
+    return _ingestion(state.config, fields, metadata, credentials or {})
 
 
 def _ingestion(
-    config: IngestionConfig, fields: Mapping[str, Any], metadata: IngestionMetadata
+    config: IngestionConfig,
+    fields: Mapping[str, Any],
+    metadata: IngestionMetadata,
+    credentials: Mapping[str, str],
 ) -> IngestionOut:
     source = config.source
     return IngestionOut(
@@ -54,6 +67,7 @@ def _ingestion(
             file_pattern=source.file_pattern,
             exclude_pattern=source.exclude_pattern,
             options=source.options,
+            credentials=dict(credentials),
         ),
         format=config.format,
         destination=config.destination,

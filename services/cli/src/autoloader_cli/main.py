@@ -5,18 +5,20 @@
     autoloader migrate [--data-dir D]
     autoloader tenants create NAME [--data-dir D] [--api-url URL]
     autoloader projections rebuild [--data-dir D]
+    autoloader secrets rotate [--data-dir D]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     rebuild = projection_commands.add_parser("rebuild", help="rebuild the read models by replaying the log")
     _add_data_dir(rebuild)
     rebuild.set_defaults(handler=cmd_projections_rebuild)
+
+    secrets = commands.add_parser("secrets", help="stored source credentials")
+    secret_commands = secrets.add_subparsers(dest="secret_command", required=True)
+    rotate = secret_commands.add_parser(
+        "rotate",
+        help="re-encrypt every stored credential with the active (first) key",
+        description="Put a new key first in AUTOLOADER_SECRET_KEYS (or <data-dir>/secret-keys), keep the old "
+        "one after it, restart the services, run this, then drop the old key.",
+    )
+    _add_data_dir(rotate)
+    rotate.set_defaults(handler=cmd_secrets_rotate)
     return parser
 
 
@@ -144,6 +157,8 @@ def _print_banner(stack: Stack) -> None:
     ]
     if not os.environ.get("AUTOLOADER_ADMIN_TOKEN"):
         lines.append(f"  Admin token:  {stack.admin_token}  (kept in {stack.data_dir / 'admin-token'})")
+    if not os.environ.get("AUTOLOADER_SECRET_KEYS"):
+        lines.append(f"  Secret keys:  {stack.data_dir / 'secret-keys'}  (encrypt stored credentials; back it up)")
     lines += [
         f"  Landing dir:  {stack.landing_dir}  (local sources may read only here)",
         f"  Logs:         {stack.logs_dir}",
@@ -215,14 +230,49 @@ def _running_stack(data_dir: Path) -> dict[str, str]:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply migrations to AUTOLOADER_DATABASE_URL, or to the embedded PostgreSQL of the data dir."""
+    with _migrated_database(args.data_dir) as (_url, applied):
+        print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_secrets_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt stored credentials with the active key; print how many changed (never a key)."""
+    from autoloader_cli.stack import run_async, secret_keys
+    from autoloader_core.crypto import KEYS_VARIABLE, SecretBox
+    from autoloader_db.credentials import CredentialStore
+    from autoloader_db.database import create_pool
+
+    box = SecretBox.from_spec(secret_keys(args.data_dir, os.environ))
+    if box.active_key_id is None:
+        raise TerminalError(
+            f"no encryption keys: set {KEYS_VARIABLE} or run `autoloader up` in this data dir first"
+        )
+
+    async def rotate(url: str) -> int:
+        pool = await create_pool(url, max_size=2)
+        try:
+            return await CredentialStore(pool, box).rotate()
+        finally:
+            await pool.close()
+
+    with _migrated_database(args.data_dir) as (url, _applied):
+        count = run_async(rotate(url))
+    print(f"re-encrypted {count} credential(s) with key {box.active_key_id!r}")
+    return 0
+
+
+@contextlib.contextmanager
+def _migrated_database(data_dir: Path) -> Iterator[tuple[str, list[str]]]:
+    """The database URL (env, running stack, or the data dir's embedded server started for the
+    duration) after applying pending migrations; yields it with the migrations applied."""
     from autoloader_cli.servers import PostgresServer
     from autoloader_cli.stack import DATABASE_NAME, _admin_url_and_name, run_async
     from autoloader_db.database import ensure_database, migrate
 
-    url = os.environ.get("AUTOLOADER_DATABASE_URL") or _running_stack(args.data_dir).get("database_url")
+    url = os.environ.get("AUTOLOADER_DATABASE_URL") or _running_stack(data_dir).get("database_url")
     server = None
     if not url:
-        server = PostgresServer(args.data_dir.resolve() / "postgres", fsync=True).start()
+        server = PostgresServer(data_dir.resolve() / "postgres", fsync=True).start()
         url = server.url_for(DATABASE_NAME)
     admin_url, name = _admin_url_and_name(url)
 
@@ -231,12 +281,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return await migrate(url)
 
     try:
-        applied = run_async(run())
+        yield url, run_async(run())
     finally:
         if server is not None:
             server.stop()
-    print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
-    return 0
 
 
 def cmd_tenants_create(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from autoloader_cli.servers import NatsServer, PostgresServer, _tail
+from autoloader_core.crypto import KEYS_VARIABLE, SecretBox, generate_key_spec
 from autoloader_core.errors import TerminalError
 from autoloader_core.settings import Secret, Settings
 
@@ -35,6 +36,7 @@ SERVICES = ("api", "scheduler", "discovery", "loader", "projector")
 """Start order; they stop in reverse."""
 
 DATABASE_NAME = "autoloader"
+SECRET_KEYS_FILE = "secret-keys"  # noqa: S105 - a file name, not a secret
 DEFAULT_TENANT = "default"
 STOP_GRACE_SECONDS = 20.0
 
@@ -252,6 +254,7 @@ class Stack:
             nats_url=self._nats_url(),
             database_url=self._database_url(),
             admin_token=Secret(self._admin_token()),
+            secret_keys=Secret(secret_keys(self.data_dir, self.environ, generate=True)),
             local_roots=tuple(Path(root).resolve() for root in roots),
             api_host=self._host or base.api_host,
             api_port=self._port or base.api_port,
@@ -374,6 +377,35 @@ class Stack:
         tenant = create_tenant(self.api_url, self.admin_token, DEFAULT_TENANT)
         _write_private(path, json.dumps(tenant.__dict__, indent=2) + "\n")
         return tenant
+
+
+def secret_keys(data_dir: Path, environ: Mapping[str, str], *, generate: bool = False) -> str:
+    """The credential encryption keys: ``AUTOLOADER_SECRET_KEYS``, else ``<data-dir>/secret-keys``.
+
+    Args:
+        data_dir: The stack's data dir.
+        environ: Environment to read the variable from.
+        generate: Create the file with one new random key when neither exists (``up`` does).
+
+    Returns:
+        The key list text (empty when there is none and ``generate`` is false).
+
+    Raises:
+        TerminalError: The keys are malformed (the message names the variable or file, never a key).
+    """
+    spec = environ.get(KEYS_VARIABLE, "").strip()
+    path = data_dir / SECRET_KEYS_FILE
+    if not spec and path.exists():
+        spec = path.read_text().strip()
+    elif not spec and generate:
+        spec = generate_key_spec(f"k{time.strftime('%Y%m%d')}")
+        _write_private(path, spec + "\n")
+    try:
+        SecretBox.from_spec(spec)
+    except TerminalError as exc:
+        where = KEYS_VARIABLE if environ.get(KEYS_VARIABLE) else str(path)
+        raise TerminalError(f"{exc.message} (read from {where})") from None
+    return spec
 
 
 def create_tenant(api_url: str, admin_token: str, name: str) -> TenantKey:

@@ -21,6 +21,9 @@ class Selection:
     unsettled: int = 0
     backlog_files: int = 0
     backlog_bytes: int = 0
+    resume_after: str | None = None
+    """For incremental listings: every file up to this path was taken or is known for good."""
+    left_behind: bool = False
 
 
 @dataclass
@@ -36,19 +39,37 @@ class Selector:
         settle_before = self.now - timedelta(seconds=self.rules.min_file_age_seconds)
         for ref in files:
             self.selection.listed += 1
-            seen = known.get(ref.path)
-            if seen is not None:
-                if ref.identity in seen:
-                    continue
-                self.selection.changed += 1
-                if self.rules.changed_files != "reload":
-                    continue
-            if ref.modified_at > settle_before:
-                self.selection.unsettled += 1
-                continue
-            self._take(ref)
+            taken_or_known = self._consider(ref, known.get(ref.path), settle_before)
+            if not taken_or_known:
+                self.selection.left_behind = True
+            elif not self.selection.left_behind:
+                self.selection.resume_after = ref.path
 
-    def _take(self, ref: FileRef) -> None:
+    def _consider(self, ref: FileRef, seen: set[str] | None, settle_before: datetime) -> bool:
+        """Take ``ref`` if it is new (or changed and reloaded); False when it is left for a later run."""
+        if seen is not None:
+            if ref.identity in seen:
+                return True
+            self.selection.changed += 1
+            if self.rules.changed_files != "reload":
+                return True
+        if ref.modified_at > settle_before:
+            self.selection.unsettled += 1
+            return False
+        return self._take(ref)
+
+    def drop_unstable(self, relisted: Mapping[str, str]) -> None:
+        """Keep only selected files whose identity is the same in a second listing (path -> identity)."""
+        stable = [ref for ref in self.selection.new if relisted.get(ref.path) == ref.identity]
+        moved = len(self.selection.new) - len(stable)
+        if moved:
+            self.selection.unsettled += moved
+            self.selection.left_behind = True
+            self.selection.resume_after = None
+            self.selection.new = stable
+            self.selection.new_bytes = sum(ref.size for ref in stable)
+
+    def _take(self, ref: FileRef) -> bool:
         sel = self.selection
         over_files = self.rules.max_files_per_run is not None and len(sel.new) >= self.rules.max_files_per_run
         over_bytes = (
@@ -59,9 +80,10 @@ class Selector:
         if over_files or over_bytes:
             sel.backlog_files += 1
             sel.backlog_bytes += ref.size
-            return
+            return False
         sel.new.append(ref)
         sel.new_bytes += ref.size
+        return True
 
 
 def split_batches(files: list[FileRef], *, max_files: int, max_bytes: int) -> list[list[FileRef]]:

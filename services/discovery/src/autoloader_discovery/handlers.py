@@ -9,9 +9,7 @@ run's row and re-publishes the stored plans (deduplicated by event id); a redeli
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from autoloader_bus.consumer import Delivery
@@ -22,14 +20,14 @@ from autoloader_contracts.ingestion_state import fold
 from autoloader_core.clock import Clock
 from autoloader_core.errors import TerminalError, TransientError
 from autoloader_core.ids import deterministic_id, new_id
-from autoloader_discovery.domain import Selector, run_status, split_batches
-from autoloader_discovery.ledger import AnotherRunActive, Ledger, RunRow
-from autoloader_sources.registry import open_source
+from autoloader_discovery.domain import run_status, split_batches
+from autoloader_discovery.ledger import AnotherRunActive, Ledger, RunRow, record_skipped
+from autoloader_discovery.scanning import Scanner, chunked
 
 log = logging.getLogger(__name__)
 
 ACTOR = "service:discovery"
-LEDGER_CHUNK = 500
+SKIPPED_CHUNK = 1000
 
 
 class Discovery:
@@ -40,15 +38,15 @@ class Discovery:
         *,
         store: EventStore,
         ledger: Ledger,
+        scanner: Scanner,
         clock: Clock,
-        allowed_roots: Sequence[Path],
         batch_max_files: int,
         batch_max_bytes: int,
     ) -> None:
         self._store = store
         self._ledger = ledger
+        self._scanner = scanner
         self._clock = clock
-        self._roots = tuple(allowed_roots)
         self._batch_max_files = batch_max_files
         self._batch_max_bytes = batch_max_bytes
 
@@ -61,6 +59,50 @@ class Discovery:
             await self.on_batch_loaded(event)
         elif isinstance(event, ev.BatchFailed):
             await self.on_batch_failed(event)
+        elif isinstance(event, ev.IngestionActivated) or (
+            isinstance(event, ev.IngestionCreated) and event.status == "active"
+        ):
+            await self.on_activated(event)
+
+    # --- activation baseline ------------------------------------------------------------------
+
+    async def on_activated(self, event: ev.IngestionEvent) -> None:
+        """With include_existing_files = false, record every file present now as skipped for good."""
+        history = await self._store.read(event.tenant_id, "ingestion", event.aggregate_id)
+        state = fold((s.seq, s.event) for s in history)
+        if state is None or state.config.discovery.include_existing_files:
+            return
+        baseline_id = deterministic_id("bsl", event.aggregate_id, event.event_id)
+        seen_at = self._clock.now()
+        try:
+            async with await self._scanner.source(event.tenant_id, state.config) as source:
+                async for chunk in chunked(source, size=SKIPPED_CHUNK):
+                    await record_skipped(
+                        self._ledger.pool,
+                        tenant_id=event.tenant_id,
+                        ingestion_id=event.aggregate_id,
+                        files=chunk,
+                        seen_at=seen_at,
+                    )
+                    await self._store.append(
+                        ev.FilesSkipped(
+                            event_id=deterministic_id("evt", baseline_id, chunk[0].path, chunk[-1].path),
+                            occurred_at=seen_at,
+                            tenant_id=event.tenant_id,
+                            aggregate_id=baseline_id,
+                            actor=ACTOR,
+                            correlation_id=event.correlation_id,
+                            causation_id=event.event_id,
+                            ingestion_id=event.aggregate_id,
+                            files=chunk,
+                            reason="present when the ingestion was activated (include_existing_files is false)",
+                        )
+                    )
+        except TerminalError as exc:
+            # Nothing to skip if the source cannot be listed; the first run will report the cause.
+            log.warning(
+                "activation baseline not recorded", extra={"ingestion_id": event.aggregate_id, "error": exc.message}
+            )
 
     # --- RunRequested ------------------------------------------------------------------------
 
@@ -113,27 +155,11 @@ class Discovery:
         return await self._ledger.get_run(event.aggregate_id)
 
     async def _plan(self, event: ev.RunRequested, state: IngestionState, run: RunRow) -> None:
-        config = state.config
-        source = open_source(config.source, allowed_roots=self._roots)
-        selector = Selector(rules=config.discovery, now=self._clock.now())
-        chunk: list[ev.FileRef] = []
-        async for listed in source.list_files():
-            chunk.append(
-                ev.FileRef(
-                    path=listed.path, size=listed.size, modified_at=listed.modified_at, etag=listed.etag
-                )
-            )
-            if len(chunk) >= LEDGER_CHUNK:
-                await self._offer(selector, event.ingestion_id, chunk)
-                chunk = []
-        await self._offer(selector, event.ingestion_id, chunk)
-        selection = selector.selection
-        groups = split_batches(
-            selection.new, max_files=self._batch_max_files, max_bytes=self._batch_max_bytes
+        selection = await self._scanner.select(
+            tenant_id=event.tenant_id, ingestion_id=event.ingestion_id, config=state.config, now=self._clock.now()
         )
-        plans = [
-            self._batch_plan(event, state, number, files) for number, files in enumerate(groups, start=1)
-        ]
+        groups = split_batches(selection.new, max_files=self._batch_max_files, max_bytes=self._batch_max_bytes)
+        plans = [self._batch_plan(event, state, number, files) for number, files in enumerate(groups, start=1)]
         await self._ledger.claim(
             run_id=run.run_id,
             tenant_id=event.tenant_id,
@@ -151,11 +177,6 @@ class Discovery:
                 "batches": len(plans),
             },
         )
-
-    async def _offer(self, selector: Selector, ingestion_id: str, chunk: list[ev.FileRef]) -> None:
-        if chunk:
-            known = await self._ledger.known_identities(ingestion_id, [f.path for f in chunk])
-            selector.offer(chunk, known)
 
     def _batch_plan(
         self, event: ev.RunRequested, state: IngestionState, number: int, files: list[ev.FileRef]
@@ -264,9 +285,7 @@ class Discovery:
             snapshot_ids=snapshots,
         )
         await self._ledger.complete_run(run.run_id, now)
-        log.info(
-            "run completed", extra={"run_id": run.run_id, "status": status, "rows": metrics.records_ingested}
-        )
+        log.info("run completed", extra={"run_id": run.run_id, "status": status, "rows": metrics.records_ingested})
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -38,6 +38,11 @@ class Ledger:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
+    @property
+    def pool(self) -> Pool:
+        """The connection pool (for the module-level helpers)."""
+        return self._pool
+
     async def get_run(self, run_id: str) -> RunRow | None:
         """Return the run's row, if discovery has taken it on."""
         row = await self._pool.fetchrow(
@@ -187,9 +192,7 @@ class Ledger:
 
     async def run_of_batch(self, batch_id: str) -> str | None:
         """Return the run id a batch belongs to."""
-        value = await self._pool.fetchval(
-            "SELECT run_id FROM discovery.batches WHERE batch_id = $1", batch_id
-        )
+        value = await self._pool.fetchval("SELECT run_id FROM discovery.batches WHERE batch_id = $1", batch_id)
         return str(value) if value else None
 
     async def batch_summary(self, run_id: str) -> dict[str, Any]:
@@ -215,3 +218,42 @@ class Ledger:
 def file_ref(path: str, size: int, modified_at: datetime, etag: str | None) -> FileRef:
     """Build the contract's FileRef from listing fields."""
     return FileRef(path=path, size=size, modified_at=modified_at, etag=etag)
+
+
+class ListingState:
+    """Where an ingestion's incremental listing resumes, and how many runs since a full listing."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def get(self, ingestion_id: str) -> tuple[str | None, int]:
+        """Return (last path taken, runs since the last full listing)."""
+        row = await self._pool.fetchrow(
+            "SELECT last_path, runs_since_full FROM discovery.listing_state WHERE ingestion_id = $1", ingestion_id
+        )
+        return (row["last_path"], row["runs_since_full"]) if row else (None, 0)
+
+    async def put(self, ingestion_id: str, *, last_path: str | None, full: bool) -> None:
+        """Record a finished listing (``last_path`` None keeps the previous one)."""
+        await self._pool.execute(
+            """INSERT INTO discovery.listing_state (ingestion_id, last_path, runs_since_full)
+               VALUES ($1, $2, CASE WHEN $3 THEN 0 ELSE 1 END)
+               ON CONFLICT (ingestion_id) DO UPDATE SET
+                 last_path = COALESCE($2, discovery.listing_state.last_path),
+                 runs_since_full = CASE WHEN $3 THEN 0 ELSE discovery.listing_state.runs_since_full + 1 END""",
+            ingestion_id,
+            last_path,
+            full,
+        )
+
+
+async def record_skipped(
+    pool: Pool, *, tenant_id: str, ingestion_id: str, files: list[FileRef], seen_at: datetime
+) -> None:
+    """Record files as skipped for good (include_existing_files = false); known files stay as they are."""
+    await pool.executemany(
+        """INSERT INTO discovery.ledger (tenant_id, ingestion_id, path, identity, size, etag, modified_at,
+                                         first_seen_at, state)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'skipped') ON CONFLICT DO NOTHING""",
+        [(tenant_id, ingestion_id, f.path, f.identity, f.size, f.etag, f.modified_at, seen_at) for f in files],
+    )

@@ -11,11 +11,15 @@ from autoloader_bus.rpc import serve
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.events import BatchPlanned, IngestionDeleted
 from autoloader_contracts.subjects import events_of, rpc_subject
+from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
+from autoloader_db.credentials import CredentialStore
+from autoloader_db.database import create_pool
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import LoaderEngine
 from autoloader_loader.handlers import LoaderHandlers
 from autoloader_loader.queries import TableQueries
+from autoloader_loader.staging import Stager
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +42,19 @@ async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> N
     """Run the loader until ``runtime.stop`` is set (tests may pass another engine)."""
     settings = runtime.settings
     engine = engine or EmbeddedEngine(settings)
-    handlers = LoaderHandlers(engine=engine, store=EventStore(runtime.bus), settings=settings)
+    pool = await create_pool(settings.database_url, max_size=2)
+    stager = Stager(
+        scratch_root=settings.data_dir / "staging",
+        credentials=CredentialStore(pool, SecretBox.from_settings(settings)).resolve,
+        allowed_roots=settings.allowed_roots,
+    )
+    handlers = LoaderHandlers(engine=engine, store=EventStore(runtime.bus), settings=settings, stager=stager)
     queries = TableQueries(engine)
     subscriptions = [
         await serve(runtime.bus, TABLE_INFO, queries.table_info, queue=SERVICE),
         await serve(runtime.bus, TABLE_SAMPLE, queries.table_sample, queue=SERVICE),
     ]
-    consumer = asyncio.create_task(
-        consume(runtime.bus, consumer_spec(settings), handlers.handle, runtime.stop)
-    )
+    consumer = asyncio.create_task(consume(runtime.bus, consumer_spec(settings), handlers.handle, runtime.stop))
     runtime.ready()
     log.info("loader ready", extra={"warehouse": settings.warehouse_uri})
     try:
@@ -55,3 +63,4 @@ async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> N
         for subscription in subscriptions:
             await subscription.unsubscribe()
         await engine.close()
+        await pool.close()

@@ -144,7 +144,5 @@ def warehouse_location(warehouse_uri: str, tenant_id: str, catalog: str) -> str:
     """
     for value in (tenant_id, catalog):
         if not _NAME.match(value):
-            raise ValueError(
-                f"{value!r} is not a valid tenant or catalog name (letters, digits, _ and - only)"
-            )
+            raise ValueError(f"{value!r} is not a valid tenant or catalog name (letters, digits, _ and - only)")
     return f"{warehouse_uri.rstrip('/')}/{tenant_id}/{catalog}"

@@ -12,7 +12,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Any
 
@@ -63,9 +64,13 @@ class EmbeddedEngine:
 
     # --- port --------------------------------------------------------------------------------
 
-    async def load_batch(self, planned: BatchPlanned) -> BatchResult:
+    async def load_batch(self, planned: BatchPlanned, staged: Mapping[str, Path] | None = None) -> BatchResult:
         """See :meth:`LoaderEngine.load_batch`."""
-        return await asyncio.to_thread(self._guarded, self._load_batch, planned)
+        return await asyncio.to_thread(self._guarded, self._load_batch, planned, staged)
+
+    async def find_committed(self, planned: BatchPlanned) -> BatchResult | None:
+        """See :meth:`LoaderEngine.find_committed`."""
+        return await asyncio.to_thread(self._guarded, self._find_committed, planned)
 
     async def drop_table(self, ref: TableRef) -> bool:
         """See :meth:`LoaderEngine.drop_table`."""
@@ -75,9 +80,7 @@ class EmbeddedEngine:
         """See :meth:`LoaderEngine.table_info`."""
         return await asyncio.to_thread(self._guarded, self._table_info, ref)
 
-    async def table_sample(
-        self, ref: TableRef, *, limit: int, columns: list[str] | None
-    ) -> list[dict[str, Any]]:
+    async def table_sample(self, ref: TableRef, *, limit: int, columns: list[str] | None) -> list[dict[str, Any]]:
         """See :meth:`LoaderEngine.table_sample`."""
         return await asyncio.to_thread(self._guarded, self._table_sample, ref, limit, columns)
 
@@ -90,33 +93,31 @@ class EmbeddedEngine:
 
     # --- loading -----------------------------------------------------------------------------
 
-    def _load_batch(self, planned: BatchPlanned) -> BatchResult:
+    def _find_committed(self, planned: BatchPlanned) -> BatchResult | None:
+        ref = TableRef.of(planned.tenant_id, planned.destination)
+        table = self._load_or_none(self._catalog(ref), ref)
+        return None if table is None else tables.committed_batch(table, planned, identifier=ref.identifier)
+
+    def _load_batch(self, planned: BatchPlanned, staged: Mapping[str, Path] | None) -> BatchResult:
         started = time.monotonic()
         ref = TableRef.of(planned.tenant_id, planned.destination)
         catalog = self._catalog(ref)
         table = self._load_or_none(catalog, ref)
-        if table is not None and (
-            earlier := tables.committed_batch(table, planned, identifier=ref.identifier)
-        ):
+        if table is not None and (earlier := tables.committed_batch(table, planned, identifier=ref.identifier)):
             log.info("batch already committed", extra={"batch_id": planned.aggregate_id})
             return earlier
-        data, files = self._read_files(planned)
+        data, files = self._read_files(planned, staged)
         table = table or self._create_table(catalog, ref, data.schema, planned)
         return self._commit(table, catalog=catalog, planned=planned, data=data, files=files, started=started)
 
-    def _read_files(self, planned: BatchPlanned) -> tuple[pa.Table, list[FileResult]]:
-        if planned.source.type != "local":
-            raise LoadError(
-                f"source type {planned.source.type!r} is not supported by the embedded loader yet"
-            )
+    def _read_files(
+        self, planned: BatchPlanned, staged: Mapping[str, Path] | None
+    ) -> tuple[pa.Table, list[FileResult]]:
         parts: list[pa.Table] = []
         results: list[FileResult] = []
-        source = self._local_source(planned)
+        paths = staged if staged is not None else self._local_paths(planned)
         for ref in planned.files:
-            try:
-                path = source.resolve(ref.path)
-            except TerminalError as exc:
-                raise FileLoadError(f"{ref.path}: {exc.message}", file=ref.path) from exc
+            path = paths[ref.path]
             try:
                 part = normalise_for_iceberg(read_table(str(path), planned.format, path_for_errors=ref.path))
             except TerminalError as exc:
@@ -134,15 +135,23 @@ class EmbeddedEngine:
         # PyIceberg is slow on many small chunks (FACTS.md): one contiguous table per batch.
         return combined.combine_chunks(), results
 
-    def _local_source(self, planned: BatchPlanned) -> LocalSource:
+    def _local_paths(self, planned: BatchPlanned) -> dict[str, Path]:
+        """Resolve a local batch's files in place, confined to the source folder and allowed roots."""
+        if planned.source.type != "local":
+            raise LoadError(f"{planned.source.type} files must be staged locally before loading")
         try:
-            return LocalSource(planned.source.path, allowed_roots=self._settings.allowed_roots)
+            source = LocalSource(planned.source.path, allowed_roots=self._settings.allowed_roots)
         except TerminalError as exc:
             raise LoadError(exc.message) from exc
+        paths = {}
+        for ref in planned.files:
+            try:
+                paths[ref.path] = source.resolve(ref.path)
+            except TerminalError as exc:
+                raise FileLoadError(f"{ref.path}: {exc.message}", file=ref.path) from exc
+        return paths
 
-    def _create_table(
-        self, catalog: SqlCatalog, ref: TableRef, schema: pa.Schema, planned: BatchPlanned
-    ) -> Table:
+    def _create_table(self, catalog: SqlCatalog, ref: TableRef, schema: pa.Schema, planned: BatchPlanned) -> Table:
         catalog.create_namespace_if_not_exists(ref.database)
         try:
             table = catalog.create_table(
@@ -206,9 +215,7 @@ class EmbeddedEngine:
                 duration_seconds=time.monotonic() - started,
                 schema_id=table.schema().schema_id,
             )
-        raise TransientError(
-            f"{ref.identifier}: lost {COMMIT_ATTEMPTS} commit races in a row; retrying later"
-        )
+        raise TransientError(f"{ref.identifier}: lost {COMMIT_ATTEMPTS} commit races in a row; retrying later")
 
     @staticmethod
     def _without_internal_retry(table: Table) -> Table:
@@ -241,10 +248,7 @@ class EmbeddedEngine:
         unknown = [c for c in columns or [] if c not in names]
         if unknown:
             raise ValidationFailed(
-                [
-                    FieldError("columns", f"unknown column {c!r}; the table has: {', '.join(names)}")
-                    for c in unknown
-                ]
+                [FieldError("columns", f"unknown column {c!r}; the table has: {', '.join(names)}") for c in unknown]
             )
         selected = tuple(columns) if columns else ("*",)
         rows = table.scan(selected_fields=selected, limit=max(1, min(limit, MAX_SAMPLE_ROWS))).to_arrow()
@@ -310,8 +314,6 @@ def _translated_errors() -> Iterator[None]:
         # PyIceberg reports unsupported types and invalid schemas/specs as ValueError.
         raise LoadError(f"the data cannot be written to Iceberg: {exc}") from exc
     except PermissionError as exc:
-        raise TerminalError(
-            f"the warehouse is not writable ({exc}); fix AUTOLOADER_WAREHOUSE permissions"
-        ) from exc
+        raise TerminalError(f"the warehouse is not writable ({exc}); fix AUTOLOADER_WAREHOUSE permissions") from exc
     except OSError as exc:
         raise TransientError(f"warehouse I/O failed ({exc}); retrying") from exc

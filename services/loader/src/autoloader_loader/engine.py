@@ -5,6 +5,9 @@ Both implementations pass one behaviour suite; handlers and RPC answer only thro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -91,8 +94,19 @@ class SchemaConflictError(LoadError):
 class LoaderEngine(Protocol):
     """Writes batches into Iceberg tables and answers questions about those tables."""
 
-    async def load_batch(self, planned: BatchPlanned) -> BatchResult:
+    async def find_committed(self, planned: BatchPlanned) -> BatchResult | None:
+        """Return the earlier result when the table already holds this batch (a redelivery), else None.
+
+        Raises:
+            TransientError: The catalog is unavailable.
+        """
+        ...
+
+    async def load_batch(self, planned: BatchPlanned, staged: Mapping[str, Path] | None = None) -> BatchResult:
         """Load every file of ``planned`` and commit them as one snapshot, exactly once.
+
+        ``staged`` maps each file's relative path to a local copy (remote sources); None reads a
+        local source's files in place.
 
         A batch whose id is already in the table's snapshot summaries is not written again: the
         earlier result comes back with ``already_committed=True``.
@@ -122,9 +136,7 @@ class LoaderEngine(Protocol):
         """
         ...
 
-    async def table_sample(
-        self, ref: TableRef, *, limit: int, columns: list[str] | None
-    ) -> list[dict[str, Any]]:
+    async def table_sample(self, ref: TableRef, *, limit: int, columns: list[str] | None) -> list[dict[str, Any]]:
         """Return up to ``limit`` rows (only ``columns`` when given) as JSON-able dicts.
 
         Raises:

@@ -29,6 +29,7 @@ from autoloader_contracts.ingestion import DestinationSpec
 from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
 from autoloader_core.ids import deterministic_id
 from autoloader_core.settings import Settings
+from autoloader_loader.staging import Stager
 from autoloader_loader.engine import BatchResult, LoaderEngine, LoadError, TableRef
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,11 @@ T = TypeVar("T")
 class LoaderHandlers:
     """Reacts to the events the loader consumes."""
 
-    def __init__(self, *, engine: LoaderEngine, store: EventStore, settings: Settings) -> None:
+    def __init__(self, *, engine: LoaderEngine, store: EventStore, settings: Settings, stager: Stager) -> None:
         self._engine = engine
         self._store = store
         self._settings = settings
+        self._stager = stager
 
     async def handle(self, delivery: Delivery) -> None:
         """Dispatch one delivered event (other event types are acknowledged and ignored)."""
@@ -61,7 +63,7 @@ class LoaderHandlers:
             TransientError: The load may succeed later and this is not the last attempt.
         """
         try:
-            result = await self._keeping_alive(delivery, self._engine.load_batch(planned))
+            result = await self._keeping_alive(delivery, self._load(planned))
         except TerminalError as exc:
             await self._append_failed(planned, exc, attempts=delivery.attempt)
             return
@@ -72,9 +74,7 @@ class LoaderHandlers:
             return
         if self._settings.fault == FAULT_AFTER_COMMIT and not result.already_committed:
             # Crash tests: the batch is committed to Iceberg but neither announced nor acknowledged.
-            log.warning(
-                "fault injection: exiting after the Iceberg commit", extra={"batch_id": planned.aggregate_id}
-            )
+            log.warning("fault injection: exiting after the Iceberg commit", extra={"batch_id": planned.aggregate_id})
             os._exit(137)
         await self._store.append(_loaded_event(planned, result))
         log.info(
@@ -85,6 +85,16 @@ class LoaderHandlers:
                 "already_committed": result.already_committed,
             },
         )
+
+    async def _load(self, planned: BatchPlanned) -> BatchResult:
+        # A redelivered batch that is already in the table needs no download.
+        earlier = await self._engine.find_committed(planned)
+        if earlier is not None:
+            return earlier
+        if planned.source.type == "local":
+            return await self._engine.load_batch(planned)
+        async with self._stager.stage(planned) as staged:
+            return await self._engine.load_batch(planned, staged)
 
     async def on_ingestion_deleted(self, deleted: IngestionDeleted) -> None:
         """Drop the ingestion's table when the deletion asks for it."""
@@ -154,9 +164,7 @@ def _run_error(exc: Exception) -> RunError:
     if isinstance(exc, LoadError):
         return RunError(error_type=exc.error_type, message=exc.message, file=exc.file)
     if isinstance(exc, TransientError):
-        return RunError(
-            error_type="transient_error", message=f"gave up after repeated failures: {exc.message}"
-        )
+        return RunError(error_type="transient_error", message=f"gave up after repeated failures: {exc.message}")
     if isinstance(exc, AutoloaderError):
         return RunError(error_type="load_error", message=exc.message)
     return RunError(error_type="internal_error", message=f"{type(exc).__name__}: {exc}")

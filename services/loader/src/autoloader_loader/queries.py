@@ -38,9 +38,7 @@ class TableQueries:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_SAMPLE_ROWS:
             raise ValidationFailed([FieldError("limit", f"must be an integer from 1 to {MAX_SAMPLE_ROWS}")])
         columns = request.get("columns")
-        if columns is not None and not (
-            isinstance(columns, list) and all(isinstance(c, str) for c in columns)
-        ):
+        if columns is not None and not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
             raise ValidationFailed([FieldError("columns", "must be a list of column names or null")])
         rows = await self._engine.table_sample(ref, limit=limit, columns=columns or None)
         return {"rows": rows}

@@ -46,9 +46,7 @@ def committed_batch(table: Table, planned: BatchPlanned, *, identifier: str) -> 
     encoded = summary.get(SNAPSHOT_FILE_ROWS) if summary is not None else None
     per_file = decode_file_rows(encoded, len(planned.files))
     counts = per_file or [0] * len(planned.files)
-    files = [
-        FileResult(path=f.path, rows=n, bytes=f.size) for f, n in zip(planned.files, counts, strict=True)
-    ]
+    files = [FileResult(path=f.path, rows=n, bytes=f.size) for f, n in zip(planned.files, counts, strict=True)]
     return BatchResult(
         files=files,
         rows=rows,

@@ -107,6 +107,25 @@ async def _files_discovered(conn: Connection, e: ev.FilesDiscovered, seq: int) -
         e.aggregate_id,
         progress,
     )
+    await conn.execute(
+        "UPDATE read.ingestions SET backlog_files = $2 WHERE id = $1 AND tenant_id = $3",
+        e.ingestion_id,
+        e.backlog_files,
+        e.tenant_id,
+    )
+
+
+async def _files_skipped(conn: Connection, e: ev.FilesSkipped, seq: int) -> None:
+    await conn.executemany(
+        """INSERT INTO read.files (tenant_id, ingestion_id, path, identity, size, etag, modified_at, first_seen_at,
+                                   state, error, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'skipped', $9, $8)
+           ON CONFLICT (ingestion_id, path, identity) DO NOTHING""",
+        [
+            (e.tenant_id, e.ingestion_id, f.path, f.identity, f.size, f.etag, f.modified_at, e.occurred_at, e.reason)
+            for f in e.files
+        ],
+    )
 
 
 async def _run_completed(conn: Connection, e: ev.RunCompleted, seq: int) -> None:
@@ -190,4 +209,5 @@ PROJECTIONS: dict[type[ev.Event], Projection] = {
     ev.BatchPlanned: _batch_planned,
     ev.BatchLoaded: _batch_loaded,
     ev.BatchFailed: _batch_failed,
+    ev.FilesSkipped: _files_skipped,
 }

@@ -7,11 +7,22 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from autoloader_api.commands import IngestionCommands, Outcome
+from autoloader_api.connection_check import check_source_connection
+from autoloader_api.credentials import SourceCredentials, credential_ref_of
 from autoloader_api.queries import IngestionFilter, ReadModels
-from autoloader_api.schemas import CreateIngestion, IngestionOut, IngestionPage, RunAccepted, UpdateIngestion
+from autoloader_api.schemas import (
+    CheckConnection,
+    ConnectionResult,
+    CreateIngestion,
+    IngestionOut,
+    IngestionPage,
+    RunAccepted,
+    UpdateIngestion,
+)
 from autoloader_api.tenants import Caller
 from autoloader_api.views import ingestion_from_row, ingestion_from_state
 from autoloader_core.clock import Clock
+from autoloader_core.settings import Settings
 
 
 class IngestionController(Controller):
@@ -28,10 +39,11 @@ class IngestionController(Controller):
         commands: NamedDependency[IngestionCommands],
         reads: NamedDependency[ReadModels],
         clock: NamedDependency[Clock],
+        source_credentials: NamedDependency[SourceCredentials],
         data: JSONBody[CreateIngestion],
     ) -> IngestionOut:
         """Validate and create; nothing is stored when validation fails (422 with field errors)."""
-        return await _respond(await commands.create(caller, data), caller, reads, clock)
+        return await _respond(await commands.create(caller, data), caller, reads, clock, source_credentials)
 
     @get("/", summary="List ingestions")
     async def list(
@@ -40,6 +52,7 @@ class IngestionController(Controller):
         caller: NamedDependency[Caller],
         reads: NamedDependency[ReadModels],
         clock: NamedDependency[Clock],
+        source_credentials: NamedDependency[SourceCredentials],
         status: FromQuery[str | None] = None,
         source_type: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
@@ -53,9 +66,32 @@ class IngestionController(Controller):
         )
         page = await reads.list_ingestions(caller.tenant_id, query)
         now = clock.now()
-        return IngestionPage(
-            items=[ingestion_from_row(r, now=now) for r in page.rows], next_cursor=page.next_cursor
-        )
+        masked = await source_credentials.masked(caller.tenant_id, [credential_ref_of(r["config"]) for r in page.rows])
+        items = [
+            ingestion_from_row(r, now=now, credentials=masked.get(credential_ref_of(r["config"]) or ""))
+            for r in page.rows
+        ]
+        return IngestionPage(items=items, next_cursor=page.next_cursor)
+
+    @post(
+        "/test-connection",
+        status_code=200,
+        summary="Check a source: reachable, authorised, matching files and their size",
+    )
+    async def test_connection(
+        self,
+        *,
+        caller: NamedDependency[Caller],  # asking for it authenticates the request (401 without a key)
+        settings: NamedDependency[Settings],
+        data: JSONBody[CheckConnection],
+    ) -> ConnectionResult:
+        """List the source with the credentials sent (not stored); a failure is a report, not an error.
+
+        Takes ``{source: {...}}`` or a whole create body (only ``source`` is used). An invalid
+        source is 422 with field errors, and nothing is contacted.
+        """
+        del caller  # nothing is stored, so the tenant is not needed beyond authentication
+        return await check_source_connection(data, allowed_roots=settings.allowed_roots)
 
     @get("/{ingestion_id:str}", summary="One ingestion with its metadata")
     async def get(
@@ -64,10 +100,13 @@ class IngestionController(Controller):
         caller: NamedDependency[Caller],
         reads: NamedDependency[ReadModels],
         clock: NamedDependency[Clock],
+        source_credentials: NamedDependency[SourceCredentials],
         ingestion_id: FromPath[str],
     ) -> IngestionOut:
         """Return the ingestion; another tenant's or a deleted one is 404."""
-        return ingestion_from_row(await reads.ingestion(caller.tenant_id, ingestion_id), now=clock.now())
+        row = await reads.ingestion(caller.tenant_id, ingestion_id)
+        masked = await _masked(source_credentials, caller, credential_ref_of(row["config"]))
+        return ingestion_from_row(row, now=clock.now(), credentials=masked)
 
     @put("/{ingestion_id:str}", summary="Change an ingestion (sections sent are replaced)")
     async def update(
@@ -77,11 +116,14 @@ class IngestionController(Controller):
         commands: NamedDependency[IngestionCommands],
         reads: NamedDependency[ReadModels],
         clock: NamedDependency[Clock],
+        source_credentials: NamedDependency[SourceCredentials],
         ingestion_id: FromPath[str],
         data: JSONBody[UpdateIngestion],
     ) -> IngestionOut:
         """source/format/destination may change only while the ingestion is a draft (else 409)."""
-        return await _respond(await commands.update(caller, ingestion_id, data), caller, reads, clock)
+        return await _respond(
+            await commands.update(caller, ingestion_id, data), caller, reads, clock, source_credentials
+        )
 
     @delete("/{ingestion_id:str}", status_code=204, summary="Delete an ingestion")
     async def remove(
@@ -103,11 +145,12 @@ class IngestionController(Controller):
         commands: NamedDependency[IngestionCommands],
         reads: NamedDependency[ReadModels],
         clock: NamedDependency[Clock],
+        source_credentials: NamedDependency[SourceCredentials],
         ingestion_id: FromPath[str],
     ) -> IngestionOut:
         """Start scheduled runs of a draft."""
         return await _respond(
-            await commands.transition(caller, ingestion_id, "activate"), caller, reads, clock
+            await commands.transition(caller, ingestion_id, "activate"), caller, reads, clock, source_credentials
         )
 
     @post("/{ingestion_id:str}/pause", status_code=200, summary="active -> paused")
@@ -118,10 +161,13 @@ class IngestionController(Controller):
         commands: NamedDependency[IngestionCommands],
         reads: NamedDependency[ReadModels],
         clock: NamedDependency[Clock],
+        source_credentials: NamedDependency[SourceCredentials],
         ingestion_id: FromPath[str],
     ) -> IngestionOut:
         """Stop scheduled runs until resumed."""
-        return await _respond(await commands.transition(caller, ingestion_id, "pause"), caller, reads, clock)
+        return await _respond(
+            await commands.transition(caller, ingestion_id, "pause"), caller, reads, clock, source_credentials
+        )
 
     @post("/{ingestion_id:str}/resume", status_code=200, summary="paused -> active")
     async def resume(
@@ -131,10 +177,13 @@ class IngestionController(Controller):
         commands: NamedDependency[IngestionCommands],
         reads: NamedDependency[ReadModels],
         clock: NamedDependency[Clock],
+        source_credentials: NamedDependency[SourceCredentials],
         ingestion_id: FromPath[str],
     ) -> IngestionOut:
         """Restart scheduled runs."""
-        return await _respond(await commands.transition(caller, ingestion_id, "resume"), caller, reads, clock)
+        return await _respond(
+            await commands.transition(caller, ingestion_id, "resume"), caller, reads, clock, source_credentials
+        )
 
     @post("/{ingestion_id:str}/run", status_code=202, summary="Run now")
     async def run(
@@ -153,10 +202,16 @@ async def _respond(
     caller: Caller,
     reads: ReadModels,
     clock: Clock,
+    source_credentials: SourceCredentials,
 ) -> IngestionOut:
     """Serve the read model when it caught up (it has the run metadata), else the aggregate itself."""
+    masked = await _masked(source_credentials, caller, outcome.state.config.source.credential_ref)
     if outcome.projected:
         row = await reads.find_ingestion(caller.tenant_id, outcome.state.id)
         if row is not None:
-            return ingestion_from_row(row, now=clock.now())
-    return ingestion_from_state(outcome.state, now=clock.now(), created_by=None)
+            return ingestion_from_row(row, now=clock.now(), credentials=masked)
+    return ingestion_from_state(outcome.state, now=clock.now(), created_by=None, credentials=masked)
+
+
+async def _masked(source_credentials: SourceCredentials, caller: Caller, ref: str | None) -> dict[str, str]:
+    return (await source_credentials.masked(caller.tenant_id, [ref])).get(ref or "", {})

@@ -1,22 +1,24 @@
 """Validation of an ingestion configuration: every problem becomes a FieldError saying what to send.
 
-Pure functions: they look only at the configuration, the allowed local roots and the schedule
-rules, so the API can refuse bad input before anything is stored.
+Pure functions: they look only at the configuration, the allowed local roots, the schedule
+rules and the per-source-type rules (``source_rules``), so the API can refuse bad input before
+anything is stored.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from autoloader_contracts.ingestion import DestinationSpec, IngestionConfig
+from autoloader_api.domain.source_rules import option_errors, remote_source_errors
+from autoloader_contracts.ingestion import DestinationSpec, IngestionConfig, SourceSpec
 from autoloader_contracts.schedule import ScheduleError, cron_of
 from autoloader_core.errors import FieldError
 from autoloader_sources.local import PathOutsideRoots, confine_path
 
 SOURCE_TYPES = ("local", "s3", "azure_blob", "gcs", "ftp", "sftp")
-AVAILABLE_SOURCE_TYPES = ("local",)
 FORMAT_TYPES = ("csv", "json", "parquet")
 WRITE_MODES = ("append", "overwrite", "merge")
 AVAILABLE_WRITE_MODES = ("append",)
@@ -29,19 +31,57 @@ _IDENTIFIER = re.compile(IDENTIFIER_RULE)
 
 
 def validate_config(
-    config: IngestionConfig, *, allowed_roots: Sequence[Path], credentials_given: bool = False
+    config: IngestionConfig,
+    *,
+    allowed_roots: Sequence[Path],
+    credentials_given: bool = False,
+    credentials: Mapping[str, Any] | None = None,
 ) -> list[FieldError]:
     """Return every problem of ``config`` (empty when it is valid).
 
     Args:
-        config: The configuration as the user sent it.
+        config: The configuration as the user sent it (``source.credential_ref`` set when stored
+            credentials stay in use).
         allowed_roots: Resolved folders local sources may read.
         credentials_given: Whether the request carried ``source.credentials``.
+        credentials: The credentials the request carried (checked per source type).
     """
     errors = validate_name(config.name)
-    errors += _source_errors(config, allowed_roots, credentials_given)
+    errors += validate_source(
+        config.source, allowed_roots=allowed_roots, credentials=credentials, credentials_given=credentials_given
+    )
     for check in _SECTION_CHECKS:
         errors += check(config)
+    return errors
+
+
+def validate_source(
+    source: SourceSpec,
+    *,
+    allowed_roots: Sequence[Path],
+    credentials: Mapping[str, Any] | None = None,
+    credentials_given: bool = False,
+) -> list[FieldError]:
+    """Return every problem of one source: type, path, patterns, options, credentials.
+
+    Args:
+        source: The source section (``credential_ref`` set when stored credentials stay in use).
+        allowed_roots: Resolved folders local sources may read.
+        credentials: The credentials sent with it, if any.
+        credentials_given: Whether credentials were sent (even an empty object).
+    """
+    if source.type not in SOURCE_TYPES:
+        return _one_of("source.type", source.type, SOURCE_TYPES, "source type")
+    if source.type == "local":
+        errors = _local_source_errors(source, allowed_roots, credentials_given or bool(credentials))
+    else:
+        errors = remote_source_errors(
+            source.type, source.path, source.options, credentials,
+            stored_credentials=source.credential_ref is not None,
+        )
+    errors += _pattern_errors("source.file_pattern", source.file_pattern)
+    if source.exclude_pattern is not None:
+        errors += _pattern_errors("source.exclude_pattern", source.exclude_pattern)
     return errors
 
 
@@ -65,27 +105,12 @@ def _one_of(field: str, value: str, allowed: Sequence[str], what: str) -> list[F
     return [FieldError(field, f"unknown {what} {value!r}; use one of {', '.join(allowed)}")]
 
 
-def _source_errors(
-    config: IngestionConfig, roots: Sequence[Path], credentials_given: bool
-) -> list[FieldError]:
-    source = config.source
-    if source.type not in SOURCE_TYPES:
-        return _one_of("source.type", source.type, SOURCE_TYPES, "source type")
-    if source.type not in AVAILABLE_SOURCE_TYPES:
-        return [
-            FieldError(
-                "source.type",
-                f"source type {source.type!r} is not available in this version yet; use 'local'",
-            )
-        ]
-    errors = _local_path_errors(source.path, roots)
+def _local_source_errors(source: SourceSpec, roots: Sequence[Path], credentials_given: bool) -> list[FieldError]:
+    errors = _local_path_errors(source.path, roots) + option_errors("local", source.options)
     if credentials_given:
         errors.append(
             FieldError("source.credentials", "local sources take no credentials; remove source.credentials")
         )
-    errors += _pattern_errors("source.file_pattern", source.file_pattern)
-    if source.exclude_pattern is not None:
-        errors += _pattern_errors("source.exclude_pattern", source.exclude_pattern)
     return errors
 
 
