@@ -47,6 +47,7 @@ async def test_create_then_get_returns_the_stored_ingestion(stack: ApiStack) -> 
         "last_run_status": None,
         "schema_version": None,
         "estimated_monthly_cost": None,
+        "backlog_files": 0,
     }
 
 

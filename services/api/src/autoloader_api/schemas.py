@@ -151,6 +151,8 @@ class IngestionMetadata(_Out, frozen=True, kw_only=True):
     last_run_status: str | None = None
     schema_version: int | None = None
     estimated_monthly_cost: float | None = None
+    backlog_files: int = 0
+    """New files the last run left for later (per-run limits or not yet settled)."""
 
 
 class IngestionOut(_Out, frozen=True, kw_only=True):
@@ -245,8 +247,9 @@ class FileOut(_Out, frozen=True, kw_only=True):
     etag: str | None
     modified_at: datetime
     first_seen_at: datetime
-    run_id: str
-    batch_id: str
+    run_id: str | None
+    """None for files skipped at activation (include_existing_files = false)."""
+    batch_id: str | None
     state: str
     rows: int | None
     snapshot_id: int | None

@@ -29,6 +29,7 @@ def ingestion_from_row(
         last_run_id=row["last_run_id"],
         last_run_time=row["last_run_time"],
         last_run_status=row["last_run_status"],
+        backlog_files=row["backlog_files"],
     )
     return _ingestion(config, row, metadata, credentials or {})
 

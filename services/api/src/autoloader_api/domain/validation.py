@@ -194,6 +194,10 @@ def _schedule_errors(config: IngestionConfig) -> list[FieldError]:
     return []
 
 
+MAX_SETTLE_SECONDS = 300
+"""A longer pause between the two FTP/SFTP listings would hold a run (and its consumer) too long."""
+
+
 def _discovery_errors(config: IngestionConfig) -> list[FieldError]:
     discovery = config.discovery
     errors = []
@@ -211,6 +215,21 @@ def _discovery_errors(config: IngestionConfig) -> list[FieldError]:
             FieldError(
                 "discovery.min_file_age_seconds",
                 f"min_file_age_seconds must be 0 or more, got {discovery.min_file_age_seconds}",
+            )
+        )
+    if not 0 <= discovery.settle_interval_seconds <= MAX_SETTLE_SECONDS:
+        errors.append(
+            FieldError(
+                "discovery.settle_interval_seconds",
+                f"settle_interval_seconds must be between 0 and {MAX_SETTLE_SECONDS}, "
+                f"got {discovery.settle_interval_seconds}",
+            )
+        )
+    if discovery.full_listing_every_runs < 1:
+        errors.append(
+            FieldError(
+                "discovery.full_listing_every_runs",
+                f"full_listing_every_runs must be 1 or more, got {discovery.full_listing_every_runs}",
             )
         )
     return errors + _one_of(
