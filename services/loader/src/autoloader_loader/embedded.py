@@ -13,8 +13,8 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa

@@ -6,9 +6,8 @@ Both implementations pass one behaviour suite; handlers and RPC answer only thro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from autoloader_contracts.events import BatchPlanned, FileResult

@@ -29,8 +29,8 @@ from autoloader_contracts.ingestion import DestinationSpec
 from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
 from autoloader_core.ids import deterministic_id
 from autoloader_core.settings import Settings
-from autoloader_loader.staging import Stager
 from autoloader_loader.engine import BatchResult, LoaderEngine, LoadError, TableRef
+from autoloader_loader.staging import Stager
 
 log = logging.getLogger(__name__)
 
