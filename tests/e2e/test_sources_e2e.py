@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from autoloader_cli.servers import free_port
 from autoloader_cli.stack import Stack
 from tests.conftest import unique
 from tests.e2e.conftest import Api
@@ -115,3 +116,27 @@ def test_missing_bucket_or_folder_is_named(
     assert report.status_code == 200, report.text
     assert report.json()["file_count"] == 0
     assert report.json()["message"]
+
+
+def test_unreachable_host_fails_the_run_after_retries_naming_the_cause(stack: Stack, api: Api) -> None:
+    closed_port = free_port()  # nothing listens here
+    body = {"type": "ftp", "path": f"ftp://127.0.0.1:{closed_port}/in/", "file_pattern": "*.csv",
+            "credentials": {"username": "user", "password": "s3cret-pass"}}
+    report = api.http.post("/ingestions/test-connection", json={"source": body}).json()
+    assert report["reachable"] is False
+    assert str(closed_port) in report["message"] or "connect" in report["message"].lower()
+    ingestion = api.create({"name": unique("unreachable"), "source": body, "format": {"type": "csv"},
+                            "destination": {"catalog": "lake", "database": "e2e", "table": unique("t")}})
+    run = api.wait_run(ingestion["id"], api.run(ingestion["id"]), timeout=120)
+    assert run["status"] == "failed", run
+    assert "source_unavailable" in {e["error_type"] for e in run["errors"]}
+    assert api.http.get(f"/ingestions/{ingestion['id']}/files").json()["items"] == []
+
+
+def test_malformed_connection_string_fails_clearly(stack: Stack, api: Api, azure_blob_place: SourcePlace) -> None:
+    body = source_body(azure_blob_place, {"connection_string": "this is not a connection string"})
+    response = api.http.post("/ingestions/test-connection", json={"source": body})
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["authorised"] is False or report["reachable"] is False
+    assert "connection string" in report["message"].lower()
