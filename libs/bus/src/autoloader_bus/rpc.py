@@ -56,7 +56,11 @@ async def serve(bus: Bus, subject: str, handler: RpcHandler, *, queue: str) -> S
         reply = await _answer(handler, msg.data)
         await msg.respond(msgspec.json.encode(reply))
 
-    return await bus.nc.subscribe(subject, queue=queue, cb=on_request)
+    subscription = await bus.nc.subscribe(subject, queue=queue, cb=on_request)
+    # The server knows the subscription only once the SUB is flushed: until then a request gets
+    # "no responders", so a service must not report ready before this returns.
+    await bus.nc.flush()
+    return subscription
 
 
 async def call(bus: Bus, subject: str, request: Any, *, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
