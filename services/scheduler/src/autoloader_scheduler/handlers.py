@@ -56,14 +56,21 @@ class Scheduler:
         Raises:
             TransientError: NATS did not answer.
         """
-        self._position = await self._store.last_sequence()
+        target = await self._store.last_sequence()
         history: list[StoredEvent] = []
-        for subject_filter in FILTERS:
-            history += await self._store.read_subject(subject_filter)
-        # Events appended while reading are left to the follower, which starts after _position.
-        for stored in sorted(history, key=lambda s: s.seq):
-            if stored.seq <= self._position:
-                self._apply(stored, observed_at=None)
+        if target:
+            # One ordered consumer streams the history (one request per event would be slow on a
+            # long log). Events appended meanwhile are left to the follower, which starts after it.
+            async with contextlib.aclosing(follow(self._bus, FILTERS, after=0, stop=self._stop)) as batches:
+                async for batch in batches:
+                    history += [stored for stored in batch if stored.seq <= target]
+                    if not batch or batch[-1].seq >= target:
+                        break
+        # The follower resumes right after the last event applied here, so nothing can be skipped
+        # even if the replay went idle before reaching `target`.
+        self._position = history[-1].seq if history else 0
+        for stored in history:
+            self._apply(stored, observed_at=None)
         self._report_errors()
         log.info("schedules replayed", extra={"position": self._position, "events": len(history)})
 
