@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
@@ -25,7 +25,7 @@ IDLE_SECONDS = 0.05
 
 async def follow(
     bus: Bus, filter_subjects: Sequence[str], *, after: int, stop: asyncio.Event
-) -> AsyncIterator[list[StoredEvent]]:
+) -> AsyncGenerator[list[StoredEvent], None]:
     """Yield batches of events with sequence > ``after``, oldest first, until ``stop`` is set.
 
     A batch holds what arrived together (up to 500 events), so a reader can apply it in one
