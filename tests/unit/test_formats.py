@@ -102,8 +102,8 @@ def test_parquet_from_path_and_from_compressed_bytes(tmp_path: Path) -> None:
         (JSON, b"  \n", "the file is empty"),
         (PARQUET, b"", "cannot read as parquet"),
         (PARQUET, b"PAR1 this is not parquet", "cannot read as parquet"),
-        (JSON, b'{"a": 1}\n{"a": ', "cannot read as json"),
-        (CSV, b"a,b\n1,2\n3,4,5\n", "cannot read as csv"),
+        (JSON, b'{"a": 1}\n{"a": ', "line 2: not valid JSON"),
+        (CSV, b"a,b\n1,2\n3,4,5\n", "line 3: expected 2 columns, found 3"),
     ],
 )
 def test_bad_files_raise_terminal_errors_naming_the_file(

@@ -1,6 +1,21 @@
-"""Readers from source files (CSV, JSON lines, Parquet) to Arrow, and Iceberg type normalisation."""
+"""Readers from source files (CSV, TSV, JSON, Parquet, Avro, ORC) to Arrow, inference, Iceberg type normalisation."""
 
+from autoloader_formats.inference import Inferred, conform, infer_schema, parse_hints, parse_type, schema_from_json
 from autoloader_formats.normalise import iceberg_type, normalise_for_iceberg
-from autoloader_formats.readers import compression_of, read_table
+from autoloader_formats.readers import SUPPORTED_FORMATS, BadRow, compression_of, iter_batches, read_table
 
-__all__ = ["compression_of", "iceberg_type", "normalise_for_iceberg", "read_table"]
+__all__ = [
+    "SUPPORTED_FORMATS",
+    "BadRow",
+    "Inferred",
+    "compression_of",
+    "conform",
+    "iceberg_type",
+    "infer_schema",
+    "iter_batches",
+    "normalise_for_iceberg",
+    "parse_hints",
+    "parse_type",
+    "read_table",
+    "schema_from_json",
+]
