@@ -20,6 +20,7 @@ from autoloader_contracts.events import (
     BatchFailed,
     BatchLoaded,
     BatchPlanned,
+    ColumnChange,
     Event,
     FileRef,
     FileResult,
@@ -37,6 +38,9 @@ from autoloader_contracts.events import (
     RunRequested,
     RunSkipped,
     RunStarted,
+    SchemaChange,
+    SchemaChangeDetected,
+    SchemaChangeResolved,
 )
 from autoloader_contracts.ingestion import (
     DestinationSpec,
@@ -98,6 +102,12 @@ def _batch(number: int) -> dict[str, object]:
     return {**_envelope(BATCH, number), "ingestion_id": INGESTION, "run_id": RUN}
 
 
+SCHEMA_CHANGE = SchemaChange(
+    added=[ColumnChange(name="city", new_type="string")],
+    removed=[ColumnChange(name="legacy", old_type="bool")],
+    changed=[ColumnChange(name="amount", old_type="int32", new_type="int64")],
+)
+
 EXAMPLES: list[Event] = [
     IngestionCreated(**_ingestion(1), config=CONFIG, status="draft"),
     IngestionUpdated(**_ingestion(2), config=CONFIG, changed=["schedule"]),
@@ -140,6 +150,17 @@ EXAMPLES: list[Event] = [
     ),
     FilesSkipped(**{**_envelope("bsl_0001", 15), "ingestion_id": INGESTION}, files=FILES,
                  reason="present when the ingestion was activated (include_existing_files is false)"),
+    SchemaChangeDetected(
+        **_ingestion(16),
+        version=1,
+        diff=SCHEMA_CHANGE,
+        files=["/data/landing/orders/b.csv"],
+        run_id=RUN,
+        mode="fail",
+        resolution="pending",
+    ),
+    SchemaChangeResolved(**_ingestion(17), version=1, action="auto_merge", by="key:key_0001",
+                         diff=SCHEMA_CHANGE, files=["/data/landing/orders/b.csv"]),
 ]
 
 

@@ -92,10 +92,28 @@ CASES: list[tuple[str, Any, str, str]] = [
     ),
     ("unknown format", {"format": {"type": "xlsx"}}, "format.type", "unknown format 'xlsx'; use one of csv"),
     (
-        "merge not yet available",
+        "merge without keys",
         {"destination": {"database": "s", "table": "t", "write_mode": "merge"}},
+        "destination.merge_keys",
+        "write_mode 'merge' needs merge_keys",
+    ),
+    (
+        "unknown write mode",
+        {"destination": {"database": "s", "table": "t", "write_mode": "replace"}},
         "destination.write_mode",
-        "'merge' is not available in this version yet; use 'append'",
+        "unknown write mode 'replace'; use one of append, overwrite, merge",
+    ),
+    (
+        "unknown partition transform",
+        {"destination": {"database": "s", "table": "t", "partitioning": {"enabled": True, "columns": ["week(at)"]}}},
+        "destination.partitioning.columns[0]",
+        "unknown transform 'week'",
+    ),
+    (
+        "partition column not an identifier",
+        {"destination": {"database": "s", "table": "t", "partitioning": {"enabled": True, "columns": ["a-b"]}}},
+        "destination.partitioning.columns[0]",
+        "'a-b' is not a partition field",
     ),
     ("bad on_error", {"errors": {"on_error": "explode"}}, "errors.on_error", "use one of fail_run"),
     (

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from autoloader_contracts.events import BatchPlanned, FileRef
-from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, SourceSpec
+from autoloader_contracts.ingestion import DestinationSpec, ErrorsSpec, FormatSpec, SourceSpec
 from autoloader_core.errors import NotFoundError, ValidationFailed
 from autoloader_core.ids import new_id
 from autoloader_core.settings import Settings
@@ -61,6 +61,7 @@ def planned(
     tenant: str = "tnt_a",
     table: str = "t",
     batch_id: str | None = None,
+    on_error: str = "skip_file",
 ) -> BatchPlanned:
     run_id = new_id("run")
     return BatchPlanned(
@@ -76,7 +77,9 @@ def planned(
         files=files,
         source=SourceSpec(type="local", path=str(folder)),
         format=FormatSpec(type=fmt),
-        destination=DestinationSpec(catalog="lake", database="db", table=table),
+        # Lineage columns are covered by test_loader_write_modes.py; here the files' own columns only.
+        destination=DestinationSpec(catalog="lake", database="db", table=table, lineage_columns=False),
+        errors=ErrorsSpec(on_error=on_error),
     )
 
 
@@ -193,7 +196,7 @@ async def test_corrupt_and_escaping_files_fail_the_batch_clearly(
     good = write_csv(landing, "good.csv", range(3))
     (landing / "bad.parquet").write_bytes(b"PAR1 definitely not parquet")
     with pytest.raises(FileLoadError, match=r"^bad.parquet: cannot read as parquet") as caught:
-        await engine.load_batch(planned(landing, [ref_of(landing, "bad.parquet")], fmt="parquet"))
+        await engine.load_batch(planned(landing, [ref_of(landing, "bad.parquet")], fmt="parquet", on_error="fail_run"))
     assert caught.value.file == "bad.parquet"
     (tmp_path / "secret.csv").write_text("id\n1\n")
     (landing / "link.csv").symlink_to(tmp_path / "secret.csv")
@@ -201,6 +204,26 @@ async def test_corrupt_and_escaping_files_fail_the_batch_clearly(
         await engine.load_batch(planned(landing, [good, ref_of(landing, "link.csv")]))
     with pytest.raises(NotFoundError, match=r"table lake.db.t does not exist yet: run the ingestion first"):
         await engine.table_info(TableRef("tnt_a", "lake", "db", "t"))
+
+
+async def test_skip_file_commits_the_good_files_and_reports_the_bad_ones(engine: EmbeddedEngine, landing: Path) -> None:
+    good = write_csv(landing, "good.csv", range(3))
+    (landing / "empty.csv").write_bytes(b"")
+    (landing / "ragged.csv").write_text("id\n1\n2,3\n")
+
+    result = await engine.load_batch(
+        planned(landing, [good, ref_of(landing, "empty.csv"), ref_of(landing, "ragged.csv")], table="skips")
+    )
+
+    assert (result.rows, [f.path for f in result.files]) == (3, ["good.csv"])
+    assert [(e.file, e.error_type, e.line) for e in result.failed_files] == [
+        ("empty.csv", "file_error", None),
+        ("ragged.csv", "file_error", 3),
+    ]
+    assert result.snapshot_id is not None
+    only_bad = await engine.load_batch(planned(landing, [ref_of(landing, "empty.csv")], table="skips"))
+    assert (only_bad.rows, only_bad.files, only_bad.snapshot_id) == (0, [], None)
+    assert [e.file for e in only_bad.failed_files] == ["empty.csv"]
 
 
 async def test_tenants_never_share_tables(engine: EmbeddedEngine, landing: Path) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from autoloader_bus.connection import Bus
@@ -24,7 +25,7 @@ from autoloader_contracts.events import (
     IngestionCreated,
     IngestionDeleted,
 )
-from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, IngestionConfig, SourceSpec
+from autoloader_contracts.ingestion import DestinationSpec, ErrorsSpec, FormatSpec, IngestionConfig, SourceSpec
 from autoloader_contracts.subjects import rpc_subject
 from autoloader_core.errors import NotFoundError, ValidationFailed
 from autoloader_core.ids import deterministic_id, new_id
@@ -137,7 +138,9 @@ async def test_planned_batch_is_loaded_and_the_table_answers_over_rpc(
         assert info["identifier"] == "lake.sales.orders"
         assert info["row_count"] == 3000
         assert [(c["name"], c["type"], c["required"]) for c in info["schema"]] == [
-            ("id", "long", False), ("city", "string", False)]
+            ("id", "long", False), ("city", "string", False), ("_source_file", "string", False),
+            ("_source_modified_at", "timestamptz", False), ("_ingest_run_id", "string", False),
+            ("_ingested_at", "timestamptz", False)]
         assert info["format_version"] == 2
         [snapshot] = info["snapshots"]
         assert snapshot["snapshot_id"] == loaded.snapshot_id
@@ -182,7 +185,7 @@ async def test_a_corrupt_file_fails_the_batch_with_a_clear_error(
     good = write_csv(landing, "good.csv", range(10))
     (landing / "empty.csv").write_bytes(b"")
     empty = FileRef(path="empty.csv", size=0, modified_at=datetime.now(UTC))
-    batch = planned(tenant, landing, [good, empty])
+    batch = msgspec.structs.replace(planned(tenant, landing, [good, empty]), errors=ErrorsSpec(on_error="fail_run"))
     async with loader(nats_url, database_url, tmp_path, landing):
         await store.append(batch)
         events = await wait_for(store, tenant, batch.aggregate_id, has(BatchFailed))

@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 
-from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, IngestionConfig, SourceSpec
+from autoloader_contracts.ingestion import DestinationSpec, ErrorsSpec, FormatSpec, IngestionConfig, SourceSpec
 
 RunTrigger = Literal["manual", "scheduled", "retry", "backfill", "refresh"]
 RunStatus = Literal["success", "partial", "failed"]
@@ -95,6 +95,49 @@ class IngestionDeleted(IngestionEvent, frozen=True, kw_only=True, tag="ingestion
     delete_table: bool = False
 
 
+class ColumnChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One column of a schema diff; types are Arrow type names (``int64``, ``string``)."""
+
+    name: str
+    old_type: str | None = None
+    new_type: str | None = None
+
+
+class SchemaChange(msgspec.Struct, frozen=True, kw_only=True):
+    """The difference between a table's schema and the files': added, removed and retyped columns."""
+
+    added: list[ColumnChange] = []
+    removed: list[ColumnChange] = []
+    changed: list[ColumnChange] = []
+
+
+SchemaResolution = Literal["auto_applied", "pending", "ignored_fields", "rescued", "rejected"]
+
+
+class SchemaChangeDetected(IngestionEvent, frozen=True, kw_only=True, tag="ingestion.schema_change_detected.v1"):
+    """Files of a run differ from the table's schema; ``version`` counts the ingestion's changes from 1.
+
+    ``resolution`` is ``pending`` when the mode is ``fail`` (the ingestion goes to error until resolved).
+    """
+
+    version: int
+    diff: SchemaChange
+    files: list[str]
+    run_id: str
+    mode: str
+    resolution: SchemaResolution
+
+
+class SchemaChangeResolved(IngestionEvent, frozen=True, kw_only=True, tag="ingestion.schema_change_resolved.v1"):
+    """A pending schema version was resolved: ``auto_merge`` evolves the table, ``ignore`` drops the new columns."""
+
+    version: int
+    action: Literal["auto_merge", "ignore"]
+    by: str
+    diff: SchemaChange = SchemaChange()
+    files: list[str] = []
+
+
 # --- run aggregate -------------------------------------------------------------------------
 
 
@@ -149,6 +192,8 @@ class RunRequested(RunEvent, frozen=True, kw_only=True, tag="run.requested.v1"):
 
     trigger: RunTrigger
     scheduled_for: datetime | None = None
+    retry_of: str | None = None
+    """For ``trigger="retry"``: the run whose failed files this run loads again."""
 
 
 class RunStarted(RunEvent, frozen=True, kw_only=True, tag="run.started.v1"):
@@ -206,6 +251,12 @@ class BatchPlanned(BatchEvent, frozen=True, kw_only=True, tag="batch.planned.v1"
     source: SourceSpec
     format: FormatSpec
     destination: DestinationSpec
+    errors: ErrorsSpec = ErrorsSpec()
+    """The bad-data policy (``on_error``) the loader applies to this batch's files."""
+    accepted_columns: dict[str, str] = {}
+    """Column -> type name that resolved schema versions accepted (mode ``fail`` adds them)."""
+    ignored_columns: list[str] = []
+    """Columns that resolved schema versions chose to ignore: dropped before writing."""
 
 
 class FileResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -226,6 +277,12 @@ class BatchLoaded(BatchEvent, frozen=True, kw_only=True, tag="batch.loaded.v1"):
     table: str
     duration_seconds: float
     already_committed: bool = False
+    failed_files: list[RunError] = []
+    """Files left out under ``on_error=skip_file``, each with its reason."""
+    rejected_rows: int = 0
+    """Rows dropped under ``on_error=skip_row`` (all of them, even beyond ``row_errors``)."""
+    row_errors: list[RunError] = []
+    """The first dropped rows (capped), each with file, line and reason."""
 
 
 class BatchFailed(BatchEvent, frozen=True, kw_only=True, tag="batch.failed.v1"):
@@ -256,6 +313,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     IngestionPaused,
     IngestionResumed,
     IngestionDeleted,
+    SchemaChangeDetected,
+    SchemaChangeResolved,
     RunRequested,
     RunStarted,
     RunSkipped,

@@ -42,6 +42,17 @@ class SchemaSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     evolution_mode: str = "add_new_columns"
     schema_json: Any = None
     hints: dict[str, str] = {}
+    evolution_enabled: bool | None = None
+    """Legacy switch of the original design: true means ``add_new_columns``, false ``fail``.
+
+    It is folded into ``evolution_mode`` when the spec is built or decoded, and never stored.
+    """
+
+    def __post_init__(self) -> None:
+        if self.evolution_enabled is not None:
+            mode = "add_new_columns" if self.evolution_enabled else "fail"
+            msgspec.structs.force_setattr(self, "evolution_mode", mode)
+            msgspec.structs.force_setattr(self, "evolution_enabled", None)
 
 
 class FormatSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -53,14 +64,29 @@ class FormatSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class PartitioningSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Partitioning applied when the table is created."""
+    """Partitioning applied when the table is created.
+
+    Attributes:
+        columns: Partition fields: a column name (identity) or a transform ``year(col)``,
+            ``month(col)``, ``day(col)``, ``hour(col)``, ``bucket(n, col)``, ``truncate(w, col)``
+            (see :mod:`autoloader_contracts.partitioning`).
+    """
 
     enabled: bool = False
     columns: list[str] = []
 
 
 class DestinationSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The Iceberg table ``catalog.database.table`` and how runs write to it."""
+    """The Iceberg table ``catalog.database.table`` and how runs write to it.
+
+    Attributes:
+        write_mode: ``append`` | ``overwrite`` (each run replaces the table's rows) | ``merge``
+            (upsert on ``merge_keys``; the last file, then the last row, wins within a batch).
+        merge_keys: Key columns of ``merge`` mode.
+        partitioning: Partition spec applied when the table is created.
+        lineage_columns: Add ``_source_file``, ``_source_modified_at``, ``_ingest_run_id`` and
+            ``_ingested_at`` to every row.
+    """
 
     catalog: str = "lake"
     database: str
@@ -68,6 +94,7 @@ class DestinationSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     write_mode: str = "append"
     merge_keys: list[str] = []
     partitioning: PartitioningSpec = msgspec.field(default_factory=PartitioningSpec)
+    lineage_columns: bool = True
 
     @property
     def identifier(self) -> str:
@@ -158,6 +185,10 @@ class IngestionState(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         version: Stream sequence of the aggregate's last event (the OCC token).
+        schema_version: Number of the latest schema version (0: no schema change detected yet).
+        pending_schema_version: The schema version waiting for a resolution (status ``error``), if any.
+        accepted_columns: Column -> type name accepted by ``auto_merge`` resolutions.
+        ignored_columns: Columns ``ignore`` resolutions dropped for good.
     """
 
     id: str
@@ -167,3 +198,7 @@ class IngestionState(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     updated_at: datetime
     version: int = 0
+    schema_version: int = 0
+    pending_schema_version: int | None = None
+    accepted_columns: dict[str, str] = {}
+    ignored_columns: list[str] = []

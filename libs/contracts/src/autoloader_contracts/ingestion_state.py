@@ -18,6 +18,8 @@ from autoloader_contracts.events import (
     IngestionPaused,
     IngestionResumed,
     IngestionUpdated,
+    SchemaChangeDetected,
+    SchemaChangeResolved,
 )
 from autoloader_contracts.ingestion import IngestionState, IngestionStatus
 
@@ -45,10 +47,47 @@ def apply(state: IngestionState | None, event: Event, seq: int) -> IngestionStat
         return None
     if isinstance(event, IngestionUpdated):
         return msgspec.structs.replace(state, config=event.config, updated_at=event.occurred_at, version=seq)
+    if isinstance(event, SchemaChangeDetected | SchemaChangeResolved):
+        return _apply_schema_event(state, event, seq)
     status = _STATUS_AFTER.get(type(event))
     if status is not None:
         return msgspec.structs.replace(state, status=status, updated_at=event.occurred_at, version=seq)
     return msgspec.structs.replace(state, version=seq)
+
+
+def _apply_schema_event(
+    state: IngestionState, event: SchemaChangeDetected | SchemaChangeResolved, seq: int
+) -> IngestionState:
+    """A pending schema change puts the ingestion in error; resolving it makes it active again."""
+    if isinstance(event, SchemaChangeDetected):
+        latest = max(state.schema_version, event.version)
+        if event.resolution != "pending" or state.status == "deleted":
+            return msgspec.structs.replace(state, schema_version=latest, version=seq)
+        return msgspec.structs.replace(
+            state,
+            status="error",
+            schema_version=latest,
+            pending_schema_version=event.version,
+            updated_at=event.occurred_at,
+            version=seq,
+        )
+    if state.pending_schema_version != event.version:
+        return msgspec.structs.replace(state, version=seq)
+    accepted, ignored = dict(state.accepted_columns), list(state.ignored_columns)
+    columns = [(c.name, c.new_type) for c in [*event.diff.added, *event.diff.changed] if c.new_type is not None]
+    if event.action == "auto_merge":
+        accepted.update(columns)
+    else:
+        ignored += [c.name for c in event.diff.added if c.name not in ignored]
+    return msgspec.structs.replace(
+        state,
+        status="active",
+        pending_schema_version=None,
+        accepted_columns=accepted,
+        ignored_columns=ignored,
+        updated_at=event.occurred_at,
+        version=seq,
+    )
 
 
 def fold(history: Iterable[tuple[int, Event]]) -> IngestionState | None:

@@ -20,6 +20,7 @@ from autoloader_api.controllers.admin import AdminController
 from autoloader_api.controllers.health import HealthController
 from autoloader_api.controllers.ingestions import IngestionController
 from autoloader_api.controllers.runs import RunController
+from autoloader_api.controllers.schema_versions import SchemaVersionController
 from autoloader_api.controllers.status import StatusController
 from autoloader_api.controllers.tables import TableController
 from autoloader_api.credentials import SourceCredentials
@@ -90,7 +91,7 @@ def create_app(
     )
     tenant_api = Router(
         API_PREFIX,
-        route_handlers=[IngestionController, RunController, TableController, StatusController],
+        route_handlers=[IngestionController, RunController, SchemaVersionController, TableController, StatusController],
         dependencies={"caller": Provide(provide_caller)},
         security=[{SECURITY_SCHEME: []}],
     )

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from autoloader_api.credentials import SourceCredentials, with_credential_ref
 from autoloader_api.domain.lifecycle import (
@@ -35,11 +35,13 @@ from autoloader_contracts.events import (
     IngestionResumed,
     IngestionUpdated,
     RunRequested,
+    SchemaChangeDetected,
+    SchemaChangeResolved,
 )
 from autoloader_contracts.ingestion import IngestionConfig, IngestionState
 from autoloader_contracts.ingestion_state import fold
 from autoloader_core.clock import Clock
-from autoloader_core.errors import NotFoundError, ValidationFailed
+from autoloader_core.errors import ConflictError, NotFoundError, ValidationFailed
 from autoloader_core.ids import is_valid_id, new_id
 
 log = logging.getLogger(__name__)
@@ -158,6 +160,62 @@ class IngestionCommands:
         seq = await self._store.append(event, expected_version=0)
         await self._wait_projected(seq)
         return run_id
+
+    async def retry_run(self, caller: Caller, ingestion_id: str, run_id: str) -> str:
+        """Ask for a run that loads only the files that failed in run ``run_id``; return the new run's id.
+
+        Raises:
+            NotFoundError: No such ingestion or run.
+            ConflictError: The run has not finished, or none of its files failed.
+        """
+        state = ensure_exists(fold(await self._history(caller, ingestion_id)), ingestion_id)
+        run = await self._reads.run(caller.tenant_id, ingestion_id, run_id)
+        if run["status"] in {"queued", "running"}:
+            raise ConflictError(f"run {run_id!r} is still {run['status']}; retry it once it has finished")
+        files = await self._reads.run_files(caller.tenant_id, run_id)
+        if not any(f["state"] == "failed" for f in files):
+            raise ConflictError(f"run {run_id!r} has no failed files to retry")
+        retry_id = new_id("run")
+        event = RunRequested(
+            **self._envelope(caller, retry_id, correlation_id=retry_id),
+            ingestion_id=state.id,
+            trigger="retry",
+            retry_of=run_id,
+        )
+        seq = await self._store.append(event, expected_version=0)
+        await self._wait_projected(seq)
+        return retry_id
+
+    async def resolve_schema_version(
+        self, caller: Caller, ingestion_id: str, version: int, action: Literal["auto_merge", "ignore"]
+    ) -> Outcome:
+        """Resolve the pending schema version ``version``: the ingestion becomes active again.
+
+        Raises:
+            NotFoundError: No such ingestion or schema version.
+            ConflictError: The version is not the pending one (already resolved, or handled by its mode).
+        """
+        history = await self._history(caller, ingestion_id)
+        state = ensure_exists(fold(history), ingestion_id)
+        detected = next(
+            (e for _, e in history if isinstance(e, SchemaChangeDetected) and e.version == version), None
+        )
+        if detected is None:
+            raise NotFoundError(f"schema version {version} of ingestion {ingestion_id!r} not found")
+        if state.pending_schema_version != version:
+            raise ConflictError(
+                f"schema version {version} is not pending (its resolution is {detected.resolution!r}); "
+                "only a pending version can be resolved"
+            )
+        event = SchemaChangeResolved(
+            **self._envelope(caller, ingestion_id),
+            version=version,
+            action=action,
+            by=caller.actor,
+            diff=detected.diff,
+            files=detected.files,
+        )
+        return await self._append(event, history, expected_version=state.version)
 
     async def _proposed(
         self, caller: Caller, current: IngestionConfig, body: UpdateIngestion

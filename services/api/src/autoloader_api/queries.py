@@ -141,6 +141,39 @@ class ReadModels:
             raise NotFoundError(f"run {run_id!r} of ingestion {ingestion_id!r} not found")
         return row
 
+    async def list_schema_versions(
+        self, tenant_id: str, ingestion_id: str, *, limit: int, cursor: str | None
+    ) -> Page:
+        """Return one page of an ingestion's schema versions, newest first."""
+        _check_range("limit", limit, 1, 500)
+        args: list[Any] = [tenant_id, ingestion_id]
+        where = "tenant_id = $1 AND ingestion_id = $2"
+        if cursor:
+            (after,) = decode_cursor(cursor, size=1)
+            args.append(int(after))
+            where += " AND version < $3"
+        rows = await self._pool.fetch(
+            f"SELECT * FROM read.schema_versions WHERE {where} ORDER BY version DESC LIMIT {limit + 1}",  # noqa: S608
+            *args,
+        )
+        return _page(rows, limit, lambda r: (r["version"],))
+
+    async def schema_version(self, tenant_id: str, ingestion_id: str, version: int) -> Record:
+        """Return one schema version row.
+
+        Raises:
+            NotFoundError: No such version of this ingestion for this tenant.
+        """
+        row = await self._pool.fetchrow(
+            "SELECT * FROM read.schema_versions WHERE tenant_id = $1 AND ingestion_id = $2 AND version = $3",
+            tenant_id,
+            ingestion_id,
+            version,
+        )
+        if row is None:
+            raise NotFoundError(f"schema version {version} of ingestion {ingestion_id!r} not found")
+        return row
+
     async def run_files(self, tenant_id: str, run_id: str) -> list[Record]:
         """Return the ledger rows of the files a run took on, by path."""
         return list(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -316,3 +316,40 @@ class Readiness(_Out, frozen=True, kw_only=True):
 
     status: str
     checks: dict[str, str]
+
+
+# --- schema versions -----------------------------------------------------------------------
+
+
+class ResolveSchemaVersion(_In, frozen=True, kw_only=True):
+    """``POST .../schema-versions/{version}/resolve`` body.
+
+    ``auto_merge`` adds the version's new columns (and type changes) to the table; ``ignore``
+    drops its new columns from this and every later load. Either way the files that failed on
+    the change are loaded by the next run.
+    """
+
+    action: Literal["auto_merge", "ignore"]
+
+
+class SchemaVersionOut(_Out, frozen=True, kw_only=True):
+    """One detected schema change of an ingestion and its resolution."""
+
+    version: int
+    status: str
+    """``pending`` (waiting for a resolution), ``applied`` (handled by the mode) or ``resolved``."""
+    resolution: str
+    diff: dict[str, Any]
+    files: list[str]
+    run_id: str
+    mode: str
+    detected_at: datetime
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+
+class SchemaVersionPage(_Out, frozen=True, kw_only=True):
+    """A page of schema versions, newest first."""
+
+    items: list[SchemaVersionOut]
+    next_cursor: str | None

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from autoloader_api.schemas import FileOut, IngestionMetadata, IngestionOut, RunOut, SourceOut
+from autoloader_api.schemas import FileOut, IngestionMetadata, IngestionOut, RunOut, SchemaVersionOut, SourceOut
 from autoloader_contracts.ingestion import IngestionConfig, IngestionState
 from autoloader_contracts.schedule import ScheduleError, next_fire_time
 
@@ -30,6 +30,7 @@ def ingestion_from_row(
         last_run_time=row["last_run_time"],
         last_run_status=row["last_run_status"],
         backlog_files=row["backlog_files"],
+        schema_version=row["schema_version"],
     )
     return _ingestion(config, row, metadata, credentials or {})
 
@@ -46,7 +47,9 @@ def ingestion_from_state(
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    metadata = IngestionMetadata(next_run_time=_next_run_time(state.config, state.status, now))
+    metadata = IngestionMetadata(
+        next_run_time=_next_run_time(state.config, state.status, now), schema_version=state.schema_version or None
+    )
     return _ingestion(state.config, fields, metadata, credentials or {})
 
 
@@ -127,4 +130,20 @@ def file_from_row(row: Mapping[str, Any]) -> FileOut:
         rows=row["rows"],
         snapshot_id=row["snapshot_id"],
         error=row["error"],
+    )
+
+
+def schema_version_from_row(row: Mapping[str, Any]) -> SchemaVersionOut:
+    """Build the response for a ``read.schema_versions`` row."""
+    return SchemaVersionOut(
+        version=row["version"],
+        status=row["status"],
+        resolution=row["resolution"],
+        diff=row["diff"],
+        files=row["files"],
+        run_id=row["run_id"],
+        mode=row["mode"],
+        detected_at=row["detected_at"],
+        resolved_by=row["resolved_by"],
+        resolved_at=row["resolved_at"],
     )

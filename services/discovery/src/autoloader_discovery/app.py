@@ -11,6 +11,7 @@ from autoloader_contracts.events import (
     IngestionActivated,
     IngestionCreated,
     RunRequested,
+    SchemaChangeResolved,
 )
 from autoloader_contracts.subjects import events_of
 from autoloader_core.clock import SystemClock
@@ -59,6 +60,7 @@ def consumer_spec(settings: Settings) -> ConsumerSpec:
             events_of(BatchFailed),
             events_of(IngestionCreated),
             events_of(IngestionActivated),
+            events_of(SchemaChangeResolved),
         ],
         ack_wait_seconds=settings.ack_wait_seconds,
         max_deliver=settings.max_deliver,

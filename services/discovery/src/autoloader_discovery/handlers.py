@@ -59,6 +59,8 @@ class Discovery:
             await self.on_batch_loaded(event)
         elif isinstance(event, ev.BatchFailed):
             await self.on_batch_failed(event)
+        elif isinstance(event, ev.SchemaChangeResolved):
+            await self.on_schema_change_resolved(event)
         elif isinstance(event, ev.IngestionActivated) or (
             isinstance(event, ev.IngestionCreated) and event.status == "active"
         ):
@@ -103,6 +105,16 @@ class Discovery:
             log.warning(
                 "activation baseline not recorded", extra={"ingestion_id": event.aggregate_id, "error": exc.message}
             )
+
+    # --- schema versions ---------------------------------------------------------------------
+
+    async def on_schema_change_resolved(self, event: ev.SchemaChangeResolved) -> None:
+        """Let the next run retry the files that failed on the schema change that is now resolved."""
+        forgotten = await self._ledger.forget_schema_change_failures(event.aggregate_id)
+        log.info(
+            "schema change resolved: failed files will be retried",
+            extra={"ingestion_id": event.aggregate_id, "version": event.version, "files": forgotten},
+        )
 
     # --- RunRequested ------------------------------------------------------------------------
 
@@ -155,6 +167,13 @@ class Discovery:
         return await self._ledger.get_run(event.aggregate_id)
 
     async def _plan(self, event: ev.RunRequested, state: IngestionState, run: RunRow) -> None:
+        if event.trigger == "retry" and event.retry_of:
+            await self._plan_retry(event, state, run, event.retry_of)
+            return
+        if state.pending_schema_version is None:
+            # Files that failed on a schema change since resolved are new again (even if this run
+            # was requested before the SchemaChangeResolved event reached us).
+            await self._ledger.forget_schema_change_failures(event.ingestion_id)
         selection = await self._scanner.select(
             tenant_id=event.tenant_id, ingestion_id=event.ingestion_id, config=state.config, now=self._clock.now()
         )
@@ -178,6 +197,27 @@ class Discovery:
             },
         )
 
+    async def _plan_retry(self, event: ev.RunRequested, state: IngestionState, run: RunRow, retry_of: str) -> None:
+        """Plan only the failed files of run ``retry_of`` (no listing), re-claiming them for this run."""
+        files, gone = await self._scanner.failed_files(
+            tenant_id=event.tenant_id, config=state.config, run_id=retry_of
+        )
+        groups = split_batches(files, max_files=self._batch_max_files, max_bytes=self._batch_max_bytes)
+        plans = [self._batch_plan(event, state, number, group) for number, group in enumerate(groups, start=1)]
+        await self._ledger.claim(
+            run_id=run.run_id,
+            tenant_id=event.tenant_id,
+            ingestion_id=event.ingestion_id,
+            batches=plans,
+            files_listed=len(files),
+            backlog_files=0,
+            retry_of=retry_of,
+        )
+        log.info(
+            "retry planned",
+            extra={"run_id": run.run_id, "retry_of": retry_of, "files": len(files), "gone": len(gone)},
+        )
+
     def _batch_plan(
         self, event: ev.RunRequested, state: IngestionState, number: int, files: list[ev.FileRef]
     ) -> ev.BatchPlanned:
@@ -197,6 +237,9 @@ class Discovery:
             source=state.config.source,
             format=state.config.format,
             destination=state.config.destination,
+            errors=state.config.errors,
+            accepted_columns=state.accepted_columns,
+            ignored_columns=state.ignored_columns,
         )
 
     async def _publish_plans(self, event: ev.RunRequested, run: RunRow) -> None:
@@ -226,6 +269,9 @@ class Discovery:
             rows=event.rows,
             size=event.bytes,
             snapshot_id=event.snapshot_id,
+            failed_files=event.failed_files,
+            rejected_rows=event.rejected_rows,
+            row_errors=event.row_errors,
         )
         await self._complete_if_done(event.run_id, event)
 
@@ -258,14 +304,18 @@ class Discovery:
         now = self._clock.now()
         loaded = [b for b in batches if b["state"] == "loaded"]
         failed = [b for b in batches if b["state"] == "failed"]
-        errors = [ev.RunError(**b["error"]) for b in failed if b["error"]] + extra_errors
-        files_loaded = sum(b["files"] for b in loaded)
-        files_failed = sum(b["files"] for b in failed)
+        errors = [ev.RunError(**b["error"]) for b in failed if b["error"]]
+        errors += [ev.RunError(**e) for b in loaded for e in b.get("bad_data") or []] + extra_errors
+        # Files a loaded batch left out under on_error=skip_file count as failed, not processed.
+        left_out = sum(b.get("files_failed", 0) for b in loaded)
+        files_loaded = sum(b["files"] for b in loaded) - left_out
+        files_failed = sum(b["files"] for b in failed) + left_out
         metrics = ev.RunMetrics(
             files_discovered=files_loaded + files_failed,
             files_processed=files_loaded,
             files_failed=files_failed,
             records_ingested=sum(b["rows"] for b in loaded),
+            records_rejected=sum(b.get("rejected_rows", 0) for b in loaded),
             bytes_read=sum(b["bytes"] for b in loaded),
             duration_seconds=round((now - run.started_at).total_seconds(), 3),
             error_count=len(errors),
@@ -319,4 +369,6 @@ def _skip_reason(event: ev.RunRequested, state: IngestionState | None) -> str | 
         return "the ingestion was deleted"
     if event.trigger == "scheduled" and state.status != "active":
         return f"the ingestion is {state.status}"
+    if state.status == "error" and state.pending_schema_version is not None:
+        return f"ingestion is in error: resolve schema version {state.pending_schema_version}"
     return None

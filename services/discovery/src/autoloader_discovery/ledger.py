@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -107,8 +108,13 @@ class Ledger:
         batches: list[BatchPlanned],
         files_listed: int,
         backlog_files: int,
+        retry_of: str | None = None,
     ) -> None:
-        """Claim the batches' files and store the batches, atomically with marking the run planned."""
+        """Claim the batches' files and store the batches, atomically with marking the run planned.
+
+        With ``retry_of``, the files' failed rows of that run are replaced (a retry re-claims them,
+        under their current identity).
+        """
         ledger_rows = [
             (
                 tenant_id,
@@ -126,6 +132,12 @@ class Ledger:
             for f in b.files
         ]
         async with self._pool.acquire() as conn, conn.transaction():
+            if retry_of is not None:
+                await conn.execute(
+                    "DELETE FROM discovery.ledger WHERE run_id = $1 AND state = 'failed' AND path = ANY($2::text[])",
+                    retry_of,
+                    [row[2] for row in ledger_rows],
+                )
             await conn.executemany(
                 """INSERT INTO discovery.ledger (tenant_id, ingestion_id, path, identity, size, etag, modified_at,
                                                  first_seen_at, run_id, batch_id, state)
@@ -153,22 +165,48 @@ class Ledger:
         return [p for p in plans if isinstance(p, BatchPlanned)]
 
     async def batch_loaded(
-        self, *, batch_id: str, rows_by_path: dict[str, int], rows: int, size: int, snapshot_id: int | None
+        self,
+        *,
+        batch_id: str,
+        rows_by_path: dict[str, int],
+        rows: int,
+        size: int,
+        snapshot_id: int | None,
+        failed_files: Sequence[RunError] = (),
+        rejected_rows: int = 0,
+        row_errors: Sequence[RunError] = (),
     ) -> None:
-        """Mark a batch and its files loaded (idempotent)."""
+        """Mark a batch and its files loaded, and the files the bad-data policy left out failed (idempotent).
+
+        A file of the batch that is neither loaded nor reported failed (an earlier delivery's
+        report was lost) is marked failed too, so that a run never waits on it.
+        """
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                """UPDATE discovery.batches SET state = 'loaded', rows = $2, bytes = $3, snapshot_id = $4
+                """UPDATE discovery.batches SET state = 'loaded', rows = $2, bytes = $3, snapshot_id = $4,
+                          rejected_rows = $5, bad_data = $6
                    WHERE batch_id = $1""",
                 batch_id,
                 rows,
                 size,
                 snapshot_id,
+                rejected_rows,
+                [_error_dict(e) for e in [*failed_files, *row_errors]],
             )
             await conn.executemany(
                 """UPDATE discovery.ledger SET state = 'loaded', rows = $3, snapshot_id = $4, error = NULL
                    WHERE batch_id = $1 AND path = $2""",
                 [(batch_id, path, count, snapshot_id) for path, count in rows_by_path.items()],
+            )
+            await conn.executemany(
+                "UPDATE discovery.ledger SET state = 'failed', error = $3 WHERE batch_id = $1 AND path = $2",
+                [(batch_id, e.file, e.message) for e in failed_files if e.file],
+            )
+            await conn.execute(
+                """UPDATE discovery.ledger SET state = 'failed',
+                          error = 'the loader reported the batch without this file; retry the run'
+                   WHERE batch_id = $1 AND state = 'loading'""",
+                batch_id,
             )
 
     async def batch_failed(self, *, batch_id: str, error: RunError) -> None:
@@ -177,18 +215,34 @@ class Ledger:
             await conn.execute(
                 "UPDATE discovery.batches SET state = 'failed', error = $2 WHERE batch_id = $1 AND state <> 'loaded'",
                 batch_id,
-                {
-                    "error_type": error.error_type,
-                    "message": error.message,
-                    "file": error.file,
-                    "line": error.line,
-                },
+                _error_dict(error),
             )
             await conn.execute(
                 "UPDATE discovery.ledger SET state = 'failed', error = $2 WHERE batch_id = $1 AND state <> 'loaded'",
                 batch_id,
                 error.message,
             )
+
+    async def forget_schema_change_failures(self, ingestion_id: str) -> int:
+        """Forget the ingestion's files that failed on a schema change, so the next listing finds them new.
+
+        Returns:
+            How many ledger rows were removed.
+        """
+        status = await self._pool.execute(
+            """DELETE FROM discovery.ledger l USING discovery.batches b
+               WHERE l.batch_id = b.batch_id AND l.ingestion_id = $1 AND l.state = 'failed'
+                 AND b.error->>'error_type' = 'schema_change'""",
+            ingestion_id,
+        )
+        return int(status.split()[-1])
+
+    async def failed_paths(self, run_id: str) -> list[str]:
+        """The paths of the files that failed in ``run_id`` (and were not retried since), sorted."""
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT path FROM discovery.ledger WHERE run_id = $1 AND state = 'failed' ORDER BY path", run_id
+        )
+        return [r["path"] for r in rows]
 
     async def run_of_batch(self, batch_id: str) -> str | None:
         """Return the run id a batch belongs to."""
@@ -198,8 +252,10 @@ class Ledger:
     async def batch_summary(self, run_id: str) -> dict[str, Any]:
         """Aggregate the run's batches: counts by state, files, rows, bytes, errors, snapshots."""
         rows = await self._pool.fetch(
-            """SELECT b.state, b.rows, b.bytes, b.snapshot_id, b.error,
-                      (SELECT count(*) FROM discovery.ledger l WHERE l.batch_id = b.batch_id) AS files
+            """SELECT b.state, b.rows, b.bytes, b.snapshot_id, b.error, b.rejected_rows, b.bad_data,
+                      (SELECT count(*) FROM discovery.ledger l WHERE l.batch_id = b.batch_id) AS files,
+                      (SELECT count(*) FROM discovery.ledger l
+                        WHERE l.batch_id = b.batch_id AND l.state = 'failed') AS files_failed
                FROM discovery.batches b WHERE b.run_id = $1 ORDER BY b.batch_number""",
             run_id,
         )
@@ -213,6 +269,10 @@ class Ledger:
             run_id,
             completed_at,
         )
+
+
+def _error_dict(error: RunError) -> dict[str, Any]:
+    return {"error_type": error.error_type, "message": error.message, "file": error.file, "line": error.line}
 
 
 def file_ref(path: str, size: int, modified_at: datetime, etag: str | None) -> FileRef:

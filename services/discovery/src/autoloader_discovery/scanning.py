@@ -11,7 +11,7 @@ from autoloader_contracts.events import FileRef
 from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_discovery.domain import Selection, Selector
 from autoloader_discovery.ledger import Ledger, ListingState
-from autoloader_sources.base import Source
+from autoloader_sources.base import Source, SourceNotFound
 from autoloader_sources.registry import open_source
 
 CredentialsFor = Callable[[str, str | None], Awaitable[Mapping[str, str] | None]]
@@ -60,6 +60,30 @@ class Scanner:
         if rules.incremental_listing:
             await self._state.put(ingestion_id, last_path=selector.selection.resume_after, full=not incremental)
         return selector.selection
+
+    async def failed_files(
+        self, *, tenant_id: str, config: IngestionConfig, run_id: str
+    ) -> tuple[list[FileRef], list[str]]:
+        """The files that failed in run ``run_id``, as they are now (a retry takes them again, unlisted).
+
+        Returns:
+            The failed files still in the source (current size, mtime, etag), and the failed paths
+            that are gone.
+        """
+        found: list[FileRef] = []
+        gone: list[str] = []
+        paths = await self._ledger.failed_paths(run_id)
+        if not paths:
+            return found, gone
+        async with await self.source(tenant_id, config) as source:
+            for path in paths:
+                try:
+                    listed = await source.stat(path)
+                except SourceNotFound:
+                    gone.append(path)
+                    continue
+                found.append(FileRef(path=path, size=listed.size, modified_at=listed.modified_at, etag=listed.etag))
+        return found, gone
 
     async def _offer_listing(
         self, selector: Selector, ingestion_id: str, source: Source, *, start_after: str | None

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,14 @@ from pyiceberg.exceptions import (
     NoSuchTableError,
     TableAlreadyExistsError,
 )
+from pyiceberg.schema import assign_fresh_schema_ids
 from pyiceberg.table import Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from autoloader_contracts.events import BatchPlanned, FileResult
 from autoloader_core.errors import FieldError, NotFoundError, TerminalError, TransientError, ValidationFailed
 from autoloader_core.settings import Settings
-from autoloader_formats import normalise_for_iceberg, read_table
-from autoloader_loader import tables
+from autoloader_loader import bad_data, evolution, lineage, tables, writes
 from autoloader_loader.domain import catalog_name, encode_file_rows, sqlalchemy_url, warehouse_location
 from autoloader_loader.engine import (
     MAX_SAMPLE_ROWS,
@@ -106,34 +107,63 @@ class EmbeddedEngine:
         if table is not None and (earlier := tables.committed_batch(table, planned, identifier=ref.identifier)):
             log.info("batch already committed", extra={"batch_id": planned.aggregate_id})
             return earlier
-        data, files = self._read_files(planned, staged)
+        bad = bad_data.BadDataLog(planned.errors.on_error)
+        data, files = self._read_files(planned, staged, bad)
+        if data.num_columns == 0:
+            # Every file was left out by the bad-data policy: there is nothing to commit.
+            return bad.applied_to(
+                BatchResult(
+                    files=files,
+                    rows=0,
+                    bytes=sum(f.bytes for f in files),
+                    snapshot_id=None,
+                    table=ref.identifier,
+                    duration_seconds=time.monotonic() - started,
+                )
+            )
+        data = self._with_lineage(planned, data, files)
+        writes.check_write_mode(planned, data)
+        if table is not None:
+            writes.check_partitioning(table, writes.requested_partitioning(planned), identifier=ref.identifier)
         table = table or self._create_table(catalog, ref, data.schema, planned)
-        return self._commit(table, catalog=catalog, planned=planned, data=data, files=files, started=started)
+        return bad.applied_to(
+            self._commit(table, catalog=catalog, planned=planned, data=data, files=files, started=started)
+        )
 
     def _read_files(
-        self, planned: BatchPlanned, staged: Mapping[str, Path] | None
+        self, planned: BatchPlanned, staged: Mapping[str, Path] | None, bad: bad_data.BadDataLog
     ) -> tuple[pa.Table, list[FileResult]]:
         parts: list[pa.Table] = []
         results: list[FileResult] = []
         paths = staged if staged is not None else self._local_paths(planned)
         for ref in planned.files:
             path = paths[ref.path]
-            try:
-                part = normalise_for_iceberg(read_table(str(path), planned.format, path_for_errors=ref.path))
-            except TerminalError as exc:
-                raise FileLoadError(exc.message, file=ref.path) from exc
-            except pa.ArrowInvalid as exc:
-                raise FileLoadError(f"{ref.path}: {exc}", file=ref.path) from exc
-            parts.append(part)
+            part = bad_data.read_file(path, planned.format, file=ref.path, log=bad)
+            if part is None:
+                continue
+            if part.num_rows:
+                # A file without rows (a header-only CSV) loads as 0 rows; its null-typed columns
+                # would only clash with the other files' types.
+                parts.append(part)
             results.append(FileResult(path=ref.path, rows=part.num_rows, bytes=path.stat().st_size))
-        if not parts:
+        if not planned.files:
             raise LoadError("the batch lists no files; nothing to load")
+        if not parts:
+            return pa.table({}), results
         try:
             combined = pa.concat_tables(parts, promote_options="permissive")
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise SchemaConflictError(f"the files of this batch disagree on column types: {exc}") from exc
         # PyIceberg is slow on many small chunks (FACTS.md): one contiguous table per batch.
         return combined.combine_chunks(), results
+
+    @staticmethod
+    def _with_lineage(planned: BatchPlanned, data: pa.Table, files: list[FileResult]) -> pa.Table:
+        if not planned.destination.lineage_columns:
+            return data
+        return lineage.add_lineage(
+            data, results=files, planned_files=planned.files, run_id=planned.run_id, ingested_at=datetime.now(UTC)
+        )
 
     def _local_paths(self, planned: BatchPlanned) -> dict[str, Path]:
         """Resolve a local batch's files in place, confined to the source folder and allowed roots."""
@@ -152,29 +182,20 @@ class EmbeddedEngine:
         return paths
 
     def _create_table(self, catalog: SqlCatalog, ref: TableRef, schema: pa.Schema, planned: BatchPlanned) -> Table:
+        iceberg_schema = assign_fresh_schema_ids(tables.iceberg_schema_of(tables.all_optional(schema)))
+        spec = writes.partition_spec(iceberg_schema, writes.requested_partitioning(planned))
         catalog.create_namespace_if_not_exists(ref.database)
         try:
             table = catalog.create_table(
                 (ref.database, ref.table),
-                schema=tables.all_optional(schema),
+                schema=iceberg_schema,
+                partition_spec=spec,
                 properties=tables.NO_INTERNAL_RETRY,
             )
         except TableAlreadyExistsError:
             return catalog.load_table((ref.database, ref.table))
-        partitioning = planned.destination.partitioning
-        if partitioning.enabled and partitioning.columns:
-            self._partition(table, partitioning.columns)
         log.info("created table", extra={"table": ref.identifier, "tenant_id": ref.tenant_id})
         return table
-
-    @staticmethod
-    def _partition(table: Table, columns: list[str]) -> None:
-        missing = [c for c in columns if c not in table.schema().column_names]
-        if missing:
-            raise SchemaConflictError(f"partition columns {missing} are not in the data; fix the destination")
-        with table.update_spec() as spec:
-            for column in columns:
-                spec.add_identity(column)
 
     def _commit(
         self,
@@ -195,8 +216,8 @@ class EmbeddedEngine:
         }
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
-                table = tables.evolve_schema(self._without_internal_retry(table), data.schema)
-                table.append(tables.align_to_table(data, table), snapshot_properties=properties)
+                table, aligned, schema_change = evolution.apply(self._without_internal_retry(table), data, planned)
+                writes.write(table, aligned, planned, properties)
             except CommitFailedException:
                 # Another writer committed first: it may have been another loader with this very batch.
                 table = catalog.load_table((ref.database, ref.table))
@@ -214,6 +235,7 @@ class EmbeddedEngine:
                 table=ref.identifier,
                 duration_seconds=time.monotonic() - started,
                 schema_id=table.schema().schema_id,
+                schema_change=schema_change,
             )
         raise TransientError(f"{ref.identifier}: lost {COMMIT_ATTEMPTS} commit races in a row; retrying later")
 

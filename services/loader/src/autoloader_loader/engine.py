@@ -6,11 +6,11 @@ Both implementations pass one behaviour suite; handlers and RPC answer only thro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from autoloader_contracts.events import BatchPlanned, FileResult
+from autoloader_contracts.events import BatchPlanned, FileResult, RunError, SchemaChange, SchemaResolution
 from autoloader_contracts.ingestion import DestinationSpec
 from autoloader_core.errors import TerminalError
 
@@ -21,6 +21,15 @@ SNAPSHOT_RUN_ID = "autoloader.run-id"
 SNAPSHOT_BATCH_ID = "autoloader.batch-id"
 SNAPSHOT_FILE_ROWS = "autoloader.file-rows"
 """Snapshot summary properties every load commits with (the batch id makes loads exactly-once)."""
+
+
+@dataclass(frozen=True)
+class DetectedChange:
+    """A schema change a batch brought and how the ingestion's evolution mode resolved it."""
+
+    change: SchemaChange
+    mode: str
+    resolution: SchemaResolution
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,10 @@ class BatchResult:
         duration_seconds: Wall time of the load.
         already_committed: The batch was found committed by an earlier delivery; nothing was written.
         schema_id: The table's schema id after the load.
+        schema_change: The schema change the batch brought and its resolution, if any.
+        failed_files: Files the bad-data policy left out, with their reasons.
+        rejected_rows: Rows the bad-data policy dropped.
+        row_errors: The first dropped rows (capped), with file, line and reason.
     """
 
     files: list[FileResult]
@@ -46,6 +59,10 @@ class BatchResult:
     duration_seconds: float
     already_committed: bool = False
     schema_id: int | None = None
+    schema_change: DetectedChange | None = None
+    failed_files: list[RunError] = field(default_factory=list)
+    rejected_rows: int = 0
+    row_errors: list[RunError] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -73,15 +90,26 @@ class LoadError(TerminalError):
 
     error_type = "load_error"
 
-    def __init__(self, message: str, *, file: str | None = None) -> None:
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
         super().__init__(message)
         self.file = file
+        self.line = line
 
 
 class FileLoadError(LoadError):
     """One file of the batch is unreadable (missing, empty, corrupt, outside the allowed roots)."""
 
     error_type = "file_error"
+
+
+class SchemaChangeError(LoadError):
+    """Evolution mode ``fail``: the files differ from the table; the batch fails with the diff."""
+
+    error_type = "schema_change"
+
+    def __init__(self, message: str, *, change: SchemaChange) -> None:
+        super().__init__(message)
+        self.change = change
 
 
 class SchemaConflictError(LoadError):

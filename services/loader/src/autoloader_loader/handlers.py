@@ -14,6 +14,8 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+import msgspec
+
 from autoloader_bus.consumer import Delivery
 from autoloader_bus.event_store import EventStore
 from autoloader_contracts.events import (
@@ -24,12 +26,21 @@ from autoloader_contracts.events import (
     IngestionDeleted,
     IngestionUpdated,
     RunError,
+    SchemaChange,
+    SchemaChangeDetected,
 )
 from autoloader_contracts.ingestion import DestinationSpec
 from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
 from autoloader_core.ids import deterministic_id
 from autoloader_core.settings import Settings
-from autoloader_loader.engine import BatchResult, LoaderEngine, LoadError, TableRef
+from autoloader_loader.engine import (
+    BatchResult,
+    DetectedChange,
+    LoaderEngine,
+    LoadError,
+    SchemaChangeError,
+    TableRef,
+)
 from autoloader_loader.staging import Stager
 
 log = logging.getLogger(__name__)
@@ -65,6 +76,9 @@ class LoaderHandlers:
         try:
             result = await self._keeping_alive(delivery, self._load(planned))
         except TerminalError as exc:
+            if isinstance(exc, SchemaChangeError):
+                mode = planned.format.schema.evolution_mode
+                await self._append_schema_change(planned, DetectedChange(exc.change, mode, "pending"))
             await self._append_failed(planned, exc, attempts=delivery.attempt)
             return
         except Exception as exc:
@@ -76,6 +90,8 @@ class LoaderHandlers:
             # Crash tests: the batch is committed to Iceberg but neither announced nor acknowledged.
             log.warning("fault injection: exiting after the Iceberg commit", extra={"batch_id": planned.aggregate_id})
             os._exit(137)
+        if result.schema_change is not None:
+            await self._append_schema_change(planned, result.schema_change)
         await self._store.append(_loaded_event(planned, result))
         log.info(
             "batch loaded",
@@ -84,6 +100,33 @@ class LoaderHandlers:
                 "rows": result.rows,
                 "already_committed": result.already_committed,
             },
+        )
+
+    async def _append_schema_change(self, planned: BatchPlanned, detected: DetectedChange) -> None:
+        """Record the batch's schema change as the ingestion's next schema version."""
+        history = await self._store.read(planned.tenant_id, "ingestion", planned.ingestion_id)
+        version = 1 + sum(isinstance(stored.event, SchemaChangeDetected) for stored in history)
+        await self._store.append(
+            SchemaChangeDetected(
+                # One version per run and diff: the run's other batches (and redeliveries) add none.
+                event_id=deterministic_id("evt", planned.ingestion_id, planned.run_id, _diff_key(detected.change)),
+                occurred_at=datetime.now(UTC),
+                tenant_id=planned.tenant_id,
+                aggregate_id=planned.ingestion_id,
+                actor=ACTOR,
+                correlation_id=planned.run_id,
+                causation_id=planned.event_id,
+                version=version,
+                diff=detected.change,
+                files=[f.path for f in planned.files],
+                run_id=planned.run_id,
+                mode=detected.mode,
+                resolution=detected.resolution,
+            )
+        )
+        log.info(
+            "schema change recorded",
+            extra={"ingestion_id": planned.ingestion_id, "version": version, "resolution": detected.resolution},
         )
 
     async def _load(self, planned: BatchPlanned) -> BatchResult:
@@ -160,9 +203,13 @@ class LoaderHandlers:
         )
 
 
+def _diff_key(change: SchemaChange) -> str:
+    return msgspec.json.encode(change).decode()
+
+
 def _run_error(exc: Exception) -> RunError:
     if isinstance(exc, LoadError):
-        return RunError(error_type=exc.error_type, message=exc.message, file=exc.file)
+        return RunError(error_type=exc.error_type, message=exc.message, file=exc.file, line=exc.line)
     if isinstance(exc, TransientError):
         return RunError(error_type="transient_error", message=f"gave up after repeated failures: {exc.message}")
     if isinstance(exc, AutoloaderError):
@@ -188,4 +235,7 @@ def _loaded_event(planned: BatchPlanned, result: BatchResult) -> BatchLoaded:
         table=result.table,
         duration_seconds=result.duration_seconds,
         already_committed=result.already_committed,
+        failed_files=result.failed_files,
+        rejected_rows=result.rejected_rows,
+        row_errors=result.row_errors,
     )

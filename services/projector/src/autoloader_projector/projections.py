@@ -183,6 +183,11 @@ async def _batch_loaded(conn: Connection, e: ev.BatchLoaded, seq: int) -> None:
            WHERE batch_id = $1 AND path = $2""",
         [(e.aggregate_id, f.path, f.rows, e.snapshot_id, e.occurred_at) for f in e.files],
     )
+    # Files the bad-data policy (on_error=skip_file) left out of the batch.
+    await conn.executemany(
+        "UPDATE read.files SET state = 'failed', error = $3, updated_at = $4 WHERE batch_id = $1 AND path = $2",
+        [(e.aggregate_id, f.file, f.message, e.occurred_at) for f in e.failed_files if f.file],
+    )
 
 
 async def _batch_failed(conn: Connection, e: ev.BatchFailed, seq: int) -> None:
@@ -190,6 +195,59 @@ async def _batch_failed(conn: Connection, e: ev.BatchFailed, seq: int) -> None:
         "UPDATE read.files SET state = 'failed', error = $2, updated_at = $3 WHERE batch_id = $1",
         e.aggregate_id,
         e.error.message,
+        e.occurred_at,
+    )
+
+
+async def _schema_change_detected(conn: Connection, e: ev.SchemaChangeDetected, seq: int) -> None:
+    status = "pending" if e.resolution == "pending" else "applied"
+    await conn.execute(
+        """INSERT INTO read.schema_versions (tenant_id, ingestion_id, version, diff, files, run_id, mode, status,
+                                             resolution, detected_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (ingestion_id, version) DO NOTHING""",
+        e.tenant_id,
+        e.aggregate_id,
+        e.version,
+        _json(e.diff),
+        e.files,
+        e.run_id,
+        e.mode,
+        status,
+        e.resolution,
+        e.occurred_at,
+    )
+    await conn.execute(
+        """UPDATE read.ingestions SET schema_version = GREATEST(COALESCE(schema_version, 0), $3),
+                  status = CASE WHEN $4 AND status <> 'deleted' THEN 'error' ELSE status END, version = $5
+           WHERE id = $1 AND tenant_id = $2""",
+        e.aggregate_id,
+        e.tenant_id,
+        e.version,
+        status == "pending",
+        seq,
+    )
+
+
+async def _schema_change_resolved(conn: Connection, e: ev.SchemaChangeResolved, seq: int) -> None:
+    updated = await conn.execute(
+        """UPDATE read.schema_versions SET status = 'resolved', resolution = $4, resolved_by = $5, resolved_at = $6
+           WHERE ingestion_id = $1 AND tenant_id = $2 AND version = $3 AND status = 'pending'""",
+        e.aggregate_id,
+        e.tenant_id,
+        e.version,
+        e.action,
+        e.by,
+        e.occurred_at,
+    )
+    if updated.endswith(" 0"):
+        return
+    await conn.execute(
+        """UPDATE read.ingestions SET status = CASE WHEN status = 'error' THEN 'active' ELSE status END,
+                  version = $3, updated_at = $4
+           WHERE id = $1 AND tenant_id = $2""",
+        e.aggregate_id,
+        e.tenant_id,
+        seq,
         e.occurred_at,
     )
 
@@ -210,4 +268,6 @@ PROJECTIONS: dict[type[ev.Event], Projection] = {
     ev.BatchLoaded: _batch_loaded,
     ev.BatchFailed: _batch_failed,
     ev.FilesSkipped: _files_skipped,
+    ev.SchemaChangeDetected: _schema_change_detected,
+    ev.SchemaChangeResolved: _schema_change_resolved,
 }

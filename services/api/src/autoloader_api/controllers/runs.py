@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from autoloader_api.commands import IngestionCommands
 from autoloader_api.queries import ReadModels
-from autoloader_api.schemas import FilePage, RunOut, RunPage
+from autoloader_api.schemas import FilePage, RunAccepted, RunOut, RunPage
 from autoloader_api.tenants import Caller
 from autoloader_api.views import file_from_row, run_from_row
 from autoloader_core.clock import Clock
@@ -54,6 +55,18 @@ class RunController(Controller):
         row = await reads.run(caller.tenant_id, ingestion_id, run_id)
         files = [file_from_row(f) for f in await reads.run_files(caller.tenant_id, run_id)]
         return run_from_row(row, files)
+
+    @post("/runs/{run_id:str}/retry", status_code=202, summary="Retry only the failed files of a finished run")
+    async def retry(
+        self,
+        *,
+        caller: NamedDependency[Caller],
+        commands: NamedDependency[IngestionCommands],
+        ingestion_id: FromPath[str],
+        run_id: FromPath[str],
+    ) -> RunAccepted:
+        """Request a run (``trigger: retry``) over the run's failed files; 409 if none failed or it is running."""
+        return RunAccepted(run_id=await commands.retry_run(caller, ingestion_id, run_id))
 
     @get("/files", summary="The file ledger")
     async def files(

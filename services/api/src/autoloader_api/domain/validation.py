@@ -14,6 +14,7 @@ from typing import Any
 
 from autoloader_api.domain.source_rules import option_errors, remote_source_errors
 from autoloader_contracts.ingestion import DestinationSpec, IngestionConfig, SourceSpec
+from autoloader_contracts.partitioning import PartitionSyntaxError, parse_partition
 from autoloader_contracts.schedule import ScheduleError, cron_of
 from autoloader_core.errors import FieldError
 from autoloader_sources.local import PathOutsideRoots, confine_path
@@ -21,7 +22,7 @@ from autoloader_sources.local import PathOutsideRoots, confine_path
 SOURCE_TYPES = ("local", "s3", "azure_blob", "gcs", "ftp", "sftp")
 FORMAT_TYPES = ("csv", "json", "parquet")
 WRITE_MODES = ("append", "overwrite", "merge")
-AVAILABLE_WRITE_MODES = ("append",)
+AVAILABLE_WRITE_MODES = WRITE_MODES
 EVOLUTION_MODES = ("add_new_columns", "rescue", "fail", "ignore")
 CHANGED_FILES = ("ignore", "reload")
 ON_ERROR = ("fail_run", "skip_file", "skip_row")
@@ -155,10 +156,18 @@ def _destination_errors(config: IngestionConfig) -> list[FieldError]:
         for part in ("catalog", "database", "table")
     ]
     errors += [
-        _identifier_error(f"destination.partitioning.columns[{i}]", column)
+        _partition_error(f"destination.partitioning.columns[{i}]", column)
         for i, column in enumerate(destination.partitioning.columns)
     ]
     return [e for e in errors if e is not None] + _write_mode_errors(destination)
+
+
+def _partition_error(field: str, entry: str) -> FieldError | None:
+    try:
+        parse_partition(entry)
+    except PartitionSyntaxError as exc:
+        return FieldError(field, str(exc))
+    return None
 
 
 def _identifier_error(field: str, value: str) -> FieldError | None:
@@ -183,7 +192,17 @@ def _write_mode_errors(destination: DestinationSpec) -> list[FieldError]:
                 f"write_mode {mode!r} is not available in this version yet; use 'append'",
             )
         ]
-    return []
+    if mode == "merge" and not destination.merge_keys:
+        return [
+            FieldError(
+                "destination.merge_keys",
+                "write_mode 'merge' needs merge_keys: send the key columns that identify a row, e.g. [\"id\"]",
+            )
+        ]
+    errors = [
+        _identifier_error(f"destination.merge_keys[{i}]", key) for i, key in enumerate(destination.merge_keys)
+    ]
+    return [e for e in errors if e is not None]
 
 
 def _schedule_errors(config: IngestionConfig) -> list[FieldError]:

@@ -1,0 +1,136 @@
+"""Bad-data policies (``errors.on_error``): what an unreadable file or a malformed row does to a batch.
+
+- ``fail_run``: the first unreadable file fails the whole batch (:class:`FileLoadError`).
+- ``skip_file`` (default): an unreadable file is left out and recorded with its reason; the
+  other files of the batch are committed.
+- ``skip_row``: malformed rows (ragged CSV rows, invalid UTF-8 lines, broken JSON lines) are
+  dropped, counted and recorded with file and line; a file that is unreadable as a whole
+  (corrupt, truncated, empty) is left out as under ``skip_file``.
+
+Malformed rows come from ``autoloader_formats``' ``on_bad_row`` callback, with their line numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pyarrow as pa
+
+from autoloader_contracts.events import RunError
+from autoloader_contracts.ingestion import FormatSpec
+from autoloader_core.errors import TerminalError
+from autoloader_formats import normalise_for_iceberg, read_table
+from autoloader_formats.readers import BadRow
+from autoloader_loader.engine import BatchResult, FileLoadError, LoadError
+
+FAIL_RUN = "fail_run"
+SKIP_FILE = "skip_file"
+SKIP_ROW = "skip_row"
+POLICIES = (FAIL_RUN, SKIP_FILE, SKIP_ROW)
+ROW_ERRORS_CAP = 100
+"""At most this many dropped rows are recorded per batch; all of them are counted."""
+
+
+
+@dataclass
+class BadDataLog:
+    """What the policy left out of one batch: failed files and dropped rows.
+
+    Attributes:
+        policy: ``fail_run``, ``skip_file`` or ``skip_row``.
+        failed_files: One error per file left out (``error_type`` ``file_error``).
+        rejected_rows: Every dropped row, counted.
+        row_errors: The first :data:`ROW_ERRORS_CAP` dropped rows with file, line and reason.
+    """
+
+    policy: str
+    failed_files: list[RunError] = field(default_factory=list)
+    rejected_rows: int = 0
+    row_errors: list[RunError] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise LoadError(f"errors.on_error {self.policy!r} is not supported; use {', '.join(POLICIES)}")
+
+    def reject_row(self, file: str, line: int | None, reason: str) -> None:
+        """Count a dropped row and record it while under the cap."""
+        self.rejected_rows += 1
+        if len(self.row_errors) < ROW_ERRORS_CAP:
+            self.row_errors.append(RunError(error_type="row_error", message=reason, file=file, line=line))
+
+    def applied_to(self, result: BatchResult) -> BatchResult:
+        """``result`` with this log's failed files and dropped rows."""
+        return replace(
+            result,
+            failed_files=list(self.failed_files),
+            rejected_rows=self.rejected_rows,
+            row_errors=list(self.row_errors),
+        )
+
+    def merge_rows(self, other: BadDataLog) -> None:
+        """Take over ``other``'s dropped rows (one file's, once that file loaded)."""
+        self.rejected_rows += other.rejected_rows
+        room = ROW_ERRORS_CAP - len(self.row_errors)
+        self.row_errors.extend(other.row_errors[: max(0, room)])
+
+
+def read_file(path: Path, fmt: FormatSpec, *, file: str, log: BadDataLog) -> pa.Table | None:
+    """Read one file under the batch's policy.
+
+    Args:
+        path: The local file (in place or staged).
+        fmt: The ingestion's format.
+        file: The file's path as listed, named in errors.
+        log: The batch's bad-data log; failed files and dropped rows are added to it.
+
+    Returns:
+        The file's rows, normalised for Iceberg; None when the file is left out.
+
+    Raises:
+        FileLoadError: The file is unreadable and the policy is ``fail_run``.
+    """
+    rows = BadDataLog(log.policy)
+    try:
+        table = normalise_for_iceberg(_read(path, fmt, file=file, rows=rows))
+    except TerminalError as exc:
+        _leave_out(log, file, exc.message, line=getattr(exc, "line", None))
+        return None
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        _leave_out(log, file, f"{file}: {exc}", line=None)
+        return None
+    log.merge_rows(rows)
+    return table
+
+
+def _leave_out(log: BadDataLog, file: str, message: str, *, line: int | None) -> None:
+    if log.policy == FAIL_RUN:
+        raise FileLoadError(message, file=file, line=line)
+    log.failed_files.append(RunError(error_type=FileLoadError.error_type, message=message, file=file, line=line))
+
+
+def _read(path: Path, fmt: FormatSpec, *, file: str, rows: BadDataLog) -> pa.Table:
+    # Always collect bad rows (never let the reader raise from inside pyarrow's row callback):
+    # under fail_run / skip_file the first one then fails the file, with its line.
+    bad_rows: list[BadRow] = []
+    table = read_table(str(path), fmt, path_for_errors=file, on_bad_row=bad_rows.append)
+    if bad_rows and rows.policy != SKIP_ROW:
+        first = bad_rows[0]
+        where = f"line {first.line}: " if first.line is not None else ""
+        raise _LineError(
+            f"{file}: {where}{first.reason} ({len(bad_rows)} malformed rows; on_error=skip_row would drop them)",
+            line=first.line,
+        )
+    for bad in bad_rows:
+        rows.reject_row(file, bad.line, bad.reason)
+    if table.num_columns == 0 and not bad_rows:
+        raise TerminalError(f"{file}: cannot read as {fmt.type}: the file is empty; remove it or fill it")
+    return table
+
+
+class _LineError(TerminalError):
+    """A file-level read error that knows the line it happened on."""
+
+    def __init__(self, message: str, *, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
