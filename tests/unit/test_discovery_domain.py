@@ -68,8 +68,16 @@ def test_split_batches_respects_files_and_bytes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("loaded", "failed", "status"),
-    [(3, 0, "success"), (0, 0, "success"), (2, 1, "partial"), (0, 2, "failed")],
+    ("loaded", "failed", "rejected", "fail_run", "status"),
+    [
+        (3, 0, 0, False, "success"),
+        (0, 0, 0, False, "success"),
+        (2, 1, 0, False, "partial"),
+        (0, 2, 0, False, "failed"),
+        (3, 0, 5, False, "partial"),
+        (2, 1, 0, True, "failed"),
+        (3, 0, 0, True, "success"),
+    ],
 )
-def test_run_status(loaded: int, failed: int, status: str) -> None:
-    assert run_status(loaded, failed) == status
+def test_run_status(loaded: int, failed: int, rejected: int, fail_run: bool, status: str) -> None:
+    assert run_status(loaded, failed, rejected_rows=rejected, fail_run=fail_run) == status

@@ -102,8 +102,15 @@ def split_batches(files: list[FileRef], *, max_files: int, max_bytes: int) -> li
     return batches
 
 
-def run_status(loaded: int, failed: int) -> str:
-    """A run is a success when nothing failed, failed when nothing loaded, else partial."""
-    if failed == 0:
-        return "success"
-    return "failed" if loaded == 0 else "partial"
+def run_status(loaded: int, failed: int, *, rejected_rows: int = 0, fail_run: bool = False) -> str:
+    """The run's status from its file and row outcomes.
+
+    Nothing failed or rejected: success. Nothing loaded but something failed, or any failure under
+    ``on_error = fail_run``: failed. Anything else (failed files beside loaded ones, or rows dropped
+    under ``skip_row``): partial.
+    """
+    if failed and (fail_run or loaded == 0):
+        return "failed"
+    if failed or rejected_rows:
+        return "partial"
+    return "success"

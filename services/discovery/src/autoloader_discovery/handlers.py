@@ -321,7 +321,12 @@ class Discovery:
             error_count=len(errors),
             backlog_files=run.backlog_files,
         )
-        status = "failed" if extra_errors else run_status(files_loaded, files_failed)
+        fail_run = await self._policy(run.run_id) == "fail_run"
+        status = (
+            "failed"
+            if extra_errors
+            else run_status(files_loaded, files_failed, rejected_rows=metrics.records_rejected, fail_run=fail_run)
+        )
         snapshots = sorted({b["snapshot_id"] for b in loaded if b["snapshot_id"] is not None})
         await self._append(
             ev.RunCompleted,
@@ -338,6 +343,11 @@ class Discovery:
         log.info("run completed", extra={"run_id": run.run_id, "status": status, "rows": metrics.records_ingested})
 
     # --- helpers -----------------------------------------------------------------------------
+
+    async def _policy(self, run_id: str) -> str:
+        """The run's on_error policy, as its batch plans carry it."""
+        plans = await self._ledger.planned_batches(run_id)
+        return plans[0].errors.on_error if plans else "skip_file"
 
     async def _append(
         self,
