@@ -125,6 +125,10 @@ CASES: list[tuple[str, Any, str, str]] = [
     ("empty name", {"name": " "}, "name", "must not be empty"),
     ("wrong JSON type", {"name": 42}, "name", "Expected 'str', got 'int'"),
     ("unknown field", {"colour": "blue"}, "colour", "unknown field colour"),
+    ("unknown hint type", {"format": {"type": "csv", "schema": {"hints": {"amount": "money"}}}},
+     "format.schema.hints.amount", "money"),
+    ("malformed user schema", {"format": {"type": "csv", "schema": {"schema_json": {"not": "a list"}}}},
+     "format.schema.schema_json", "non-empty list"),
 ]
 
 
@@ -213,3 +217,4 @@ async def _assert_nothing_stored(stack: ApiStack, headers: dict[str, str]) -> No
     assert listed.json() == {"items": [], "next_cursor": None}
     events = await EventStore(stack.bus).read_subject(aggregate_events("ingestion"))
     assert events == []
+

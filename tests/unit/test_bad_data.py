@@ -5,9 +5,10 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from autoloader_contracts.ingestion import FormatSpec
+from autoloader_contracts.ingestion import FormatSpec, SchemaSpec
 from autoloader_loader.bad_data import ROW_ERRORS_CAP, BadDataLog, read_file
 from autoloader_loader.engine import FileLoadError, LoadError
 
@@ -152,3 +153,32 @@ def test_row_errors_are_capped_but_all_rejected_rows_are_counted(tmp_path: Path)
 def test_an_unknown_policy_says_which_ones_exist() -> None:
     with pytest.raises(LoadError, match="use fail_run, skip_file, skip_row"):
         BadDataLog("skip_everything")
+
+
+def test_hints_pin_column_types_and_a_user_schema_fixes_them(tmp_path: Path) -> None:
+    path = tmp_path / "typed.csv"
+    path.write_text("id,amount,note\n1,2.50,a\n2,3.25,b\n")
+    hinted = FormatSpec(type="csv", schema=SchemaSpec(hints={"id": "string", "amount": "decimal(10,2)"}))
+    log = BadDataLog("skip_file")
+    table = read_file(path, hinted, file="typed.csv", log=log)
+    assert table is not None
+    assert table.schema.field("id").type == pa.string()
+    assert table.schema.field("amount").type == pa.decimal128(10, 2)
+    assert table.column("note").to_pylist() == ["a", "b"]
+
+    user = FormatSpec(type="csv", schema=SchemaSpec(schema_json=[{"name": "id", "type": "long"},
+                                                                 {"name": "extra", "type": "date"}]))
+    fixed = read_file(path, user, file="typed.csv", log=log)
+    assert fixed is not None
+    assert fixed.schema.field("id").type == pa.int64()
+    assert fixed.column("extra").null_count == 2
+
+
+def test_a_value_that_does_not_fit_its_hint_is_bad_data(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("id\nabc\n")
+    fmt = FormatSpec(type="csv", schema=SchemaSpec(hints={"id": "long"}))
+    log = BadDataLog("skip_file")
+    assert read_file(path, fmt, file="bad.csv", log=log) is None
+    [failure] = log.failed_files
+    assert "'id'" in failure.message

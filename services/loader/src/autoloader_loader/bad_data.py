@@ -21,6 +21,7 @@ from autoloader_contracts.events import RunError
 from autoloader_contracts.ingestion import FormatSpec
 from autoloader_core.errors import TerminalError
 from autoloader_formats import normalise_for_iceberg, read_table
+from autoloader_formats.inference import apply_hints, conform, parse_hints, schema_from_json
 from autoloader_formats.readers import BadRow
 from autoloader_loader.engine import BatchResult, FileLoadError, LoadError
 
@@ -92,7 +93,7 @@ def read_file(path: Path, fmt: FormatSpec, *, file: str, log: BadDataLog) -> pa.
     """
     rows = BadDataLog(log.policy)
     try:
-        table = normalise_for_iceberg(_read(path, fmt, file=file, rows=rows))
+        table = pin_types(normalise_for_iceberg(_read(path, fmt, file=file, rows=rows)), fmt, file=file)
     except TerminalError as exc:
         _leave_out(log, file, exc.message, line=getattr(exc, "line", None))
         return None
@@ -101,6 +102,28 @@ def read_file(path: Path, fmt: FormatSpec, *, file: str, log: BadDataLog) -> pa.
         return None
     log.merge_rows(rows)
     return table
+
+
+def pin_types(table: pa.Table, fmt: FormatSpec, *, file: str) -> pa.Table:
+    """Apply the user's schema (``format.schema.schema_json``) or type hints to a file's rows.
+
+    A user schema fixes every named column's type (missing ones become null); hints pin only the
+    named columns. Other columns pass through for the evolution mode to judge.
+
+    Raises:
+        TerminalError: A value does not fit the pinned type (the file is bad data).
+    """
+    spec = fmt.schema
+    if spec.schema_json is not None:
+        wanted = schema_from_json(spec.schema_json)
+    elif spec.hints:
+        wanted = apply_hints(table.schema, parse_hints(spec.hints))
+    else:
+        return table
+    batches = table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+    return normalise_for_iceberg(
+        pa.Table.from_batches([conform(b, wanted, path_for_errors=file, keep_extra=True) for b in batches])
+    )
 
 
 def _leave_out(log: BadDataLog, file: str, message: str, *, line: int | None) -> None:

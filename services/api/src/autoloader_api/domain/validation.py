@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from autoloader_api.domain.source_rules import option_errors, remote_source_errors
-from autoloader_contracts.ingestion import DestinationSpec, IngestionConfig, SourceSpec
+from autoloader_contracts.ingestion import DestinationSpec, IngestionConfig, SchemaSpec, SourceSpec
 from autoloader_contracts.partitioning import PartitionSyntaxError, parse_partition
 from autoloader_contracts.schedule import ScheduleError, cron_of
-from autoloader_core.errors import FieldError
+from autoloader_core.errors import FieldError, ValidationFailed
+from autoloader_formats import SUPPORTED_FORMATS
+from autoloader_formats.inference import parse_hints, schema_from_json
 from autoloader_sources.local import PathOutsideRoots, confine_path
 
 SOURCE_TYPES = ("local", "s3", "azure_blob", "gcs", "ftp", "sftp")
-FORMAT_TYPES = ("csv", "json", "parquet")
+FORMAT_TYPES = SUPPORTED_FORMATS
 WRITE_MODES = ("append", "overwrite", "merge")
 AVAILABLE_WRITE_MODES = WRITE_MODES
 EVOLUTION_MODES = ("add_new_columns", "rescue", "fail", "ignore")
@@ -146,7 +148,19 @@ def _format_errors(config: IngestionConfig) -> list[FieldError]:
     errors += _one_of(
         "format.schema.evolution_mode", config.format.schema.evolution_mode, EVOLUTION_MODES, "evolution mode"
     )
-    return errors
+    return errors + _schema_pin_errors(config.format.schema)
+
+
+def _schema_pin_errors(schema: SchemaSpec) -> list[FieldError]:
+    """Hints and a user schema must name types the readers know (checked here, not at load time)."""
+    try:
+        if schema.hints:
+            parse_hints(schema.hints)
+        if schema.schema_json is not None:
+            schema_from_json(schema.schema_json)
+    except ValidationFailed as exc:
+        return list(exc.errors)
+    return []
 
 
 def _destination_errors(config: IngestionConfig) -> list[FieldError]:
