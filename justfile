@@ -33,6 +33,8 @@ bench:
 # regenerate docs/asyncapi.json from the event catalogue (commit the result)
 asyncapi:
     uv run python -m autoloader_contracts.asyncapi docs/asyncapi.json
+    uv run python -c 'import pathlib; from autoloader_contracts.asyncapi import with_catalogue as w; p = pathlib.Path("docs/events.md"); p.write_text(w(p.read_text()))'
+
 
 # regenerate docs/openapi.json from the API routes (the running API serves it at /schema/openapi.json)
 openapi:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autoloader_contracts.asyncapi import build_document, render
+from autoloader_contracts.asyncapi import build_document, render, with_catalogue
 from autoloader_contracts.events import EVENT_TYPES
 from autoloader_contracts.subjects import events_of, subject_template
 
@@ -19,6 +19,11 @@ DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 def test_committed_document_matches_the_code() -> None:
     assert DOCUMENT.exists(), "docs/asyncapi.json is missing: run `just asyncapi`"
     assert DOCUMENT.read_text() == render(), "docs/asyncapi.json is stale: run `just asyncapi` and commit it"
+
+
+def test_the_event_catalogue_in_the_docs_matches_the_code() -> None:
+    events_doc = DOCUMENT.with_name("events.md").read_text()
+    assert events_doc == with_catalogue(events_doc), "docs/events.md is stale: run `just asyncapi` and commit it"
 
 
 def test_every_event_type_has_a_channel_with_its_subject_and_schema() -> None:
