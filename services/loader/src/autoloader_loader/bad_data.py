@@ -12,6 +12,7 @@ Malformed rows come from ``autoloader_formats``' ``on_bad_row`` callback, with t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pyarrow as pa
 from autoloader_contracts.events import RunError
 from autoloader_contracts.ingestion import FormatSpec
 from autoloader_core.errors import TerminalError
-from autoloader_formats import normalise_for_iceberg, read_table
+from autoloader_formats import iter_batches, normalise_for_iceberg, read_table
 from autoloader_formats.inference import apply_hints, conform, parse_hints, schema_from_json
 from autoloader_formats.readers import BadRow
 from autoloader_loader.engine import BatchResult, FileLoadError, LoadError
@@ -69,6 +70,14 @@ class BadDataLog:
             row_errors=list(self.row_errors),
         )
 
+    def leave_out(self, file: str, message: str, *, line: int | None) -> None:
+        """Record ``file`` as left out of the batch.
+
+        Raises:
+            FileLoadError: The policy is ``fail_run``.
+        """
+        _leave_out(self, file, message, line=line)
+
     def merge_rows(self, other: BadDataLog) -> None:
         """Take over ``other``'s dropped rows (one file's, once that file loaded)."""
         self.rejected_rows += other.rejected_rows
@@ -102,6 +111,67 @@ def read_file(path: Path, fmt: FormatSpec, *, file: str, log: BadDataLog) -> pa.
         return None
     log.merge_rows(rows)
     return table
+
+
+def iter_file(path: Path, fmt: FormatSpec, *, file: str, rows: BadDataLog, batch_rows: int) -> Iterator[pa.Table]:
+    """Stream one file's rows, normalised for Iceberg and with pinned types, chunk by chunk.
+
+    Malformed rows are dropped into ``rows`` under ``skip_row``; under the other policies the
+    first one makes the file unreadable (the rest of the file is scanned only to count them).
+
+    Args:
+        path: The local file (in place or staged).
+        fmt: The ingestion's format.
+        file: The file's path as listed, named in errors.
+        rows: This file's own log of dropped rows (merge it into the batch's once the file is read).
+        batch_rows: The largest chunk to yield.
+
+    Raises:
+        UnreadableFile: The file is corrupt, truncated, empty or (policy other than ``skip_row``)
+            holds a malformed row; the caller applies the policy with :meth:`BadDataLog.leave_out`.
+    """
+    bad_rows: list[BadRow] = []
+    has_columns = False
+    try:
+        batches = iter_batches(str(path), fmt, path_for_errors=file, on_bad_row=bad_rows.append, batch_rows=batch_rows)
+        for batch in batches:
+            if bad_rows and rows.policy != SKIP_ROW:
+                raise _malformed(file, bad_rows, batches)
+            for bad in bad_rows:
+                rows.reject_row(file, bad.line, bad.reason)
+            bad_rows.clear()
+            has_columns = has_columns or batch.num_columns > 0
+            yield pin_types(normalise_for_iceberg(pa.Table.from_batches([batch])), fmt, file=file)
+    except TerminalError as exc:
+        raise UnreadableFile(exc.message, line=getattr(exc, "line", None)) from exc
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise UnreadableFile(f"{file}: {exc}", line=None) from exc
+    if not has_columns and not rows.rejected_rows:
+        raise UnreadableFile(f"{file}: cannot read as {fmt.type}: the file is empty; remove it or fill it", line=None)
+
+
+def _malformed(file: str, bad_rows: list[BadRow], rest: Iterator[pa.RecordBatch]) -> _LineError:
+    """The error of a file with malformed rows, counting those in the rest of the file too."""
+    first = bad_rows[0]
+    try:
+        for _ in rest:
+            pass
+    except TerminalError:
+        pass  # the count stays a lower bound; the first malformed row is what the message names
+    where = f"line {first.line}: " if first.line is not None else ""
+    return _LineError(
+        f"{file}: {where}{first.reason} ({len(bad_rows)} malformed rows; on_error=skip_row would drop them)",
+        line=first.line,
+    )
+
+
+class UnreadableFile(Exception):
+    """A file the bad-data policy must leave out (or fail the batch for)."""
+
+    def __init__(self, message: str, *, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
 
 
 def pin_types(table: pa.Table, fmt: FormatSpec, *, file: str) -> pa.Table:

@@ -2,8 +2,9 @@
 
 Each (tenant, catalog) gets its own catalog name and warehouse folder, so tenants never share
 tables or files. Blocking PyIceberg/PyArrow work runs in a worker thread (heartbeats and acks
-keep flowing). Exactly-once: a batch's id is a snapshot summary property, checked before
-writing and again after every lost commit race.
+keep flowing). A batch streams into its table in bounded groups inside one transaction
+(:mod:`autoloader_loader.streaming`). Exactly-once: a batch's id is a snapshot summary property,
+checked before writing and again after every lost commit race.
 """
 
 from __future__ import annotations
@@ -30,21 +31,16 @@ from pyiceberg.schema import assign_fresh_schema_ids
 from pyiceberg.table import Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from autoloader_contracts.events import BatchPlanned, FileResult
+from autoloader_contracts.events import BatchPlanned, FileResult, RunError
 from autoloader_core.errors import FieldError, NotFoundError, TerminalError, TransientError, ValidationFailed
 from autoloader_core.settings import Settings
-from autoloader_loader import bad_data, evolution, lineage, tables, writes
-from autoloader_loader.domain import catalog_name, encode_file_rows, sqlalchemy_url, warehouse_location
+from autoloader_loader import bad_data, streaming, tables, writes
+from autoloader_loader.domain import catalog_name, sqlalchemy_url, warehouse_location
 from autoloader_loader.engine import (
     MAX_SAMPLE_ROWS,
-    SNAPSHOT_BATCH_ID,
-    SNAPSHOT_FILE_ROWS,
-    SNAPSHOT_INGESTION_ID,
-    SNAPSHOT_RUN_ID,
     BatchResult,
     FileLoadError,
     LoadError,
-    SchemaConflictError,
     TableRef,
 )
 from autoloader_sources.local import LocalSource
@@ -107,63 +103,108 @@ class EmbeddedEngine:
         if table is not None and (earlier := tables.committed_batch(table, planned, identifier=ref.identifier)):
             log.info("batch already committed", extra={"batch_id": planned.aggregate_id})
             return earlier
-        bad = bad_data.BadDataLog(planned.errors.on_error)
-        data, files = self._read_files(planned, staged, bad)
-        if data.num_columns == 0:
-            # Every file was left out by the bad-data policy: there is nothing to commit.
-            return bad.applied_to(
-                BatchResult(
-                    files=files,
-                    rows=0,
-                    bytes=sum(f.bytes for f in files),
-                    snapshot_id=None,
-                    table=ref.identifier,
-                    duration_seconds=time.monotonic() - started,
-                )
-            )
-        data = self._with_lineage(planned, data, files)
-        writes.check_write_mode(planned, data)
-        if table is not None:
-            writes.check_partitioning(table, writes.requested_partitioning(planned), identifier=ref.identifier)
-        table = table or self._create_table(catalog, ref, data.schema, planned)
-        return bad.applied_to(
-            self._commit(table, catalog=catalog, planned=planned, data=data, files=files, started=started)
-        )
-
-    def _read_files(
-        self, planned: BatchPlanned, staged: Mapping[str, Path] | None, bad: bad_data.BadDataLog
-    ) -> tuple[pa.Table, list[FileResult]]:
-        parts: list[pa.Table] = []
-        results: list[FileResult] = []
-        paths = staged if staged is not None else self._local_paths(planned)
-        for ref in planned.files:
-            path = paths[ref.path]
-            part = bad_data.read_file(path, planned.format, file=ref.path, log=bad)
-            if part is None:
-                continue
-            if part.num_rows:
-                # A file without rows (a header-only CSV) loads as 0 rows; its null-typed columns
-                # would only clash with the other files' types.
-                parts.append(part)
-            results.append(FileResult(path=ref.path, rows=part.num_rows, bytes=path.stat().st_size))
         if not planned.files:
             raise LoadError("the batch lists no files; nothing to load")
-        if not parts:
-            return pa.table({}), results
+        paths = staged if staged is not None else self._local_paths(planned)
+        left_out: list[RunError] = []
+        lost_races = 0
+        while True:
+            try:
+                return self._stream(planned, paths, table=table, catalog=catalog, left_out=left_out, started=started)
+            except _BadPartWay as exc:
+                # Some rows of the file were already staged: redo the batch without it.
+                left_out.append(exc.error)
+            except CommitFailedException:
+                # Another writer committed first: it may have been another loader with this very batch.
+                lost_races += 1
+                if lost_races >= COMMIT_ATTEMPTS:
+                    raise TransientError(
+                        f"{ref.identifier}: lost {COMMIT_ATTEMPTS} commit races in a row; retrying later"
+                    ) from None
+                table = catalog.load_table((ref.database, ref.table))
+                if (earlier := tables.committed_batch(table, planned, identifier=ref.identifier)) is not None:
+                    return earlier
+                time.sleep(COMMIT_BACKOFF_SECONDS * lost_races)
+
+    def _stream(
+        self,
+        planned: BatchPlanned,
+        paths: Mapping[str, Path],
+        *,
+        table: Table | None,
+        catalog: SqlCatalog,
+        left_out: list[RunError],
+        started: float,
+    ) -> BatchResult:
+        """Read the batch's files (but ``left_out``) group by group into one transaction and commit it."""
+        ref = TableRef.of(planned.tenant_id, planned.destination)
+        bad = bad_data.BadDataLog(planned.errors.on_error)
+        bad.failed_files.extend(left_out)
+        writer = streaming.BatchWriter(
+            planned=planned,
+            identifier=ref.identifier,
+            table=self._without_internal_retry(table) if table is not None else None,
+            create_table=lambda schema: self._create_table(catalog, ref, schema, planned),
+            ingested_at=datetime.now(UTC),
+        )
         try:
-            combined = pa.concat_tables(parts, promote_options="permissive")
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise SchemaConflictError(f"the files of this batch disagree on column types: {exc}") from exc
-        # PyIceberg is slow on many small chunks (FACTS.md): one contiguous table per batch.
-        return combined.combine_chunks(), results
+            files = self._read_into(writer, planned, paths, bad, skip={e.file for e in left_out})
+            committed = writer.finish(files)
+        except BaseException:
+            writer.abandon()
+            raise
+        snapshot = tables.find_batch_snapshot(committed, planned.aggregate_id) if committed is not None else None
+        return bad.applied_to(
+            BatchResult(
+                files=files,
+                rows=writer.rows_written,
+                bytes=sum(f.bytes for f in files),
+                snapshot_id=snapshot.snapshot_id if snapshot is not None else None,
+                table=ref.identifier,
+                duration_seconds=time.monotonic() - started,
+                schema_id=committed.schema().schema_id if committed is not None else None,
+                schema_change=writer.schema_change,
+            )
+        )
 
     @staticmethod
-    def _with_lineage(planned: BatchPlanned, data: pa.Table, files: list[FileResult]) -> pa.Table:
-        if not planned.destination.lineage_columns:
-            return data
-        return lineage.add_lineage(
-            data, results=files, planned_files=planned.files, run_id=planned.run_id, ingested_at=datetime.now(UTC)
-        )
+    def _read_into(
+        writer: streaming.BatchWriter,
+        planned: BatchPlanned,
+        paths: Mapping[str, Path],
+        bad: bad_data.BadDataLog,
+        *,
+        skip: set[str | None],
+    ) -> list[FileResult]:
+        """Stream every file but ``skip`` into ``writer`` under the bad-data policy; return the files read.
+
+        Raises:
+            FileLoadError: A file is unreadable and the policy is ``fail_run``.
+            _BadPartWay: A file turned out unreadable after some of its rows were written.
+        """
+        results: list[FileResult] = []
+        for index, ref in enumerate(planned.files):
+            if ref.path in skip:
+                continue
+            path = paths[ref.path]
+            rows = bad_data.BadDataLog(bad.policy)
+            count = 0
+            try:
+                for part in bad_data.iter_file(
+                    path, planned.format, file=ref.path, rows=rows, batch_rows=streaming.READ_CHUNK_ROWS
+                ):
+                    # A chunk without rows (a header-only CSV) has null-typed columns that would only clash.
+                    if part.num_rows:
+                        writer.add(index, part)
+                        count += part.num_rows
+            except bad_data.UnreadableFile as exc:
+                bad.leave_out(ref.path, exc.message, line=exc.line)
+                if writer.drop_file(index):
+                    raise _BadPartWay(bad.failed_files[-1]) from exc
+                continue
+            bad.merge_rows(rows)
+            results.append(FileResult(path=ref.path, rows=count, bytes=path.stat().st_size))
+        return results
 
     def _local_paths(self, planned: BatchPlanned) -> dict[str, Path]:
         """Resolve a local batch's files in place, confined to the source folder and allowed roots."""
@@ -196,48 +237,6 @@ class EmbeddedEngine:
             return catalog.load_table((ref.database, ref.table))
         log.info("created table", extra={"table": ref.identifier, "tenant_id": ref.tenant_id})
         return table
-
-    def _commit(
-        self,
-        table: Table,
-        *,
-        catalog: SqlCatalog,
-        data: pa.Table,
-        files: list[FileResult],
-        planned: BatchPlanned,
-        started: float,
-    ) -> BatchResult:
-        ref = TableRef.of(planned.tenant_id, planned.destination)
-        properties = {
-            SNAPSHOT_INGESTION_ID: planned.ingestion_id,
-            SNAPSHOT_RUN_ID: planned.run_id,
-            SNAPSHOT_BATCH_ID: planned.aggregate_id,
-            SNAPSHOT_FILE_ROWS: encode_file_rows([f.rows for f in files]),
-        }
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            try:
-                table, aligned, schema_change = evolution.apply(self._without_internal_retry(table), data, planned)
-                writes.write(table, aligned, planned, properties)
-            except CommitFailedException:
-                # Another writer committed first: it may have been another loader with this very batch.
-                table = catalog.load_table((ref.database, ref.table))
-                earlier = tables.committed_batch(table, planned, identifier=ref.identifier)
-                if earlier is not None:
-                    return earlier
-                time.sleep(COMMIT_BACKOFF_SECONDS * attempt)
-                continue
-            snapshot = tables.find_batch_snapshot(table, planned.aggregate_id)
-            return BatchResult(
-                files=files,
-                rows=data.num_rows,
-                bytes=sum(f.bytes for f in files),
-                snapshot_id=snapshot.snapshot_id if snapshot is not None else None,
-                table=ref.identifier,
-                duration_seconds=time.monotonic() - started,
-                schema_id=table.schema().schema_id,
-                schema_change=schema_change,
-            )
-        raise TransientError(f"{ref.identifier}: lost {COMMIT_ATTEMPTS} commit races in a row; retrying later")
 
     @staticmethod
     def _without_internal_retry(table: Table) -> Table:
@@ -317,6 +316,14 @@ class EmbeddedEngine:
     def _guarded(function: Any, *args: Any) -> Any:
         with _translated_errors():
             return function(*args)
+
+
+class _BadPartWay(Exception):
+    """A file turned out unreadable after some of its rows were staged: the batch is redone without it."""
+
+    def __init__(self, error: RunError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @contextmanager

@@ -21,6 +21,8 @@ SNAPSHOT_RUN_ID = "autoloader.run-id"
 SNAPSHOT_BATCH_ID = "autoloader.batch-id"
 SNAPSHOT_FILE_ROWS = "autoloader.file-rows"
 """Snapshot summary properties every load commits with (the batch id makes loads exactly-once)."""
+SNAPSHOT_BATCH_ROWS = "autoloader.batch-rows"
+"""On the last snapshot of a batch written in several groups: the batch's total rows."""
 
 
 @dataclass(frozen=True)

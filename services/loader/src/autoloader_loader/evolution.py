@@ -19,7 +19,6 @@ from collections.abc import Collection, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.table import Table
 
 from autoloader_contracts.events import BatchPlanned, ColumnChange, SchemaChange, SchemaResolution
 from autoloader_formats.schema_diff import SchemaDiff, canonical, diff, fits
@@ -38,7 +37,9 @@ RESOLUTIONS: dict[str, SchemaResolution] = {
 }
 
 
-def apply(table: Table, data: pa.Table, planned: BatchPlanned) -> tuple[Table, pa.Table, DetectedChange | None]:
+def apply(
+    table: tables.TableLike, data: pa.Table, planned: BatchPlanned
+) -> tuple[tables.TableLike, pa.Table, DetectedChange | None]:
     """Evolve ``table`` for ``data`` under the ingestion's mode; return the table, the rows to append, the change.
 
     Raises:

@@ -3,8 +3,8 @@
 ``_source_file`` is the file's path as the batch names it: relative to the source folder
 (``source.path``) for local sources and relative to the source prefix for remote ones — the same
 path the run's file list shows. ``_source_modified_at`` is the file's modification time as listed,
-``_ingest_run_id`` the run's id, ``_ingested_at`` one UTC timestamp per batch, taken just before
-the commit.
+``_ingest_run_id`` the run's id, ``_ingested_at`` one UTC timestamp per batch, taken when the
+loader starts writing it (a batch may be written in several groups).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def add_lineage(
         results: The files read, in the order their rows appear, with their row counts.
         planned_files: The batch's file list (gives each path's modification time).
         run_id: The run loading the batch.
-        ingested_at: The batch's commit time (made UTC).
+        ingested_at: The batch's load time (made UTC).
 
     Raises:
         SchemaConflictError: The data already has a column with a lineage column's name.

@@ -14,16 +14,67 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import ValidationError
+from pyiceberg.expressions import BooleanExpression
 from pyiceberg.schema import Schema
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update.schema import UpdateSchema
 
 from autoloader_contracts.events import BatchPlanned, FileResult
 from autoloader_loader.domain import decode_file_rows, plan_schema
-from autoloader_loader.engine import SNAPSHOT_BATCH_ID, SNAPSHOT_FILE_ROWS, BatchResult, SchemaConflictError
+from autoloader_loader.engine import (
+    SNAPSHOT_BATCH_ID,
+    SNAPSHOT_BATCH_ROWS,
+    SNAPSHOT_FILE_ROWS,
+    BatchResult,
+    SchemaConflictError,
+)
 
 NO_INTERNAL_RETRY = {"commit.retry.num-retries": "0"}
 """PyIceberg retries failed commits by re-applying the append; we must re-check the batch id first."""
+
+
+class StagedTable:
+    """The table as an open transaction sees it: writes and schema changes are staged, not committed.
+
+    It offers the few :class:`Table` members the evolution and write helpers use, so a batch
+    written in several groups evolves and appends inside one transaction (one catalog commit).
+    """
+
+    def __init__(self, transaction: Transaction) -> None:
+        self.transaction = transaction
+
+    @property
+    def metadata(self) -> TableMetadata:
+        """The table's metadata with the transaction's staged changes applied."""
+        return self.transaction.table_metadata
+
+    def schema(self) -> Schema:
+        """The current (staged) schema."""
+        return self.metadata.schema()
+
+    def current_snapshot(self) -> Snapshot | None:
+        """The current (staged) snapshot."""
+        return self.metadata.current_snapshot()
+
+    def update_schema(self) -> UpdateSchema:
+        """Stage a schema change in the transaction."""
+        return self.transaction.update_schema()
+
+    def append(self, df: pa.Table, snapshot_properties: dict[str, str]) -> None:
+        """Stage an append snapshot."""
+        self.transaction.append(df, snapshot_properties=snapshot_properties)
+
+    def overwrite(
+        self, df: pa.Table, *, overwrite_filter: BooleanExpression, snapshot_properties: dict[str, str]
+    ) -> None:
+        """Stage an overwrite (a delete and an append snapshot)."""
+        self.transaction.overwrite(df, overwrite_filter=overwrite_filter, snapshot_properties=snapshot_properties)
+
+
+TableLike = Table | StagedTable
+"""A committed table or one seen through an open transaction."""
 
 
 def iceberg_schema_of(arrow_schema: pa.Schema) -> Schema:
@@ -37,12 +88,17 @@ def all_optional(schema: pa.Schema) -> pa.Schema:
 
 
 def committed_batch(table: Table, planned: BatchPlanned, *, identifier: str) -> BatchResult | None:
-    """The earlier result of ``planned`` when a snapshot of ``table`` already carries its batch id."""
+    """The earlier result of ``planned`` when a snapshot of ``table`` already carries its batch id.
+
+    The batch's newest snapshot holds its totals: ``autoloader.batch-rows`` when it was written in
+    several groups (else its ``added-records``) and ``autoloader.file-rows``.
+    """
     snapshot = find_batch_snapshot(table, planned.aggregate_id)
     if snapshot is None:
         return None
     summary = snapshot.summary
-    rows = int(summary.get("added-records") or 0) if summary is not None else 0
+    total = (summary.get(SNAPSHOT_BATCH_ROWS) or summary.get("added-records")) if summary is not None else None
+    rows = int(total or 0)
     encoded = summary.get(SNAPSHOT_FILE_ROWS) if summary is not None else None
     per_file = decode_file_rows(encoded, len(planned.files))
     counts = per_file or [0] * len(planned.files)
@@ -67,7 +123,7 @@ def find_batch_snapshot(table: Table, batch_id: str) -> Snapshot | None:
     return None
 
 
-def evolve_schema(table: Table, data_schema: pa.Schema) -> Table:
+def evolve_schema(table: TableLike, data_schema: pa.Schema) -> TableLike:
     """Add the data's new columns and widen columns where Iceberg allows.
 
     Raises:
@@ -94,7 +150,7 @@ def evolve_schema(table: Table, data_schema: pa.Schema) -> Table:
     return table
 
 
-def align_to_table(data: pa.Table, table: Table) -> pa.Table:
+def align_to_table(data: pa.Table, table: TableLike) -> pa.Table:
     """Cast ``data`` to the table's schema, in its column order; columns the data lacks are null.
 
     Raises:

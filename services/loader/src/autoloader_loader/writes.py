@@ -43,6 +43,7 @@ from pyiceberg.transforms import (
 from autoloader_contracts.events import BatchPlanned
 from autoloader_contracts.partitioning import PartitionField, PartitionSyntaxError, parse_partition
 from autoloader_loader.engine import SNAPSHOT_RUN_ID, LoadError, SchemaConflictError
+from autoloader_loader.tables import TableLike
 
 FIRST_PARTITION_FIELD_ID = 1000
 _ROW = "__autoloader_row"
@@ -181,7 +182,7 @@ def check_write_mode(planned: BatchPlanned, data: pa.Table) -> None:
         )
 
 
-def write(table: Table, data: pa.Table, planned: BatchPlanned, properties: dict[str, str]) -> None:
+def write(table: TableLike, data: pa.Table, planned: BatchPlanned, properties: dict[str, str]) -> None:
     """Write ``data`` (already aligned to the table) in the destination's mode, in one commit.
 
     Raises:
@@ -221,7 +222,7 @@ def _match_filter(rows: pa.Table, keys: Sequence[str]) -> BooleanExpression:
     return create_match_filter(keyed, list(keys))
 
 
-def _replaces_table(table: Table, run_id: str) -> bool:
+def _replaces_table(table: TableLike, run_id: str) -> bool:
     """True for the run's first commit into a table that has rows to replace."""
     if table.current_snapshot() is None:
         return False
@@ -231,7 +232,7 @@ def _replaces_table(table: Table, run_id: str) -> bool:
     )
 
 
-def _overwrite(table: Table, data: pa.Table, condition: BooleanExpression, properties: dict[str, str]) -> None:
+def _overwrite(table: TableLike, data: pa.Table, condition: BooleanExpression, properties: dict[str, str]) -> None:
     with _quiet_empty_delete():
         table.overwrite(data, overwrite_filter=condition, snapshot_properties=properties)
 

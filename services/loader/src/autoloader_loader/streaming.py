@@ -1,0 +1,208 @@
+"""Bounded-memory batch writes: a batch's rows go into its table in groups, inside one transaction.
+
+Files are read chunk by chunk (:func:`autoloader_loader.bad_data.iter_file`); chunks are buffered
+until a group holds :data:`GROUP_ROWS` rows or :data:`GROUP_BYTES` of Arrow memory, then the group
+is combined into one contiguous table (PyIceberg is slow on many small chunks), given its lineage
+columns, evolved/aligned to the table and staged as one snapshot of the batch's transaction.
+The transaction commits once at the end: one catalog commit per batch, so exactly-once holds
+(every snapshot carries the batch id; the last one also the batch's totals, see
+:data:`~autoloader_loader.engine.SNAPSHOT_BATCH_ROWS`).
+
+``merge`` keeps whole-batch semantics (the last row of a key wins across the whole batch), so
+its rows are held in memory until the batch is read. The first group decides the schema; a
+later group whose schema differs (a JSON chunk inferring a wider type, a file with a new column)
+goes through the same evolution within the transaction.
+
+A transaction that is abandoned (an error, a lost commit race, a file found bad part-way) leaves
+data and manifest files no snapshot refers to: :meth:`BatchWriter.abandon` deletes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+from pyiceberg.manifest import ManifestEntryStatus
+from pyiceberg.table import Table
+
+from autoloader_contracts.events import BatchPlanned, FileResult
+from autoloader_loader import evolution, lineage, tables, writes
+from autoloader_loader.domain import encode_file_rows
+from autoloader_loader.engine import (
+    SNAPSHOT_BATCH_ID,
+    SNAPSHOT_BATCH_ROWS,
+    SNAPSHOT_FILE_ROWS,
+    SNAPSHOT_INGESTION_ID,
+    SNAPSHOT_RUN_ID,
+    DetectedChange,
+    SchemaConflictError,
+)
+
+log = logging.getLogger(__name__)
+
+GROUP_ROWS = 250_000
+"""A group is written once it holds this many rows..."""
+GROUP_BYTES = 128 * 1024 * 1024
+"""...or this much Arrow memory."""
+READ_CHUNK_ROWS = 65_536
+"""The largest chunk read from a file at a time."""
+
+
+@dataclass
+class _Part:
+    file: int
+    data: pa.Table
+
+
+@dataclass
+class BatchWriter:
+    """Writes one batch's rows group by group into one PyIceberg transaction.
+
+    Attributes:
+        planned: The batch.
+        table: The destination table, or None until the first group creates it.
+        create_table: Creates the table for the first group's Arrow schema.
+        ingested_at: The batch's ``_ingested_at`` (one per batch).
+        identifier: The table's name in errors (``catalog.database.table``).
+    """
+
+    planned: BatchPlanned
+    identifier: str
+    table: Table | None
+    create_table: Callable[[pa.Schema], Table]
+    ingested_at: datetime
+    staged: tables.StagedTable | None = None
+    schema_change: DetectedChange | None = None
+    rows_written: int = 0
+    _parts: list[_Part] = field(default_factory=list)
+    _buffered_rows: int = 0
+    _buffered_bytes: int = 0
+    _written_files: set[int] = field(default_factory=set)
+
+    def add(self, file: int, data: pa.Table) -> None:
+        """Buffer a chunk of the batch's ``file``-th file, writing the buffer first when it is full."""
+        whole_batch = self.planned.destination.write_mode == "merge"
+        if not whole_batch and (self._buffered_rows >= GROUP_ROWS or self._buffered_bytes >= GROUP_BYTES):
+            self._write_group(self._base_properties())
+        self._parts.append(_Part(file, data))
+        self._buffered_rows += data.num_rows
+        self._buffered_bytes += data.nbytes
+
+    def drop_file(self, file: int) -> bool:
+        """Forget the buffered rows of ``file``; True when some of its rows were already written."""
+        self._parts = [p for p in self._parts if p.file != file]
+        self._buffered_rows = sum(p.data.num_rows for p in self._parts)
+        self._buffered_bytes = sum(p.data.nbytes for p in self._parts)
+        return file in self._written_files
+
+    def finish(self, files: list[FileResult]) -> Table | None:
+        """Write the last group with the batch's totals and commit; None when there were no rows.
+
+        Raises:
+            CommitFailedException: Another writer committed first (call :meth:`abandon`, then retry).
+        """
+        if not self._parts:
+            return None
+        total = self.rows_written + self._buffered_rows
+        properties = self._base_properties() | {
+            SNAPSHOT_FILE_ROWS: encode_file_rows([f.rows for f in files]),
+            SNAPSHOT_BATCH_ROWS: str(total),
+        }
+        self._write_group(properties)
+        assert self.staged is not None  # a group was written
+        return self.staged.transaction.commit_transaction()
+
+    def abandon(self) -> None:
+        """Drop the uncommitted transaction and delete the files it wrote (best effort)."""
+        if self.staged is None or self.table is None:
+            return
+        try:
+            deleted = delete_uncommitted(self.table, self.staged)
+        except Exception as exc:  # best effort: never hide the error that abandoned the batch
+            log.warning("could not delete an abandoned transaction's files", extra={"error": str(exc)})
+            return
+        if deleted:
+            log.info("deleted files of an abandoned transaction", extra={"files": deleted})
+
+    def _base_properties(self) -> dict[str, str]:
+        return {
+            SNAPSHOT_INGESTION_ID: self.planned.ingestion_id,
+            SNAPSHOT_RUN_ID: self.planned.run_id,
+            SNAPSHOT_BATCH_ID: self.planned.aggregate_id,
+        }
+
+    def _write_group(self, properties: dict[str, str]) -> None:
+        parts, self._parts = self._parts, []
+        self._buffered_rows = self._buffered_bytes = 0
+        data = self._with_lineage(_combined(parts), parts)
+        writes.check_write_mode(self.planned, data)
+        staged = self._staged(data.schema)
+        _, aligned, change = evolution.apply(staged, data, self.planned)
+        self.schema_change = self.schema_change or change
+        writes.write(staged, aligned, self.planned, properties)
+        self.rows_written += aligned.num_rows
+        self._written_files.update(p.file for p in parts)
+
+    def _staged(self, schema: pa.Schema) -> tables.StagedTable:
+        if self.staged is not None:
+            return self.staged
+        if self.table is None:
+            self.table = self.create_table(schema)
+        else:
+            partitioning = writes.requested_partitioning(self.planned)
+            writes.check_partitioning(self.table, partitioning, identifier=self.identifier)
+        self.staged = tables.StagedTable(self.table.transaction())
+        return self.staged
+
+    def _with_lineage(self, data: pa.Table, parts: list[_Part]) -> pa.Table:
+        if not self.planned.destination.lineage_columns:
+            return data
+        files = self.planned.files
+        results: list[FileResult] = []
+        for part in parts:
+            if results and results[-1].path == files[part.file].path:
+                last = results[-1]
+                results[-1] = FileResult(path=last.path, rows=last.rows + part.data.num_rows, bytes=0)
+            else:
+                results.append(FileResult(path=files[part.file].path, rows=part.data.num_rows, bytes=0))
+        return lineage.add_lineage(
+            data, results=results, planned_files=files, run_id=self.planned.run_id, ingested_at=self.ingested_at
+        )
+
+
+def _combined(parts: list[_Part]) -> pa.Table:
+    try:
+        combined = pa.concat_tables([p.data for p in parts], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaConflictError(f"the files of this batch disagree on column types: {exc}") from exc
+    return combined.combine_chunks()
+
+
+def delete_uncommitted(table: Table, staged: tables.StagedTable) -> int:
+    """Delete the data, manifest and manifest-list files of ``staged``'s uncommitted snapshots.
+
+    Returns:
+        How many files were deleted.
+    """
+    committed = {s.snapshot_id for s in table.metadata.snapshots}
+    io = table.io
+    paths: list[str] = []
+    for snapshot in staged.metadata.snapshots:
+        if snapshot.snapshot_id in committed:
+            continue
+        for manifest in snapshot.manifests(io):
+            if manifest.added_snapshot_id != snapshot.snapshot_id:
+                continue
+            paths += [
+                entry.data_file.file_path
+                for entry in manifest.fetch_manifest_entry(io)
+                if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id
+            ]
+            paths.append(manifest.manifest_path)
+        paths.append(snapshot.manifest_list)
+    for path in paths:
+        io.delete(path)
+    return len(paths)
