@@ -61,8 +61,9 @@ def moto_server() -> Iterator[str]:
     """A moto server process on a free port; yields its endpoint URL."""
     port = free_port()
     binary = Path(sys.executable).parent / "moto_server"
-    process = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_http(url, process)
@@ -100,8 +101,12 @@ async def upload(endpoint: str, bucket: str, count: int, concurrency: int) -> fl
     started = time.perf_counter()
     config = AioConfig(s3={"addressing_style": "path"}, max_pool_connections=concurrency)
     async with get_session().create_client(
-        "s3", region_name="us-east-1", endpoint_url=endpoint, config=config,
-        aws_access_key_id=KEY["access_key_id"], aws_secret_access_key=KEY["secret_access_key"],
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        config=config,
+        aws_access_key_id=KEY["access_key_id"],
+        aws_secret_access_key=KEY["secret_access_key"],
     ) as s3:
         await s3.create_bucket(Bucket=bucket)
         queue = iter(range(count))
@@ -119,14 +124,37 @@ async def fill_ledger(ledger_pool: Any, ingestion_id: str, count: int, known_fra
     known_per_ten = round(known_fraction * 10)
     now = datetime.now(UTC)
     rows = [
-        ("t_bench", ingestion_id, object_key(n).removeprefix("data/"), _etag(n), len(content(n)), _etag(n),
-         now - timedelta(days=1), now, "run_bench", "loaded")
-        for n in range(count) if n % 10 < known_per_ten
+        (
+            "t_bench",
+            ingestion_id,
+            object_key(n).removeprefix("data/"),
+            _etag(n),
+            len(content(n)),
+            _etag(n),
+            now - timedelta(days=1),
+            now,
+            "run_bench",
+            "loaded",
+        )
+        for n in range(count)
+        if n % 10 < known_per_ten
     ]
     await ledger_pool.copy_records_to_table(
-        "ledger", schema_name="discovery", records=rows,
-        columns=["tenant_id", "ingestion_id", "path", "identity", "size", "etag", "modified_at",
-                 "first_seen_at", "run_id", "state"],
+        "ledger",
+        schema_name="discovery",
+        records=rows,
+        columns=[
+            "tenant_id",
+            "ingestion_id",
+            "path",
+            "identity",
+            "size",
+            "etag",
+            "modified_at",
+            "first_seen_at",
+            "run_id",
+            "state",
+        ],
     )
     await ledger_pool.execute("ANALYZE discovery.ledger")
     return len(rows)
@@ -149,9 +177,12 @@ async def list_and_diff(spec: SourceSpec, ledger: Ledger, ingestion_id: str, rul
         list_requests = source.list_requests
     selection = selector.selection
     return {
-        "listed": selection.listed, "new_found": len(selection.new) + selection.backlog_files,
-        "new_taken_this_run": len(selection.new), "backlog": selection.backlog_files,
-        "list_requests": list_requests, "ledger_queries": ledger_queries,
+        "listed": selection.listed,
+        "new_found": len(selection.new) + selection.backlog_files,
+        "new_taken_this_run": len(selection.new),
+        "backlog": selection.backlog_files,
+        "list_requests": list_requests,
+        "ledger_queries": ledger_queries,
     }
 
 
@@ -181,8 +212,12 @@ async def one_run(endpoint: str, pg: PostgresServer, count: int, args: argparse.
         ingestion_id = f"ing_{uuid.uuid4().hex[:12]}"
         in_ledger = await fill_ledger(pool, ingestion_id, count, args.known)
         ledger = Ledger(pool)
-        spec = SourceSpec(type="s3", path=f"s3://{bucket}/data/", file_pattern="**/*.csv",
-                          options={"endpoint_url": endpoint, "page_size": PAGE_SIZE})
+        spec = SourceSpec(
+            type="s3",
+            path=f"s3://{bucket}/data/",
+            file_pattern="**/*.csv",
+            options={"endpoint_url": endpoint, "page_size": PAGE_SIZE},
+        )
         rules = DiscoverySpec()  # the product defaults (max_files_per_run=1000: the rest is backlog)
         listing_wall, _ = await timed(listing_only(spec))
         wall, (cpu, found) = await timed(cpu_timed(list_and_diff(spec, ledger, ingestion_id, rules)))
@@ -192,11 +227,17 @@ async def one_run(endpoint: str, pg: PostgresServer, count: int, args: argparse.
     finally:
         await pool.close()
     return {
-        "objects": count, "in_ledger": in_ledger, "upload_seconds": round(upload_s, 1),
-        "list_and_diff_seconds": round(wall, 2), "objects_per_second": round(count / wall),
-        "bench_process_cpu_seconds": round(cpu, 2), "listing_only_seconds": round(listing_wall, 2),
-        "peak_memory_list_and_diff_mib": _mib(diff_peak), "peak_memory_listing_only_mib": _mib(list_peak),
-        "peak_memory_client_only_mib": _mib(client_peak), **found,
+        "objects": count,
+        "in_ledger": in_ledger,
+        "upload_seconds": round(upload_s, 1),
+        "list_and_diff_seconds": round(wall, 2),
+        "objects_per_second": round(count / wall),
+        "bench_process_cpu_seconds": round(cpu, 2),
+        "listing_only_seconds": round(listing_wall, 2),
+        "peak_memory_list_and_diff_mib": _mib(diff_peak),
+        "peak_memory_listing_only_mib": _mib(list_peak),
+        "peak_memory_client_only_mib": _mib(client_peak),
+        **found,
     }
 
 
@@ -241,8 +282,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             pg.stop()
     return {
-        "benchmark": "s3 listing + ledger diff", "server": "moto_server (separate process)",
-        "page_size": PAGE_SIZE, "ledger_chunk": LEDGER_CHUNK, "known_fraction": args.known, "runs": runs,
+        "benchmark": "s3 listing + ledger diff",
+        "server": "moto_server (separate process)",
+        "page_size": PAGE_SIZE,
+        "ledger_chunk": LEDGER_CHUNK,
+        "known_fraction": args.known,
+        "runs": runs,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
