@@ -23,21 +23,6 @@ from autoloader_loader.engine import FileLoadError, SchemaConflictError, TableRe
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    folder = tmp_path / "landing"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-async def engine(database_url: str, tmp_path: Path, landing: Path):  # type: ignore[no-untyped-def]
-    settings = Settings(
-        database_url=database_url, local_roots=(landing,), warehouse=(tmp_path / "warehouse").as_uri()
-    )
-    built = EmbeddedEngine(settings)
-    yield built
-    await built.close()
 
 
 def write_csv(folder: Path, name: str, ids: range, *, extra: str | None = None) -> FileRef:

@@ -21,7 +21,6 @@ import pytest
 from autoloader_contracts.events import BatchPlanned, FileRef
 from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, SourceSpec
 from autoloader_core.ids import new_id
-from autoloader_core.settings import Settings
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import TableRef
 
@@ -32,19 +31,6 @@ BLOCK_ROWS = 100_000
 T = TypeVar("T")
 
 
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    folder = tmp_path / "landing"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-async def engine(database_url: str, tmp_path: Path, landing: Path):  # type: ignore[no-untyped-def]
-    settings = Settings(database_url=database_url, local_roots=(landing,), warehouse=(tmp_path / "wh").as_uri())
-    built = EmbeddedEngine(settings)
-    yield built
-    await built.close()
 
 
 def _write_big_csv(path: Path, target_bytes: int) -> int:

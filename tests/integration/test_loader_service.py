@@ -50,12 +50,6 @@ class _Runtime(ServiceRuntime):
         self.is_ready.set()
 
 
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    folder = tmp_path / "landing"
-    folder.mkdir()
-    return folder
-
 
 @asynccontextmanager
 async def loader(nats_url: str, database_url: str, tmp_path: Path, landing: Path) -> AsyncIterator[None]:

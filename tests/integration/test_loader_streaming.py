@@ -17,7 +17,6 @@ import msgspec
 import pytest
 
 from autoloader_contracts.events import BatchPlanned
-from autoloader_core.settings import Settings
 from autoloader_loader import streaming
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import FileLoadError, TableRef
@@ -34,19 +33,6 @@ def small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streaming, "READ_CHUNK_ROWS", 40)
 
 
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    folder = tmp_path / "landing"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-async def engine(database_url: str, tmp_path: Path, landing: Path):  # type: ignore[no-untyped-def]
-    settings = Settings(database_url=database_url, local_roots=(landing,), warehouse=(tmp_path / "warehouse").as_uri())
-    built = EmbeddedEngine(settings)
-    yield built
-    await built.close()
 
 
 def _with_destination(batch: BatchPlanned, **changes: object) -> BatchPlanned:

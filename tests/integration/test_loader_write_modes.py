@@ -11,7 +11,6 @@ import pytest
 from autoloader_contracts.events import BatchPlanned, FileRef
 from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, PartitioningSpec, SourceSpec
 from autoloader_core.ids import new_id
-from autoloader_core.settings import Settings
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import SchemaConflictError, TableRef
 
@@ -21,19 +20,6 @@ REF = TableRef("tnt_w", "lake", "db", "t")
 MODIFIED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    folder = tmp_path / "landing"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-async def engine(database_url: str, tmp_path: Path, landing: Path):  # type: ignore[no-untyped-def]
-    settings = Settings(database_url=database_url, local_roots=(landing,), warehouse=(tmp_path / "warehouse").as_uri())
-    built = EmbeddedEngine(settings)
-    yield built
-    await built.close()
 
 
 def write_rows(folder: Path, name: str, rows: list[tuple[int, str]], *, at: str = "2024-01-02T03:04:05") -> FileRef:
