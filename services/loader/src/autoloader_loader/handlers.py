@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -187,20 +187,27 @@ class LoaderHandlers:
         log.error("batch failed", extra={"batch_id": planned.aggregate_id, "error": error.message})
         await self._store.append(
             BatchFailed(
-                event_id=deterministic_id("evt", planned.aggregate_id, "failed"),
-                occurred_at=datetime.now(UTC),
-                tenant_id=planned.tenant_id,
-                aggregate_id=planned.aggregate_id,
-                actor=ACTOR,
-                correlation_id=planned.run_id,
-                causation_id=planned.event_id,
-                ingestion_id=planned.ingestion_id,
-                run_id=planned.run_id,
+                **_outcome_envelope(planned, "failed"),
                 paths=[f.path for f in planned.files],
                 error=error,
                 attempts=attempts,
             )
         )
+
+
+def _outcome_envelope(planned: BatchPlanned, outcome: str) -> dict[str, Any]:
+    """Fields every outcome event of ``planned`` shares; the id is fixed so a retried append dedupes."""
+    return {
+        "event_id": deterministic_id("evt", planned.aggregate_id, outcome),
+        "occurred_at": datetime.now(UTC),
+        "tenant_id": planned.tenant_id,
+        "aggregate_id": planned.aggregate_id,
+        "actor": ACTOR,
+        "correlation_id": planned.run_id,
+        "causation_id": planned.event_id,
+        "ingestion_id": planned.ingestion_id,
+        "run_id": planned.run_id,
+    }
 
 
 def _diff_key(change: SchemaChange) -> str:
@@ -219,15 +226,7 @@ def _run_error(exc: Exception) -> RunError:
 
 def _loaded_event(planned: BatchPlanned, result: BatchResult) -> BatchLoaded:
     return BatchLoaded(
-        event_id=deterministic_id("evt", planned.aggregate_id, "loaded"),
-        occurred_at=datetime.now(UTC),
-        tenant_id=planned.tenant_id,
-        aggregate_id=planned.aggregate_id,
-        actor=ACTOR,
-        correlation_id=planned.run_id,
-        causation_id=planned.event_id,
-        ingestion_id=planned.ingestion_id,
-        run_id=planned.run_id,
+        **_outcome_envelope(planned, "loaded"),
         files=result.files,
         rows=result.rows,
         bytes=result.bytes,
