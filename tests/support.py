@@ -18,10 +18,18 @@ T = TypeVar("T")
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, **bodies: ServiceBody) -> AsyncIterator[None]:
-    """Run service bodies (name=body) in this event loop; stop them on exit."""
+    """Run service bodies (name=body) in this event loop until each reports ready; stop them on exit."""
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(serve(name, body, settings, stop=stop)) for name, body in bodies.items()]
+    ready = {name: asyncio.Event() for name in bodies}
+    tasks = [
+        asyncio.create_task(serve(name, body, settings, stop=stop, ready=ready[name])) for name, body in bodies.items()
+    ]
     try:
+        for name, signal in ready.items():
+            try:
+                await asyncio.wait_for(signal.wait(), timeout=30)
+            except TimeoutError:
+                raise AssertionError(f"service {name} did not report ready within 30 s") from None
         yield
     finally:
         stop.set()

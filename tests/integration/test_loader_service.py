@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 from autoloader_bus.connection import Bus
 from autoloader_bus.event_store import EventStore
 from autoloader_bus.rpc import call
-from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.events import (
     BatchFailed,
     BatchLoaded,
@@ -31,6 +29,7 @@ from autoloader_core.errors import NotFoundError, ValidationFailed
 from autoloader_core.ids import deterministic_id, new_id
 from autoloader_core.settings import Settings
 from autoloader_loader.app import body
+from tests.support import running
 
 pytestmark = pytest.mark.integration
 
@@ -39,36 +38,14 @@ SAMPLE = rpc_subject("loader", "table_sample")
 DESTINATION = DestinationSpec(catalog="lake", database="sales", table="orders")
 
 
-@dataclass
-class _Runtime(ServiceRuntime):
-    """The runtime ``serve`` builds, plus a flag for tests to see ``ready()``."""
-
-    is_ready: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def ready(self) -> None:
-        super().ready()
-        self.is_ready.set()
-
-
-
 @asynccontextmanager
 async def loader(nats_url: str, database_url: str, tmp_path: Path, landing: Path) -> AsyncIterator[None]:
-    """Run the loader's service body in-process, as ``serve`` does but stoppable by the test."""
+    """Run the loader's service body in-process until the test is done with it."""
     settings = Settings(nats_url=nats_url, database_url=database_url, local_roots=(landing,),
                         warehouse=(tmp_path / "warehouse").as_uri(), heartbeat_seconds=0.5,
                         ack_wait_seconds=10, max_deliver=3)
-    bus = await Bus.connect(nats_url, stream=settings.stream, name="loader")
-    await bus.ensure_stream()
-    runtime = _Runtime(name="loader", settings=settings, bus=bus, stop=asyncio.Event())
-    task = asyncio.create_task(body(runtime))
-    try:
-        await asyncio.wait_for(runtime.is_ready.wait(), timeout=10)
+    async with running(settings, loader=body):
         yield
-    finally:
-        runtime.stop.set()
-        await asyncio.wait_for(task, timeout=10)
-        await asyncio.gather(*runtime._tasks)
-        await bus.close()
 
 
 def write_csv(folder: Path, name: str, ids: range) -> FileRef:

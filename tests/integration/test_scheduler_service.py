@@ -6,7 +6,6 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -14,7 +13,6 @@ import pytest
 
 from autoloader_bus.connection import Bus
 from autoloader_bus.event_store import EventStore, StoredEvent
-from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.events import IngestionCreated, IngestionPaused, IngestionResumed, RunRequested
 from autoloader_contracts.ingestion import (
     DestinationSpec,
@@ -27,6 +25,7 @@ from autoloader_contracts.subjects import events_of
 from autoloader_core.ids import deterministic_id, new_id
 from autoloader_core.settings import Settings
 from autoloader_scheduler.app import body
+from tests.support import running
 
 pytestmark = pytest.mark.integration
 
@@ -34,33 +33,14 @@ SCALE = 120.0
 EVERY_MINUTE = ScheduleSpec(frequency="cron", cron_expression="* * * * *")
 
 
-@dataclass
-class _Runtime(ServiceRuntime):
-    """The runtime ``serve`` builds, plus a flag for tests to see ``ready()``."""
-
-    is_ready: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def ready(self) -> None:
-        super().ready()
-        self.is_ready.set()
 
 
 @asynccontextmanager
 async def scheduler(nats_url: str) -> AsyncIterator[None]:
-    """Run the scheduler's service body in-process, as ``serve`` does but stoppable by the test."""
+    """Run the scheduler's service body in-process until the test is done with it."""
     settings = Settings(nats_url=nats_url, clock_scale=SCALE, heartbeat_seconds=0.5)
-    bus = await Bus.connect(nats_url, stream=settings.stream, name="scheduler")
-    await bus.ensure_stream()
-    runtime = _Runtime(name="scheduler", settings=settings, bus=bus, stop=asyncio.Event())
-    task = asyncio.create_task(body(runtime))
-    try:
-        await asyncio.wait_for(runtime.is_ready.wait(), timeout=10)
+    async with running(settings, scheduler=body):
         yield
-    finally:
-        runtime.stop.set()
-        await asyncio.wait_for(task, timeout=10)
-        await asyncio.gather(*runtime._tasks)
-        await bus.close()
 
 
 def _envelope(tenant: str, ingestion: str, when: datetime | None = None) -> dict[str, object]:

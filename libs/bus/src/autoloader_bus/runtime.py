@@ -30,10 +30,13 @@ class ServiceRuntime:
     settings: Settings
     bus: Bus
     stop: asyncio.Event
+    ready_signal: asyncio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def ready(self) -> None:
-        """Start publishing heartbeats: ``autoloader up`` waits for them."""
+        """Start publishing heartbeats: ``autoloader up`` waits for them (in-process callers for ``ready_signal``)."""
+        if self.ready_signal is not None:
+            self.ready_signal.set()
         self._tasks.append(
             asyncio.create_task(
                 beat_forever(self.bus, self.name, interval=self.settings.heartbeat_seconds, stop=self.stop)
@@ -51,7 +54,13 @@ def run_service(name: str, body: ServiceBody, settings: Settings | None = None) 
     asyncio.run(serve(name, body, settings))
 
 
-async def serve(name: str, body: ServiceBody, settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    name: str,
+    body: ServiceBody,
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
     """Async form of :func:`run_service`.
 
     Args:
@@ -60,6 +69,7 @@ async def serve(name: str, body: ServiceBody, settings: Settings, stop: asyncio.
         settings: Settings to run with.
         stop: Set it to stop the service; when omitted, SIGTERM/SIGINT stop it (tests that run
             several services in one event loop pass their own).
+        ready: Set when the body reports ready (tests that run services in-process wait on it).
     """
     bus = await Bus.connect(settings.nats_url, stream=settings.stream, name=name)
     await bus.ensure_stream()
@@ -68,7 +78,7 @@ async def serve(name: str, body: ServiceBody, settings: Settings, stop: asyncio.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    runtime = ServiceRuntime(name=name, settings=settings, bus=bus, stop=stop)
+    runtime = ServiceRuntime(name=name, settings=settings, bus=bus, stop=stop, ready_signal=ready)
     log.info("starting", extra={"nats": settings.nats_url})
     body_task = asyncio.create_task(body(runtime))
     stop_task = asyncio.create_task(stop.wait())
