@@ -20,8 +20,6 @@ REF = TableRef("tnt_w", "lake", "db", "t")
 MODIFIED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
-
-
 def write_rows(folder: Path, name: str, rows: list[tuple[int, str]], *, at: str = "2024-01-02T03:04:05") -> FileRef:
     (folder / name).parent.mkdir(parents=True, exist_ok=True)
     lines = ["id,name,at", *[f"{i},{n},{at}" for i, n in rows]]
@@ -249,6 +247,39 @@ async def test_merge_on_two_keys(engine: EmbeddedEngine, landing: Path) -> None:
 
     rows = await engine.table_sample(REF, limit=100, columns=["id", "name", "at"])
     assert sorted((r["id"], r["name"], r["at"][:4]) for r in rows) == [(1, "a", "2025"), (2, "b", "2024")]
+
+
+async def test_merge_on_two_keys_keeps_rows_that_share_only_one_key(engine: EmbeddedEngine, landing: Path) -> None:
+    # The per-column IN filter also catches (1, "b") and (2, "a"): they must be written back unchanged.
+    merge = {"write_mode": "merge", "merge_keys": ["id", "name"]}
+    first = [(1, "a"), (1, "b"), (2, "a")]
+    await engine.load_batch(batch(landing, [write_rows(landing, "a.csv", first, at="2024-01-01")], **merge))
+
+    second = [(1, "a"), (3, "c"), (2, "b")]
+    await engine.load_batch(batch(landing, [write_rows(landing, "b.csv", second, at="2025-01-01")], **merge))
+
+    rows = await engine.table_sample(REF, limit=100, columns=["id", "name", "at"])
+    assert sorted((r["id"], r["name"], r["at"][:4]) for r in rows) == [
+        (1, "a", "2025"),
+        (1, "b", "2024"),
+        (2, "a", "2024"),
+        (2, "b", "2025"),
+        (3, "c", "2025"),
+    ]
+
+
+async def test_merge_on_two_keys_of_thousands_of_rows(engine: EmbeddedEngine, landing: Path) -> None:
+    merge = {"write_mode": "merge", "merge_keys": ["id", "name"]}
+    old = [(i, f"n{i % 7}") for i in range(5000)]
+    await engine.load_batch(batch(landing, [write_rows(landing, "a.csv", old, at="2024-01-01")], **merge))
+    new = [(i, f"n{i % 7}") for i in range(2500, 7500)]
+    await engine.load_batch(batch(landing, [write_rows(landing, "b.csv", new, at="2025-01-01")], **merge))
+
+    rows = await engine.table_sample(REF, limit=10_000, columns=["id", "at"])
+    years = {r["id"]: r["at"][:4] for r in rows}
+    assert len(rows) == 7500
+    assert {years[i] for i in range(2500)} == {"2024"}
+    assert {years[i] for i in range(2500, 7500)} == {"2025"}
 
 
 async def test_redelivered_merge_batch_is_not_applied_twice(engine: EmbeddedEngine, landing: Path) -> None:

@@ -16,7 +16,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import ValidationError
 from pyiceberg.expressions import BooleanExpression
 from pyiceberg.schema import Schema
-from pyiceberg.table import Table, Transaction
+from pyiceberg.table import DataScan, Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.schema import UpdateSchema
@@ -71,6 +71,11 @@ class StagedTable:
     ) -> None:
         """Stage an overwrite (a delete and an append snapshot)."""
         self.transaction.overwrite(df, overwrite_filter=overwrite_filter, snapshot_properties=snapshot_properties)
+
+    def scan(self, row_filter: BooleanExpression) -> DataScan:
+        """Scan the rows the transaction sees (its staged snapshots included)."""
+        # Transaction exposes no io of its own; its table's is the one the staged files use.
+        return DataScan(table_metadata=self.metadata, io=self.transaction._table.io, row_filter=row_filter)
 
 
 TableLike = Table | StagedTable

@@ -20,10 +20,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, In
 from pyiceberg.partitioning import PartitionField as IcebergPartitionField
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
@@ -192,8 +193,9 @@ def write(table: TableLike, data: pa.Table, planned: BatchPlanned, properties: d
     if mode == "overwrite" and _replaces_table(table, planned.run_id):
         _overwrite(table, data, AlwaysTrue(), properties)
     elif mode == "merge" and table.current_snapshot() is not None:
-        rows = last_row_per_key(data, planned.destination.merge_keys)
-        _overwrite(table, rows, _match_filter(rows, planned.destination.merge_keys), properties)
+        _merge(
+            table, last_row_per_key(data, planned.destination.merge_keys), planned.destination.merge_keys, properties
+        )
     elif mode == "merge":
         table.append(last_row_per_key(data, planned.destination.merge_keys), snapshot_properties=properties)
     else:
@@ -217,6 +219,31 @@ def _keys_valid(data: pa.Table, keys: Sequence[str]) -> pa.ChunkedArray | pa.Arr
     return valid
 
 
+def _merge(table: TableLike, rows: pa.Table, keys: Sequence[str], properties: dict[str, str]) -> None:
+    """Replace the table's rows whose key the batch has, and add the batch's rows, in one overwrite."""
+    if len(keys) == 1:
+        _overwrite(table, rows, _match_filter(rows, keys), properties)
+        return
+    # An exact filter for composite keys is one OR of ANDs per row, which PyIceberg evaluates very
+    # slowly; a per-column IN filter is a superset: the rows it catches that the batch does not
+    # replace are written back in the same overwrite.
+    keyed = rows.filter(_keys_valid(rows, keys))
+    if keyed.num_rows == 0:
+        table.append(rows, snapshot_properties=properties)
+        return
+    coarse = And(*(_is_in(key, pc.unique(keyed.column(key)).to_pylist()) for key in keys))
+    caught = table.scan(row_filter=coarse).to_arrow()
+    kept = caught.join(keyed.select(list(keys)), keys=list(keys), join_type="left anti")
+    combined = pa.concat_tables([kept.select(rows.column_names).cast(rows.schema), rows])
+    _overwrite(table, combined, coarse, properties)
+
+
+def _is_in(column: str, values: list[Any]) -> BooleanExpression:
+    # In's constructor is ``In(term, literals)`` at run time (its __new__); the pydantic model
+    # signature mypy reads from says otherwise.
+    return In(column, values)  # type: ignore[call-arg, arg-type]
+
+
 def _match_filter(rows: pa.Table, keys: Sequence[str]) -> BooleanExpression:
     keyed = rows.select(list(keys)).filter(_keys_valid(rows, keys))
     return create_match_filter(keyed, list(keys))
@@ -226,10 +253,7 @@ def _replaces_table(table: TableLike, run_id: str) -> bool:
     """True for the run's first commit into a table that has rows to replace."""
     if table.current_snapshot() is None:
         return False
-    return not any(
-        s.summary is not None and s.summary.get(SNAPSHOT_RUN_ID) == run_id
-        for s in table.metadata.snapshots
-    )
+    return not any(s.summary is not None and s.summary.get(SNAPSHOT_RUN_ID) == run_id for s in table.metadata.snapshots)
 
 
 def _overwrite(table: TableLike, data: pa.Table, condition: BooleanExpression, properties: dict[str, str]) -> None:
