@@ -14,12 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from autoloader_contracts.cluster import ClusterConfig, ClusterPricing
 from autoloader_contracts.codec import decode, encode
 from autoloader_contracts.events import (
     EVENT_TYPES,
     BatchFailed,
     BatchLoaded,
     BatchPlanned,
+    ClusterRegistered,
+    ClusterRemoved,
+    ClusterUpdated,
     ColumnChange,
     Event,
     FileRef,
@@ -61,6 +65,7 @@ TENANT = "ten_golden"
 INGESTION = "ing_0001"
 RUN = "run_0001"
 BATCH = "bat_0001"
+CLUSTER = "clu_0001"
 
 SOURCE = SourceSpec(type="local", path="/data/landing/orders", file_pattern="**/*.csv")
 FORMAT = FormatSpec(type="csv", options={"delimiter": ","})
@@ -107,6 +112,22 @@ SCHEMA_CHANGE = SchemaChange(
     removed=[ColumnChange(name="legacy", old_type="bool")],
     changed=[ColumnChange(name="amount", old_type="int32", new_type="int64")],
 )
+
+CLUSTER_CONFIG = ClusterConfig(
+    name="prod-spark",
+    kind="spark_connect",
+    url="sc://spark.internal:15002",
+    catalog="lake",
+    commit_strategy="staged",
+    pricing=ClusterPricing(nodes=4, units_per_node_hour=0.75, price_per_unit=0.55, currency="EUR"),
+    options={"spark.sql.shuffle.partitions": "8"},
+    token_ref="cred_0001",
+)
+
+
+def _cluster(number: int) -> dict[str, object]:
+    return {**_envelope(CLUSTER, number), "actor": "key:key_0001"}
+
 
 EXAMPLES: list[Event] = [
     IngestionCreated(**_ingestion(1), config=CONFIG, status="draft"),
@@ -161,6 +182,9 @@ EXAMPLES: list[Event] = [
     ),
     SchemaChangeResolved(**_ingestion(17), version=1, action="auto_merge", by="key:key_0001",
                          diff=SCHEMA_CHANGE, files=["/data/landing/orders/b.csv"]),
+    ClusterRegistered(**_cluster(18), config=CLUSTER_CONFIG),
+    ClusterUpdated(**_cluster(19), config=CLUSTER_CONFIG, changed=["pricing", "token"]),
+    ClusterRemoved(**_cluster(20)),
 ]
 
 

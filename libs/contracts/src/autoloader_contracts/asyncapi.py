@@ -27,7 +27,7 @@ SCHEMA_REF = "#/components/schemas/{name}"
 
 _PARAMETERS = {
     "tenant_id": {"description": "Owning tenant; NATS permissions can scope a subscriber to it."},
-    "aggregate_id": {"description": "Id of the ingestion, run or batch the event belongs to."},
+    "aggregate_id": {"description": "Id of the ingestion, run, batch or cluster the event belongs to."},
 }
 
 

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 
+from autoloader_contracts.cluster import ClusterConfig
 from autoloader_contracts.ingestion import DestinationSpec, ErrorsSpec, FormatSpec, IngestionConfig, SourceSpec
 
 RunTrigger = Literal["manual", "scheduled", "retry", "backfill", "refresh"]
@@ -306,6 +307,35 @@ class FilesSkipped(Event, frozen=True, kw_only=True, tag="baseline.files_skipped
     reason: str
 
 
+# --- cluster aggregate (where batches are loaded) ---------------------------------------------
+
+
+class ClusterEvent(Event, frozen=True, kw_only=True):
+    """Base of events on the cluster aggregate (``aggregate_id`` is the cluster id)."""
+
+    aggregate: ClassVar[str] = "cluster"
+
+
+class ClusterRegistered(ClusterEvent, frozen=True, kw_only=True, tag="cluster.registered.v1"):
+    """A cluster was registered (the tenant's ``embedded`` cluster is registered on first use).
+
+    The token is never in the event: ``config.token_ref`` names its encrypted record.
+    """
+
+    config: ClusterConfig
+
+
+class ClusterUpdated(ClusterEvent, frozen=True, kw_only=True, tag="cluster.updated.v1"):
+    """A cluster's configuration changed (or its token was rotated); ``changed`` names the fields."""
+
+    config: ClusterConfig
+    changed: list[str] = []
+
+
+class ClusterRemoved(ClusterEvent, frozen=True, kw_only=True, tag="cluster.removed.v1"):
+    """The cluster is gone; no ingestion used it any more."""
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     IngestionCreated,
     IngestionUpdated,
@@ -324,5 +354,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     BatchLoaded,
     BatchFailed,
     FilesSkipped,
+    ClusterRegistered,
+    ClusterUpdated,
+    ClusterRemoved,
 )
 """Every event type in the catalogue; the codec and the AsyncAPI document are built from it."""

@@ -15,8 +15,10 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from autoloader_api.auth import SECURITY_SCHEME, admin_guard, provide_caller
+from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.commands import IngestionCommands
 from autoloader_api.controllers.admin import AdminController
+from autoloader_api.controllers.clusters import ClusterController
 from autoloader_api.controllers.health import HealthController
 from autoloader_api.controllers.ingestions import IngestionController
 from autoloader_api.controllers.runs import RunController
@@ -63,7 +65,11 @@ def create_app(
     """
     clock = clock or SystemClock()
     reads = ReadModels(pool)
-    source_credentials = SourceCredentials(CredentialStore(pool, SecretBox.from_settings(settings)))
+    credential_store = CredentialStore(pool, SecretBox.from_settings(settings))
+    source_credentials = SourceCredentials(credential_store)
+    clusters = ClusterCommands(
+        store=EventStore(bus), reads=reads, clock=clock, tokens=credential_store, projection_timeout=projection_timeout
+    )
     adapters: dict[str, Any] = {
         "settings": settings,
         "bus": bus,
@@ -73,6 +79,7 @@ def create_app(
         "tenants": TenantStore(pool),
         "tables": TableGateway(bus, timeout=rpc_timeout),
         "source_credentials": source_credentials,
+        "clusters": clusters,
         "commands": IngestionCommands(
             store=EventStore(bus),
             reads=reads,
@@ -80,6 +87,7 @@ def create_app(
             allowed_roots=settings.allowed_roots,
             projection_timeout=projection_timeout,
             credentials=source_credentials,
+            clusters=clusters,
         ),
     }
     dependencies = {name: _constant(value) for name, value in adapters.items()}
@@ -91,7 +99,14 @@ def create_app(
     )
     tenant_api = Router(
         API_PREFIX,
-        route_handlers=[IngestionController, RunController, SchemaVersionController, TableController, StatusController],
+        route_handlers=[
+            IngestionController,
+            RunController,
+            SchemaVersionController,
+            TableController,
+            StatusController,
+            ClusterController,
+        ],
         dependencies={"caller": Provide(provide_caller)},
         security=[{SECURITY_SCHEME: []}],
     )

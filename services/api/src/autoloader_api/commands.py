@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
+
+from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.credentials import SourceCredentials, with_credential_ref
 from autoloader_api.domain.lifecycle import (
     Transition,
@@ -73,8 +76,10 @@ class IngestionCommands:
         allowed_roots: Sequence[Path],
         projection_timeout: float = 5.0,
         credentials: SourceCredentials | None = None,
+        clusters: ClusterCommands | None = None,
     ) -> None:
         self._store = store
+        self._clusters = clusters
         self._reads = reads
         self._clock = clock
         self._roots = tuple(allowed_roots)
@@ -90,6 +95,7 @@ class IngestionCommands:
         config = body.to_config()
         sent = body.source.credentials
         self._validate(config, credentials_given=sent is not None, credentials=sent)
+        config = await self._with_cluster(caller, config)
         if sent:
             config = with_credential_ref(config, await self._credentials.save(caller.tenant_id, sent))
         ingestion_id = new_id("ing")
@@ -114,6 +120,8 @@ class IngestionCommands:
         # Credentials alone may change in any status; the rest of the source only in a draft.
         check_update(state, changed_sections(_without_ref(state.config), _without_ref(proposed)))
         self._validate(proposed, credentials_given=body.credentials_given, credentials=sent)
+        if proposed.cluster_id != state.config.cluster_id:
+            proposed = await self._with_cluster(caller, proposed)
         if sent:
             proposed = with_credential_ref(proposed, await self._credentials.save(caller.tenant_id, sent))
         changed = changed_sections(state.config, proposed)
@@ -240,6 +248,17 @@ class IngestionCommands:
         if await self._credentials.unchanged(caller.tenant_id, unmasked, kept):
             return with_credential_ref(proposed, kept), None
         return with_credential_ref(proposed, kept), unmasked
+
+    async def _with_cluster(self, caller: Caller, config: IngestionConfig) -> IngestionConfig:
+        """``config`` on its named cluster, or on the tenant's embedded one when none is named.
+
+        Raises:
+            ValidationFailed: ``cluster_id`` names no cluster of the tenant.
+        """
+        if self._clusters is None:
+            return config
+        cluster_id = await self._clusters.cluster_for_ingestion(caller, config.cluster_id)
+        return msgspec.structs.replace(config, cluster_id=cluster_id)
 
     def _validate(
         self, config: IngestionConfig, *, credentials_given: bool, credentials: dict[str, Any] | None = None

@@ -214,6 +214,37 @@ class ReadModels:
         )
         return _page(rows, limit, lambda r: (_key(r["first_seen_at"]), r["path"], r["identity"]))
 
+    async def list_clusters(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page:
+        """Return one page of the tenant's clusters, oldest first."""
+        _check_range("limit", limit, 1, 200)
+        args: list[Any] = [tenant_id]
+        where = "tenant_id = $1"
+        if cursor:
+            after, after_id = decode_cursor(cursor, size=2)
+            args += [datetime.fromisoformat(after), after_id]
+            where += " AND (created_at, id) > ($2, $3)"
+        rows = await self._pool.fetch(
+            f"SELECT * FROM read.clusters WHERE {where} ORDER BY created_at, id LIMIT {limit + 1}",  # noqa: S608
+            *args,
+        )
+        return _page(rows, limit, lambda r: (_key(r["created_at"]), r["id"]))
+
+    async def find_cluster(self, tenant_id: str, cluster_id: str) -> Record | None:
+        """Return the cluster row, or ``None``."""
+        return await self._pool.fetchrow(
+            "SELECT * FROM read.clusters WHERE tenant_id = $1 AND id = $2", tenant_id, cluster_id
+        )
+
+    async def cluster_usage(self, tenant_id: str, *, default_cluster_id: str) -> dict[str, int]:
+        """Return cluster id -> live ingestions loading on it (no ``cluster_id`` means the default one)."""
+        rows = await self._pool.fetch(
+            """SELECT COALESCE(config->>'cluster_id', $2) AS cluster_id, count(*) AS n FROM read.ingestions
+               WHERE tenant_id = $1 AND status <> 'deleted' GROUP BY 1""",
+            tenant_id,
+            default_cluster_id,
+        )
+        return {row["cluster_id"]: int(row["n"]) for row in rows}
+
 
 def _page(rows: list[Record], limit: int, key: Any) -> Page:
     if len(rows) <= limit:

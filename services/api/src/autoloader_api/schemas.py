@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from autoloader_contracts.cluster import ClusterConfig, ClusterPricing
 from autoloader_contracts.ingestion import (
     DestinationSpec,
     DiscoverySpec,
@@ -353,3 +354,94 @@ class SchemaVersionPage(_Out, frozen=True, kw_only=True):
 
     items: list[SchemaVersionOut]
     next_cursor: str | None
+
+
+# --- clusters ------------------------------------------------------------------------------
+
+
+class CreateCluster(_In, frozen=True, kw_only=True):
+    """``POST /api/v1/clusters`` body; ``token`` is write-only (stored encrypted, shown as ``"********"``)."""
+
+    name: str
+    kind: str
+    url: str | None = None
+    token: str | None = None
+    catalog: str = "lake"
+    commit_strategy: str = "staged"
+    pricing: ClusterPricing = msgspec.field(default_factory=ClusterPricing)
+    options: dict[str, Any] = {}
+
+    def to_config(self) -> ClusterConfig:
+        """Return the configuration to store (never carries the token itself)."""
+        return ClusterConfig(
+            name=self.name,
+            kind=self.kind,
+            url=self.url,
+            catalog=self.catalog,
+            commit_strategy=self.commit_strategy,
+            pricing=self.pricing,
+            options=self.options,
+        )
+
+
+class UpdateCluster(_In, frozen=True, kw_only=True):
+    """``PUT /api/v1/clusters/{id}`` body: only the fields sent change.
+
+    ``token``: omitted or ``"********"`` keeps the stored token, a new value rotates it, ``null``
+    or ``""`` removes it.
+    """
+
+    name: str | UnsetType = UNSET
+    kind: str | UnsetType = UNSET
+    url: str | UnsetType | None = UNSET
+    token: str | UnsetType | None = UNSET
+    catalog: str | UnsetType = UNSET
+    commit_strategy: str | UnsetType = UNSET
+    pricing: ClusterPricing | UnsetType = UNSET
+    options: dict[str, Any] | UnsetType = UNSET
+
+    def apply_to(self, config: ClusterConfig) -> ClusterConfig:
+        """Return ``config`` with the fields of this body replaced (the token is handled apart)."""
+        changes = {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if name != "token" and getattr(self, name) is not UNSET
+        }
+        return msgspec.structs.replace(config, **changes)
+
+
+class ClusterOut(_Out, frozen=True, kw_only=True):
+    """One cluster; ``token`` is ``"********"`` when one is stored, else null."""
+
+    id: str
+    name: str
+    kind: str
+    url: str | None
+    token: str | None
+    catalog: str
+    commit_strategy: str
+    pricing: ClusterPricing
+    options: dict[str, Any]
+    ingestion_count: int
+    """Live ingestions that load on this cluster."""
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClusterPage(_Out, frozen=True, kw_only=True):
+    """A page of clusters, oldest first (the embedded cluster comes first)."""
+
+    items: list[ClusterOut]
+    next_cursor: str | None
+
+
+class ClusterConnectionResult(_Out, frozen=True, kw_only=True):
+    """``POST /api/v1/clusters/{id}/test-connection`` answer (a failure is a report, not an error)."""
+
+    reachable: bool
+    kind: str
+    message: str
+    authenticated: bool | None = None
+    spark_version: str | None = None
+    catalogs: list[str] | None = None

@@ -8,7 +8,17 @@ from typing import Any
 
 import msgspec
 
-from autoloader_api.schemas import FileOut, IngestionMetadata, IngestionOut, RunOut, SchemaVersionOut, SourceOut
+from autoloader_api.domain.source_rules import MASK
+from autoloader_api.schemas import (
+    ClusterOut,
+    FileOut,
+    IngestionMetadata,
+    IngestionOut,
+    RunOut,
+    SchemaVersionOut,
+    SourceOut,
+)
+from autoloader_contracts.cluster import ClusterConfig, ClusterState
 from autoloader_contracts.ingestion import IngestionConfig, IngestionState
 from autoloader_contracts.schedule import ScheduleError, next_fire_time
 
@@ -146,4 +156,33 @@ def schema_version_from_row(row: Mapping[str, Any]) -> SchemaVersionOut:
         detected_at=row["detected_at"],
         resolved_by=row["resolved_by"],
         resolved_at=row["resolved_at"],
+    )
+
+
+def cluster_from_state(state: ClusterState, *, ingestion_count: int) -> ClusterOut:
+    """Build the response from the cluster aggregate (the token only as a mask)."""
+    fields = {"id": state.id, "version": state.version, "created_at": state.created_at, "updated_at": state.updated_at}
+    return _cluster(state.config, fields, ingestion_count)
+
+
+def cluster_from_row(row: Mapping[str, Any], *, ingestion_count: int) -> ClusterOut:
+    """Build the response for a ``read.clusters`` row."""
+    return _cluster(msgspec.convert(row["config"], ClusterConfig), row, ingestion_count)
+
+
+def _cluster(config: ClusterConfig, fields: Mapping[str, Any], ingestion_count: int) -> ClusterOut:
+    return ClusterOut(
+        id=fields["id"],
+        name=config.name,
+        kind=config.kind,
+        url=config.url,
+        token=MASK if config.token_ref else None,
+        catalog=config.catalog,
+        commit_strategy=config.commit_strategy,
+        pricing=config.pricing,
+        options=config.options,
+        ingestion_count=ingestion_count,
+        version=fields["version"],
+        created_at=fields["created_at"],
+        updated_at=fields["updated_at"],
     )

@@ -21,7 +21,7 @@ from autoloader_projector.projections import PROJECTIONS
 log = logging.getLogger(__name__)
 
 PROJECTION = "read_models"
-READ_TABLES = ("read.files", "read.runs", "read.ingestions", "read.schema_versions")
+READ_TABLES = ("read.files", "read.runs", "read.ingestions", "read.schema_versions", "read.clusters")
 RETRY_SECONDS = 2.0
 
 

@@ -252,6 +252,39 @@ async def _schema_change_resolved(conn: Connection, e: ev.SchemaChangeResolved, 
     )
 
 
+async def _cluster_registered(conn: Connection, e: ev.ClusterRegistered, seq: int) -> None:
+    await conn.execute(
+        """INSERT INTO read.clusters (id, tenant_id, name, kind, config, version, created_by, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING""",
+        e.aggregate_id,
+        e.tenant_id,
+        e.config.name,
+        e.config.kind,
+        _json(e.config),
+        seq,
+        e.actor,
+        e.occurred_at,
+    )
+
+
+async def _cluster_updated(conn: Connection, e: ev.ClusterUpdated, seq: int) -> None:
+    await conn.execute(
+        """UPDATE read.clusters SET name = $3, kind = $4, config = $5, version = $6, updated_at = $7
+           WHERE id = $1 AND tenant_id = $2""",
+        e.aggregate_id,
+        e.tenant_id,
+        e.config.name,
+        e.config.kind,
+        _json(e.config),
+        seq,
+        e.occurred_at,
+    )
+
+
+async def _cluster_removed(conn: Connection, e: ev.ClusterRemoved, seq: int) -> None:
+    await conn.execute("DELETE FROM read.clusters WHERE id = $1 AND tenant_id = $2", e.aggregate_id, e.tenant_id)
+
+
 PROJECTIONS: dict[type[ev.Event], Projection] = {
     ev.IngestionCreated: _ingestion_created,
     ev.IngestionUpdated: _ingestion_updated,
@@ -270,4 +303,7 @@ PROJECTIONS: dict[type[ev.Event], Projection] = {
     ev.FilesSkipped: _files_skipped,
     ev.SchemaChangeDetected: _schema_change_detected,
     ev.SchemaChangeResolved: _schema_change_resolved,
+    ev.ClusterRegistered: _cluster_registered,
+    ev.ClusterUpdated: _cluster_updated,
+    ev.ClusterRemoved: _cluster_removed,
 }
