@@ -20,7 +20,10 @@ from autoloader_cli.servers import NatsServer, PostgresServer
 # Each source type's place fixture (and its server) lives in tests/source_envs/<type>.py.
 pytest_plugins = [
     module
-    for module in (f"tests.source_envs.{name}" for name in ("local", "s3", "azure", "gcs", "ftp", "sftp"))
+    for module in (
+        *(f"tests.source_envs.{name}" for name in ("local", "s3", "azure", "gcs", "ftp", "sftp")),
+        "tests.spark_env",  # spark_connect_url: a Spark Connect server, started only when requested
+    )
     if importlib.util.find_spec(module) is not None
 ]
 
