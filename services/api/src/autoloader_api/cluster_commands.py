@@ -6,8 +6,6 @@ The token is write-only: it is stored encrypted in the credential store and the 
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +25,6 @@ from autoloader_core.clock import Clock
 from autoloader_core.errors import ConflictError, FieldError, NotFoundError, TerminalError, ValidationFailed
 from autoloader_core.ids import deterministic_id, is_valid_id, new_id
 from autoloader_db.credentials import CredentialStore
-
-log = logging.getLogger(__name__)
 
 EMBEDDED_NAME = "embedded"
 
@@ -71,11 +67,15 @@ class ClusterCommands:
         if not history:
             try:
                 event = _embedded_registered(caller, self._clock.now())
-                await self._wait_projected(await self._store.append(event, expected_version=0))
+                await self._reads.wait_projected(
+                    await self._store.append(event, expected_version=0), timeout=self._timeout
+                )
             except ConflictError:  # another request registered it between our read and our append
                 history = await self._history(tenant_id, cluster_id)
         if history:
-            await self._wait_projected(history[-1][0])  # so the read models show it to this request
+            await self._reads.wait_projected(
+                history[-1][0], timeout=self._timeout
+            )  # so the read models show it to this request
         self._has_embedded.add(tenant_id)
         return cluster_id
 
@@ -118,7 +118,7 @@ class ClusterCommands:
         if body.token:
             config = msgspec.structs.replace(config, token_ref=await self._save_token(caller, body.token))
         await self.ensure_embedded(caller)
-        event = ClusterRegistered(**self._envelope(caller, new_id("clu")), config=config)
+        event = ClusterRegistered(**caller.envelope(new_id("clu"), now=self._clock.now()), config=config)
         return await self._append(event, [], expected_version=0)
 
     async def update(self, caller: Caller, cluster_id: str, body: UpdateCluster) -> ClusterState:
@@ -144,7 +144,7 @@ class ClusterCommands:
         ]
         if not changed:
             return state
-        event = ClusterUpdated(**self._envelope(caller, cluster_id), config=proposed, changed=changed)
+        event = ClusterUpdated(**caller.envelope(cluster_id, now=self._clock.now()), config=proposed, changed=changed)
         return await self._append(event, history, expected_version=state.version)
 
     async def remove(self, caller: Caller, cluster_id: str) -> None:
@@ -168,7 +168,9 @@ class ClusterCommands:
                 "(PUT /ingestions/{id} with cluster_id) or delete them first"
             )
         await self._append(
-            ClusterRemoved(**self._envelope(caller, cluster_id)), history, expected_version=state.version
+            ClusterRemoved(**caller.envelope(cluster_id, now=self._clock.now())),
+            history,
+            expected_version=state.version,
         )
 
     async def _with_token(self, caller: Caller, config: ClusterConfig, token: Any) -> ClusterConfig:
@@ -191,31 +193,10 @@ class ClusterCommands:
 
     async def _append(self, event: Event, history: list[tuple[int, Event]], *, expected_version: int) -> ClusterState:
         seq = await self._store.append(event, expected_version=expected_version)
-        await self._wait_projected(seq)
+        await self._reads.wait_projected(seq, timeout=self._timeout)
         state = fold([*history, (seq, event)])
         assert state is not None  # every command here starts from, or registers, a cluster
         return state
-
-    def _envelope(self, caller: Caller, aggregate_id: str) -> dict[str, Any]:
-        return {
-            "event_id": new_id("evt"),
-            "occurred_at": self._clock.now(),
-            "tenant_id": caller.tenant_id,
-            "aggregate_id": aggregate_id,
-            "actor": caller.actor,
-            "correlation_id": new_id("cor"),
-        }
-
-    async def _wait_projected(self, seq: int) -> bool:
-        """Poll the projection checkpoint until it reaches ``seq`` (False after the timeout)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
-        while await self._reads.projected_seq() < seq:
-            if loop.time() >= deadline:
-                log.warning("read models lag behind the write", extra={"seq": seq})
-                return False
-            await asyncio.sleep(0.02)
-        return True
 
 
 def _embedded_registered(caller: Caller, now: datetime) -> ClusterRegistered:

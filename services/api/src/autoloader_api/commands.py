@@ -6,8 +6,6 @@ read) reflect the write, although reads are served from the eventually consisten
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +44,6 @@ from autoloader_contracts.ingestion_state import fold
 from autoloader_core.clock import Clock
 from autoloader_core.errors import ConflictError, NotFoundError, ValidationFailed
 from autoloader_core.ids import is_valid_id, new_id
-
-log = logging.getLogger(__name__)
 
 _TRANSITION_EVENTS: dict[Transition, type[Event]] = {
     "activate": IngestionActivated,
@@ -100,7 +96,7 @@ class IngestionCommands:
             config = with_credential_ref(config, await self._credentials.save(caller.tenant_id, sent))
         ingestion_id = new_id("ing")
         event = IngestionCreated(
-            **self._envelope(caller, ingestion_id),
+            **caller.envelope(ingestion_id, now=self._clock.now()),
             config=config,
             status="active" if body.activate else "draft",
         )
@@ -126,8 +122,12 @@ class IngestionCommands:
             proposed = with_credential_ref(proposed, await self._credentials.save(caller.tenant_id, sent))
         changed = changed_sections(state.config, proposed)
         if not changed:
-            return Outcome(state=state, projected=await self._wait_projected(state.version))
-        event = IngestionUpdated(**self._envelope(caller, ingestion_id), config=proposed, changed=changed)
+            return Outcome(
+                state=state, projected=await self._reads.wait_projected(state.version, timeout=self._timeout)
+            )
+        event = IngestionUpdated(
+            **caller.envelope(ingestion_id, now=self._clock.now()), config=proposed, changed=changed
+        )
         return await self._append(event, history, expected_version=state.version)
 
     async def transition(self, caller: Caller, ingestion_id: str, command: Transition) -> Outcome:
@@ -140,7 +140,7 @@ class IngestionCommands:
         history = await self._history(caller, ingestion_id)
         state = ensure_exists(fold(history), ingestion_id)
         check_transition(command, state)
-        event = _TRANSITION_EVENTS[command](**self._envelope(caller, ingestion_id))
+        event = _TRANSITION_EVENTS[command](**caller.envelope(ingestion_id, now=self._clock.now()))
         return await self._append(event, history, expected_version=state.version)
 
     async def delete(self, caller: Caller, ingestion_id: str, *, delete_table: bool) -> None:
@@ -151,7 +151,7 @@ class IngestionCommands:
         """
         history = await self._history(caller, ingestion_id)
         state = ensure_exists(fold(history), ingestion_id)
-        event = IngestionDeleted(**self._envelope(caller, ingestion_id), delete_table=delete_table)
+        event = IngestionDeleted(**caller.envelope(ingestion_id, now=self._clock.now()), delete_table=delete_table)
         await self._append(event, history, expected_version=state.version)
 
     async def request_run(self, caller: Caller, ingestion_id: str) -> str:
@@ -163,10 +163,12 @@ class IngestionCommands:
         state = ensure_exists(fold(await self._history(caller, ingestion_id)), ingestion_id)
         run_id = new_id("run")
         event = RunRequested(
-            **self._envelope(caller, run_id, correlation_id=run_id), ingestion_id=state.id, trigger="manual"
+            **caller.envelope(run_id, now=self._clock.now(), correlation_id=run_id),
+            ingestion_id=state.id,
+            trigger="manual",
         )
         seq = await self._store.append(event, expected_version=0)
-        await self._wait_projected(seq)
+        await self._reads.wait_projected(seq, timeout=self._timeout)
         return run_id
 
     async def retry_run(self, caller: Caller, ingestion_id: str, run_id: str) -> str:
@@ -185,13 +187,13 @@ class IngestionCommands:
             raise ConflictError(f"run {run_id!r} has no failed files to retry")
         retry_id = new_id("run")
         event = RunRequested(
-            **self._envelope(caller, retry_id, correlation_id=retry_id),
+            **caller.envelope(retry_id, now=self._clock.now(), correlation_id=retry_id),
             ingestion_id=state.id,
             trigger="retry",
             retry_of=run_id,
         )
         seq = await self._store.append(event, expected_version=0)
-        await self._wait_projected(seq)
+        await self._reads.wait_projected(seq, timeout=self._timeout)
         return retry_id
 
     async def resolve_schema_version(
@@ -205,9 +207,7 @@ class IngestionCommands:
         """
         history = await self._history(caller, ingestion_id)
         state = ensure_exists(fold(history), ingestion_id)
-        detected = next(
-            (e for _, e in history if isinstance(e, SchemaChangeDetected) and e.version == version), None
-        )
+        detected = next((e for _, e in history if isinstance(e, SchemaChangeDetected) and e.version == version), None)
         if detected is None:
             raise NotFoundError(f"schema version {version} of ingestion {ingestion_id!r} not found")
         if state.pending_schema_version != version:
@@ -216,7 +216,7 @@ class IngestionCommands:
                 "only a pending version can be resolved"
             )
         event = SchemaChangeResolved(
-            **self._envelope(caller, ingestion_id),
+            **caller.envelope(ingestion_id, now=self._clock.now()),
             version=version,
             action=action,
             by=caller.actor,
@@ -276,38 +276,11 @@ class IngestionCommands:
         stored = await self._store.read(caller.tenant_id, "ingestion", ingestion_id)
         return [(s.seq, s.event) for s in stored]
 
-    async def _append(
-        self, event: Event, history: list[tuple[int, Event]], *, expected_version: int
-    ) -> Outcome:
+    async def _append(self, event: Event, history: list[tuple[int, Event]], *, expected_version: int) -> Outcome:
         seq = await self._store.append(event, expected_version=expected_version)
         state = fold([*history, (seq, event)])
         assert state is not None  # every command here starts from, or creates, an ingestion
-        return Outcome(state=state, projected=await self._wait_projected(seq))
-
-    def _envelope(
-        self, caller: Caller, aggregate_id: str, *, correlation_id: str | None = None
-    ) -> dict[str, Any]:
-        return {
-            "event_id": new_id("evt"),
-            "occurred_at": self._clock.now(),
-            "tenant_id": caller.tenant_id,
-            "aggregate_id": aggregate_id,
-            "actor": caller.actor,
-            "correlation_id": correlation_id or new_id("cor"),
-        }
-
-    async def _wait_projected(self, seq: int) -> bool:
-        """Poll the projection checkpoint until it reaches ``seq`` (False after the timeout)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
-        delay = 0.01
-        while await self._reads.projected_seq() < seq:
-            if loop.time() >= deadline:
-                log.warning("read models lag behind the write", extra={"seq": seq})
-                return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.1)
-        return True
+        return Outcome(state=state, projected=await self._reads.wait_projected(seq, timeout=self._timeout))
 
 
 def _without_ref(config: IngestionConfig) -> IngestionConfig:

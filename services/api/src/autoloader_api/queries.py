@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,6 +11,8 @@ from typing import Any
 from autoloader_api.pagination import decode_cursor, encode_cursor
 from autoloader_core.errors import FieldError, NotFoundError, ValidationFailed
 from autoloader_db.database import Pool, Record
+
+log = logging.getLogger(__name__)
 
 PROJECTION = "read_models"
 INGESTION_SORTS = {  # sort parameter -> (column, descending)
@@ -53,6 +57,23 @@ class ReadModels:
             "SELECT last_seq FROM read.checkpoints WHERE projection = $1", PROJECTION
         )
         return int(seq or 0)
+
+    async def wait_projected(self, seq: int, *, timeout: float) -> bool:  # noqa: ASYNC109 - returns False, never raises
+        """Poll the checkpoint until the projector applied ``seq``; False after ``timeout`` seconds.
+
+        Commands wait for their own event so a response (and the client's next read) reflects the
+        write, although reads come from eventually consistent read models.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.01
+        while await self.projected_seq() < seq:
+            if loop.time() >= deadline:
+                log.warning("read models lag behind the write", extra={"seq": seq})
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return True
 
     async def find_ingestion(self, tenant_id: str, ingestion_id: str) -> Record | None:
         """Return the live (not deleted) ingestion row, or ``None``."""

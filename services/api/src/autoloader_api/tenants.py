@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from autoloader_core.errors import ConflictError, FieldError, ValidationFailed
 from autoloader_core.ids import new_id
@@ -35,6 +37,17 @@ class Caller:
     def actor(self) -> str:
         """How events name this caller (the key id, never the key)."""
         return f"key:{self.key_id}"
+
+    def envelope(self, aggregate_id: str, *, now: datetime, correlation_id: str | None = None) -> dict[str, Any]:
+        """The envelope fields of an event this caller causes on ``aggregate_id``."""
+        return {
+            "event_id": new_id("evt"),
+            "occurred_at": now,
+            "tenant_id": self.tenant_id,
+            "aggregate_id": aggregate_id,
+            "actor": self.actor,
+            "correlation_id": correlation_id or new_id("cor"),
+        }
 
 
 class TenantStore:
