@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from autoloader_cli.servers import free_port
+from tests.support import port_open
 
 SPARK_VERSION = "4.2.0"
 """The server's Spark version; keep it equal to the ``pyspark-client`` minor the loader pins."""
@@ -89,13 +89,6 @@ def spark_home() -> Path:
         raise RuntimeError(f"pyspark=={SPARK_VERSION} installed into {target} but {home} is not a Spark home")
     return home
 
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -171,7 +164,7 @@ class SparkConnectServer:
                 raise RuntimeError(
                     f"Spark Connect server exited ({self.process.returncode}); {self.log}:\n{_tail(self.log)}"
                 )
-            if _port_open(self.port):
+            if port_open(self.port):
                 return
             time.sleep(0.1)
         self.stop()

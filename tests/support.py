@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -61,3 +62,12 @@ def envelope(tenant_id: str, aggregate_id: str, **extra: Any) -> dict[str, Any]:
         "correlation_id": new_id("cor"),
         **extra,
     }
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port`` (a server finished starting)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False

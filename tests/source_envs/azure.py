@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,6 +29,7 @@ from azure.storage.blob.aio import ContainerClient
 
 from autoloader_cli.servers import free_port
 from autoloader_contracts.ingestion import SourceSpec
+from tests.support import port_open
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 AZURITE_BIN = NODE_DIR / "node_modules" / ".bin" / "azurite-blob"
@@ -60,13 +60,6 @@ def ensure_azurite_installed() -> Path:
                            stdout=subprocess.DEVNULL, timeout=600)
     return AZURITE_BIN
 
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -101,7 +94,7 @@ class AzuriteServer:
         with log.open("ab") as out:
             self.process = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
         deadline = time.monotonic() + timeout
-        while not _port_open(self.port):
+        while not port_open(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"Azurite did not start on port {self.port}: {log.read_text(errors='replace')}")
