@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Protocol
@@ -170,6 +170,24 @@ class PathFilter:
         if not glob_matches(self.pattern, path):
             return False
         return not (self.exclude and glob_matches(self.exclude, path))
+
+
+async def read_chunks(
+    read: Callable[[int], Awaitable[bytes]], *, start: int, end: int | None, chunk_size: int
+) -> AsyncIterator[bytes]:
+    """Yield what ``read(n)`` returns, positioned at ``start``, until ``end`` (exclusive) or end of file.
+
+    ``read`` is the connector's own "read up to n bytes" of an already positioned stream; this
+    keeps the byte budget of a ranged read in one place.
+    """
+    remaining = None if end is None else max(0, end - start)
+    while remaining is None or remaining > 0:
+        chunk = await read(chunk_size if remaining is None else min(chunk_size, remaining))
+        if not chunk:
+            return
+        if remaining is not None:
+            remaining -= len(chunk)
+        yield chunk
 
 
 def page_size(options: dict[str, object], default: int = 1000) -> int:

@@ -23,7 +23,14 @@ import aioftp
 
 from autoloader_contracts.ingestion import SourceSpec
 from autoloader_core.errors import TerminalError
-from autoloader_sources.base import ListedFile, PathFilter, SourceAuthError, SourceNotFound, SourceUnavailable
+from autoloader_sources.base import (
+    ListedFile,
+    PathFilter,
+    SourceAuthError,
+    SourceNotFound,
+    SourceUnavailable,
+    read_chunks,
+)
 from autoloader_sources.remote import RemoteEntry, RemoteLocation, check_relative, parse_location, walk
 
 DEFAULT_PORT = 21
@@ -169,15 +176,16 @@ class FtpSource:
             with self._translated(f"opening {path!r}", missing=missing):
                 stream = await self._data_stream("RETR " + remote, offset=start)
             complete = False
+
+            async def read(size: int) -> bytes:
+                nonlocal complete
+                with self._translated(f"reading {path!r}"):
+                    chunk: bytes = await stream.read(size)
+                complete = not chunk  # the server sent everything
+                return chunk
+
             try:
-                while remaining is None or remaining > 0:
-                    with self._translated(f"reading {path!r}"):
-                        chunk = await stream.read(READ_CHUNK if remaining is None else min(READ_CHUNK, remaining))
-                    if not chunk:
-                        complete = True
-                        break
-                    if remaining is not None:
-                        remaining -= len(chunk)
+                async for chunk in read_chunks(read, start=start, end=end, chunk_size=READ_CHUNK):
                     yield chunk
             finally:
                 await self._end_transfer(stream, complete=complete)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from autoloader_core.errors import TerminalError
-from autoloader_sources.base import ListedFile, PathFilter, SourceNotFound
+from autoloader_sources.base import ListedFile, PathFilter, SourceNotFound, read_chunks
 
 LIST_CHUNK = 500
 READ_CHUNK = 1024 * 1024
@@ -155,14 +155,9 @@ class LocalSource:
             raise SourceNotFound(f"cannot open {path!r}: {exc.strerror}") from exc
         try:
             handle.seek(start)
-            remaining = None if end is None else max(0, end - start)
-            while remaining is None or remaining > 0:
-                size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                chunk = await asyncio.to_thread(handle.read, size)
-                if not chunk:
-                    return
-                if remaining is not None:
-                    remaining -= len(chunk)
+            async for chunk in read_chunks(
+                lambda size: asyncio.to_thread(handle.read, size), start=start, end=end, chunk_size=READ_CHUNK
+            ):
                 yield chunk
         finally:
             handle.close()

@@ -23,7 +23,14 @@ import asyncssh
 
 from autoloader_contracts.ingestion import SourceSpec
 from autoloader_core.errors import TerminalError
-from autoloader_sources.base import ListedFile, PathFilter, SourceAuthError, SourceNotFound, SourceUnavailable
+from autoloader_sources.base import (
+    ListedFile,
+    PathFilter,
+    SourceAuthError,
+    SourceNotFound,
+    SourceUnavailable,
+    read_chunks,
+)
 from autoloader_sources.remote import RemoteEntry, RemoteLocation, check_relative, parse_location, walk
 
 DEFAULT_PORT = 22
@@ -193,16 +200,13 @@ class SftpSource:
         try:
             with self._translated(f"reading {path!r}"):
                 await handle.seek(start)
-            remaining = None if end is None else max(0, end - start)
-            while remaining is None or remaining > 0:
+
+            async def read(size: int) -> bytes:
                 with self._translated(f"reading {path!r}"):
                     # Opened in binary mode ("rb", no encoding): reads return bytes.
-                    size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                    chunk = cast(bytes, await handle.read(size))
-                if not chunk:
-                    return
-                if remaining is not None:
-                    remaining -= len(chunk)
+                    return cast(bytes, await handle.read(size))
+
+            async for chunk in read_chunks(read, start=start, end=end, chunk_size=READ_CHUNK):
                 yield chunk
         finally:
             with contextlib.suppress(asyncssh.Error, OSError):
