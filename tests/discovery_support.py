@@ -44,12 +44,13 @@ class DiscoveryHarness:
     tenant: str = field(default_factory=lambda: new_id("tnt"))
 
     async def create_ingestion(self, source: SourceSpec, *, discovery: DiscoverySpec | None = None,
-                               status: str = "active") -> str:
-        """Append IngestionCreated and return the ingestion id."""
+                               status: str = "active", **config_fields: Any) -> str:
+        """Append IngestionCreated and return the ingestion id (``config_fields``: more IngestionConfig fields)."""
         ingestion = new_id("ing")
         config = IngestionConfig(
             name="orders", source=source, format=FormatSpec(type="csv"),
             destination=DestinationSpec(database="sales", table="orders"), discovery=discovery or DiscoverySpec(),
+            **config_fields,
         )
         await self.store.append(
             ev.IngestionCreated(**envelope(self.tenant, ingestion), config=config, status=status),  # type: ignore[arg-type]
@@ -97,8 +98,8 @@ class DiscoveryHarness:
     async def _planned_count(self, run: str, count: int) -> bool:
         return len([p for p in await self.events(ev.BatchPlanned) if p.run_id == run]) >= count
 
-    async def act_as_loader(self) -> None:
-        """Acknowledge every planned batch as loaded with one row per file."""
+    async def act_as_loader(self, *, spark_seconds: float | None = None, read_by: str | None = None) -> None:
+        """Acknowledge every planned batch as loaded with one row per file (each taking ``spark_seconds``)."""
         done = {e.aggregate_id for e in await self.events(ev.BatchLoaded)}
         for plan in await self.events(ev.BatchPlanned):
             if plan.aggregate_id in done:
@@ -109,6 +110,7 @@ class DiscoveryHarness:
                     **envelope(plan.tenant_id, plan.aggregate_id), ingestion_id=plan.ingestion_id,
                     run_id=plan.run_id, files=files, rows=len(files), bytes=sum(f.size for f in plan.files),
                     snapshot_id=7, table="lake.sales.orders", duration_seconds=0.1,
+                    spark_seconds=spark_seconds, read_by=read_by,
                 )
             )
 

@@ -48,6 +48,7 @@ from autoloader_contracts.events import (
 )
 from autoloader_contracts.ingestion import (
     DestinationSpec,
+    EngineSpec,
     FormatSpec,
     IngestionConfig,
     ScheduleSpec,
@@ -76,6 +77,7 @@ CONFIG = IngestionConfig(
     format=FORMAT,
     destination=DESTINATION,
     schedule=ScheduleSpec(frequency="daily", time="02:00", timezone="Europe/Berlin"),
+    engine=EngineSpec(read_files="cluster"),
 )
 FILES = [
     FileRef(path="/data/landing/orders/a.csv", size=1024, modified_at=T0, etag="e1"),
@@ -145,14 +147,14 @@ EXAMPLES: list[Event] = [
         **_run(11),
         status="partial",
         metrics=RunMetrics(files_discovered=2, files_processed=1, files_failed=1, records_ingested=1000,
-                           bytes_read=1024, duration_seconds=3.25, error_count=1),
+                           bytes_read=1024, duration_seconds=3.25, error_count=1, spark_seconds=1.25),
         started_at=T0,
         errors=[RunError(error_type="MalformedRow", message="expected 4 columns, got 3",
                          file="/data/landing/orders/b.csv", line=17)],
         snapshot_ids=[7163284612834],
     ),
     BatchPlanned(**_batch(12), batch_number=1, files=FILES, source=SOURCE, format=FORMAT,
-                 destination=DESTINATION),
+                 destination=DESTINATION, cluster_id=CLUSTER, read_files="connector"),
     BatchLoaded(
         **_batch(13),
         files=[FileResult(path="/data/landing/orders/a.csv", rows=1000, bytes=1024)],
@@ -161,6 +163,8 @@ EXAMPLES: list[Event] = [
         snapshot_id=7163284612834,
         table="lake.sales.orders",
         duration_seconds=1.5,
+        spark_seconds=1.25,
+        read_by="cluster",
     ),
     BatchFailed(
         **_batch(14),
@@ -225,3 +229,29 @@ def test_no_stray_goldens() -> None:
 
     known |= {f"{tag}.json" for tag in UPCASTERS}
     assert {p.name for p in GOLDEN.glob("*.json")} <= known
+
+
+# Fields added after v1 shipped: events stored before them still decode, with the defaults.
+ADDED_FIELDS = [
+    ("batch.planned.v1", [], {"cluster_id": None, "read_files": "auto"}),
+    ("batch.loaded.v1", [], {"spark_seconds": None, "read_by": None}),
+    ("run.completed.v1", ["metrics"], {"spark_seconds": 0.0}),
+    ("ingestion.created.v1", ["config"], {"engine": EngineSpec()}),
+]
+
+
+@pytest.mark.parametrize(("tag", "where", "defaults"), ADDED_FIELDS, ids=lambda v: v if isinstance(v, str) else "")
+def test_a_payload_without_the_added_fields_decodes_with_their_defaults(
+    tag: str, where: list[str], defaults: dict[str, object]
+) -> None:
+    raw = json.loads((GOLDEN / f"{tag}.json").read_text())
+    node = raw
+    for key in where:
+        node = node[key]
+    for name in defaults:
+        assert name in node, f"{tag} golden lacks {name}: regenerate it"
+        del node[name]
+    decoded: object = decode(json.dumps(raw).encode())
+    for key in where:
+        decoded = getattr(decoded, key)
+    assert {name: getattr(decoded, name) for name in defaults} == defaults

@@ -129,6 +129,37 @@ CASES: list[tuple[str, Any, str, str]] = [
      "format.schema.hints.amount", "money"),
     ("malformed user schema", {"format": {"type": "csv", "schema": {"schema_json": {"not": "a list"}}}},
      "format.schema.schema_json", "non-empty list"),
+    (
+        "unknown read_files mode",
+        {"engine": {"read_files": "spark"}},
+        "engine.read_files",
+        "unknown read_files mode 'spark'; use one of auto, cluster, connector",
+    ),
+    (
+        "cluster reads of an FTP server",
+        {
+            "source": {"type": "ftp", "path": "ftp://files.example.com/in/", "file_pattern": "*.csv"},
+            "engine": {"read_files": "cluster"},
+        },
+        "engine.read_files",
+        "an FTP/SFTP server cannot be read by a Spark cluster; use auto or connector",
+    ),
+    (
+        "cluster reads of an SFTP server",
+        {
+            "source": {"type": "sftp", "path": "sftp://files.example.com/in/", "file_pattern": "*.csv"},
+            "engine": {"read_files": "cluster"},
+        },
+        "engine.read_files",
+        "an FTP/SFTP server cannot be read by a Spark cluster",
+    ),
+    (
+        "cluster reads on the embedded cluster",
+        {"engine": {"read_files": "cluster"}},
+        "engine.read_files",
+        "the embedded engine reads everything through connectors",
+    ),
+    ("unknown engine field", {"engine": {"reader": "cluster"}}, "engine.reader", "unknown field engine.reader"),
 ]
 
 
@@ -210,6 +241,42 @@ async def test_every_error_of_a_body_is_reported_at_once(stack: ApiStack) -> Non
         "schedule.timezone",
     ]
     assert "destination.table" in found["detail"]
+
+
+SPARK_CLUSTER = {"name": "prod-spark", "kind": "spark_connect", "url": "sc://spark.internal:15002"}
+
+
+async def test_engine_read_files_is_stored_returned_and_checked_against_the_cluster(stack: ApiStack) -> None:
+    headers = await stack.tenant()
+    spark = await stack.client.post("/api/v1/clusters", json=SPARK_CLUSTER, headers=headers)
+    assert spark.status_code == 201, spark.text
+    embedded = (await stack.client.get("/api/v1/clusters", headers=headers)).json()["items"][0]["id"]
+
+    default = await stack.create(headers)
+    on_spark = await stack.create(headers, cluster_id=spark.json()["id"], engine={"read_files": "cluster"})
+    url = f"{BASE}/{on_spark['id']}"
+    to_connector = await stack.client.put(url, json={"engine": {"read_files": "connector"}}, headers=headers)
+    bogus = await stack.client.put(url, json={"engine": {"read_files": "both"}}, headers=headers)
+    back_to_cluster = await stack.client.put(url, json={"engine": {"read_files": "cluster"}}, headers=headers)
+    to_embedded = await stack.client.put(url, json={"cluster_id": embedded}, headers=headers)
+    default_to_cluster = await stack.client.put(
+        f"{BASE}/{default['id']}", json={"engine": {"read_files": "cluster"}}, headers=headers
+    )
+
+    assert default["engine"] == {"read_files": "auto"}
+    assert on_spark["engine"] == {"read_files": "cluster"}
+    assert to_connector.status_code == 200, to_connector.text
+    assert to_connector.json()["engine"] == {"read_files": "connector"}
+    assert problem(bogus, 422)["errors"] == [
+        {"field": "engine.read_files", "message": "unknown read_files mode 'both'; use one of auto, cluster, connector"}
+    ]
+    assert back_to_cluster.json()["engine"] == {"read_files": "cluster"}
+    for refused in (to_embedded, default_to_cluster):  # the embedded cluster, named or by default
+        errors = problem(refused, 422)["errors"]
+        assert [e["field"] for e in errors] == ["engine.read_files"]
+        assert "embedded engine reads everything through connectors" in errors[0]["message"]
+    stored = (await stack.client.get(url, headers=headers)).json()
+    assert (stored["cluster_id"], stored["engine"]) == (spark.json()["id"], {"read_files": "cluster"})
 
 
 async def _assert_nothing_stored(stack: ApiStack, headers: dict[str, str]) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from autoloader_bus.connection import Bus
 from autoloader_bus.event_store import EventStore
-from autoloader_contracts.ingestion import SourceSpec
+from autoloader_contracts.ingestion import EngineSpec, SourceSpec
 from autoloader_db.database import create_pool
 from autoloader_discovery.app import body as discovery
 from autoloader_projector.app import body as projector
@@ -94,3 +94,33 @@ async def test_missing_folder_fails_the_run_with_its_name(nats_url: str, databas
         assert "does not exist" in row["errors"][0]["message"]
         assert await pool.fetchval("SELECT count(*) FROM discovery.ledger") == 0
     await pool.close()
+
+
+async def test_batches_carry_the_cluster_and_read_mode_and_runs_sum_spark_seconds(
+    nats_url: str, database_url: str, data_dir: Path, bus: Bus
+) -> None:
+    harness = DiscoveryHarness(EventStore(bus))
+    folder = data_dir / "landing" / "spark"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"part-{i}.csv").write_text("id\n1\n")
+    pool = await create_pool(database_url)
+    settings = discovery_settings(nats_url, database_url, data_dir, batch_max_files=2)
+    async with running(settings, discovery=discovery, projector=projector):
+        ingestion = await harness.create_ingestion(
+            _orders(folder), cluster_id="clu_spark0001", engine=EngineSpec(read_files="connector")
+        )
+        run = await harness.request_run(ingestion)
+        await harness.planned_paths(run)
+        plans = [p for p in await harness.events_planned() if p.run_id == run]
+        await harness.act_as_loader(spark_seconds=1.25, read_by="connector")
+        completed = await harness.completed(run)
+        row = await eventually(lambda: _run_row(pool, run, "success"), what="run success")
+        batches = await pool.fetch("SELECT spark_seconds FROM discovery.batches WHERE run_id = $1", run)
+    await pool.close()
+
+    assert len(plans) == 2  # batch_max_files=2
+    assert {(p.cluster_id, p.read_files) for p in plans} == {("clu_spark0001", "connector")}
+    assert [b["spark_seconds"] for b in batches] == [1.25, 1.25]
+    assert completed.metrics.spark_seconds == 2.5
+    assert row["metrics"]["spark_seconds"] == 2.5

@@ -8,7 +8,7 @@ import pytest
 
 from autoloader_contracts.events import FileRef
 from autoloader_contracts.ingestion import DiscoverySpec
-from autoloader_discovery.domain import Selector, run_status, split_batches
+from autoloader_discovery.domain import Selector, run_status, split_batches, total_spark_seconds
 
 pytestmark = pytest.mark.unit
 
@@ -81,3 +81,12 @@ def test_split_batches_respects_files_and_bytes() -> None:
 )
 def test_run_status(loaded: int, failed: int, rejected: int, fail_run: bool, status: str) -> None:
     assert run_status(loaded, failed, rejected_rows=rejected, fail_run=fail_run) == status
+
+
+def test_spark_seconds_of_a_run_sum_its_loaded_batches_and_embedded_ones_count_zero() -> None:
+    batches = [{"spark_seconds": 1.25}, {"spark_seconds": None}, {"spark_seconds": 0.5}, {}]
+
+    assert total_spark_seconds(batches) == 1.75
+    assert total_spark_seconds([{"spark_seconds": None}]) == 0.0
+    assert total_spark_seconds([]) == 0.0
+    assert total_spark_seconds([{"spark_seconds": 0.1}, {"spark_seconds": 0.2}]) == 0.3  # rounded to ms

@@ -178,6 +178,8 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     duration_seconds: float = 0.0
     error_count: int = 0
     backlog_files: int = 0
+    spark_seconds: float = 0.0
+    """Spark-side time summed over the run's loaded batches (0 when the embedded engine loaded them)."""
 
 
 class RunEvent(Event, frozen=True, kw_only=True):
@@ -258,6 +260,10 @@ class BatchPlanned(BatchEvent, frozen=True, kw_only=True, tag="batch.planned.v1"
     """Column -> type name that resolved schema versions accepted (mode ``fail`` adds them)."""
     ignored_columns: list[str] = []
     """Columns that resolved schema versions chose to ignore: dropped before writing."""
+    cluster_id: str | None = None
+    """The cluster that loads the batch (None: the tenant's embedded cluster)."""
+    read_files: str = "auto"
+    """How the files are read: ``auto`` | ``cluster`` | ``connector`` (see ``EngineSpec``)."""
 
 
 class FileResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -284,6 +290,10 @@ class BatchLoaded(BatchEvent, frozen=True, kw_only=True, tag="batch.loaded.v1"):
     """Rows dropped under ``on_error=skip_row`` (all of them, even beyond ``row_errors``)."""
     row_errors: list[RunError] = []
     """The first dropped rows (capped), each with file, line and reason."""
+    spark_seconds: float | None = None
+    """Spark-side time of the batch (the cost model's input); None for the embedded engine."""
+    read_by: str | None = None
+    """Who read the files: ``embedded`` | ``cluster`` | ``connector``."""
 
 
 class BatchFailed(BatchEvent, frozen=True, kw_only=True, tag="batch.failed.v1"):

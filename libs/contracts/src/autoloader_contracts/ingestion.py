@@ -162,6 +162,22 @@ class QualitySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     alert_recipients: list[str] = []
 
 
+class EngineSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the ingestion's cluster gets at the files.
+
+    Attributes:
+        read_files: ``auto`` (the cluster reads the files it can reach itself, the loader streams
+            the rest through its connector) | ``cluster`` (the cluster always reads the files) |
+            ``connector`` (the loader always streams them through its connector).
+    """
+
+    read_files: str = "auto"
+
+
+READ_FILES_MODES = ("auto", "cluster", "connector")
+"""Allowed values of :attr:`EngineSpec.read_files`."""
+
+
 class IngestionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything a user configures for one ingestion."""
 
@@ -174,6 +190,7 @@ class IngestionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     discovery: DiscoverySpec = DiscoverySpec()
     errors: ErrorsSpec = ErrorsSpec()
     quality: QualitySpec = QualitySpec()
+    engine: EngineSpec = EngineSpec()
 
 
 IMMUTABLE_AFTER_DRAFT = ("source", "format", "destination")

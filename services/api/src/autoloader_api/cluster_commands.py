@@ -101,6 +101,13 @@ class ClusterCommands:
             )
         return cluster_id
 
+    async def kind_of(self, caller: Caller, cluster_id: str) -> str | None:
+        """Return the kind (``embedded`` | ``spark_connect``) of the tenant's cluster, None when it is gone."""
+        if cluster_id == embedded_cluster_id(caller.tenant_id):
+            return "embedded"  # registered on first use; its kind never changes
+        state = fold(await self._history(caller.tenant_id, cluster_id)) if is_valid_id(cluster_id) else None
+        return None if state is None or state.status == "removed" else state.config.kind
+
     async def create(self, caller: Caller, body: CreateCluster) -> ClusterState:
         """Register a Spark Connect cluster.
 

@@ -22,7 +22,7 @@ from autoloader_api.domain.lifecycle import (
     check_update,
     ensure_exists,
 )
-from autoloader_api.domain.validation import validate_config
+from autoloader_api.domain.validation import engine_cluster_errors, validate_config
 from autoloader_api.queries import ReadModels
 from autoloader_api.schemas import CreateIngestion, SourceIn, UpdateIngestion
 from autoloader_api.tenants import Caller
@@ -92,6 +92,7 @@ class IngestionCommands:
         sent = body.source.credentials
         self._validate(config, credentials_given=sent is not None, credentials=sent)
         config = await self._with_cluster(caller, config)
+        await self._check_engine(caller, config)
         if sent:
             config = with_credential_ref(config, await self._credentials.save(caller.tenant_id, sent))
         ingestion_id = new_id("ing")
@@ -118,6 +119,7 @@ class IngestionCommands:
         self._validate(proposed, credentials_given=body.credentials_given, credentials=sent)
         if proposed.cluster_id != state.config.cluster_id:
             proposed = await self._with_cluster(caller, proposed)
+        await self._check_engine(caller, proposed)
         if sent:
             proposed = with_credential_ref(proposed, await self._credentials.save(caller.tenant_id, sent))
         changed = changed_sections(state.config, proposed)
@@ -259,6 +261,23 @@ class IngestionCommands:
             return config
         cluster_id = await self._clusters.cluster_for_ingestion(caller, config.cluster_id)
         return msgspec.structs.replace(config, cluster_id=cluster_id)
+
+    async def _check_engine(self, caller: Caller, config: IngestionConfig) -> None:
+        """Refuse ``engine.read_files = cluster`` on the embedded cluster, which has no Spark to hand files to.
+
+        Raises:
+            ValidationFailed: ``read_files`` is ``cluster`` and the ingestion loads on the embedded cluster.
+        """
+        if config.engine.read_files != "cluster":
+            return
+        kind: str | None = "embedded"
+        if self._clusters is not None and config.cluster_id is not None:
+            kind = await self._clusters.kind_of(caller, config.cluster_id)
+        if kind is None:
+            return  # the cluster is gone: not this check's to report (_with_cluster names a missing one)
+        errors = engine_cluster_errors(config.engine.read_files, kind)
+        if errors:
+            raise ValidationFailed(errors)
 
     def _validate(
         self, config: IngestionConfig, *, credentials_given: bool, credentials: dict[str, Any] | None = None

@@ -89,6 +89,7 @@ def _ingestion(
         discovery=config.discovery,
         errors=config.errors,
         quality=config.quality,
+        engine=config.engine,
         version=fields["version"],
         created_by=fields["created_by"],
         created_at=fields["created_at"],
@@ -119,11 +120,19 @@ def run_from_row(row: Mapping[str, Any], files: list[FileOut] | None = None) -> 
         started_at=row["started_at"],
         ended_at=row["ended_at"],
         skip_reason=row["skip_reason"],
-        metrics=row["metrics"] or {},
+        metrics=_metrics(row["metrics"]),
         errors=row["errors"] or [],
         snapshot_ids=row["snapshot_ids"] or [],
         **extra,
     )
+
+
+def _metrics(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run's metrics; runs completed before ``spark_seconds`` existed show it as 0 (embedded only then)."""
+    metrics = dict(stored or {})
+    if metrics:  # empty while the run is still going
+        metrics.setdefault("spark_seconds", 0.0)
+    return metrics
 
 
 def file_from_row(row: Mapping[str, Any]) -> FileOut:

@@ -114,3 +114,16 @@ def run_status(loaded: int, failed: int, *, rejected_rows: int = 0, fail_run: bo
     if failed or rejected_rows:
         return "partial"
     return "success"
+
+
+def total_spark_seconds(loaded_batches: Iterable[Mapping[str, object]]) -> float:
+    """Spark-side seconds of a run: the sum over its loaded batches (``spark_seconds`` None counts 0).
+
+    The embedded engine reports no Spark time, so a run it loaded costs 0 Spark seconds.
+    """
+    total = 0.0
+    for batch in loaded_batches:
+        seconds = batch.get("spark_seconds")
+        if isinstance(seconds, int | float):
+            total += seconds
+    return round(total, 3)

@@ -20,7 +20,7 @@ from autoloader_contracts.ingestion_state import fold
 from autoloader_core.clock import Clock
 from autoloader_core.errors import TerminalError, TransientError
 from autoloader_core.ids import deterministic_id, new_id
-from autoloader_discovery.domain import run_status, split_batches
+from autoloader_discovery.domain import run_status, split_batches, total_spark_seconds
 from autoloader_discovery.ledger import AnotherRunActive, Ledger, RunRow, record_skipped
 from autoloader_discovery.scanning import Scanner, chunked
 
@@ -199,9 +199,7 @@ class Discovery:
 
     async def _plan_retry(self, event: ev.RunRequested, state: IngestionState, run: RunRow, retry_of: str) -> None:
         """Plan only the failed files of run ``retry_of`` (no listing), re-claiming them for this run."""
-        files, gone = await self._scanner.failed_files(
-            tenant_id=event.tenant_id, config=state.config, run_id=retry_of
-        )
+        files, gone = await self._scanner.failed_files(tenant_id=event.tenant_id, config=state.config, run_id=retry_of)
         groups = split_batches(files, max_files=self._batch_max_files, max_bytes=self._batch_max_bytes)
         plans = [self._batch_plan(event, state, number, group) for number, group in enumerate(groups, start=1)]
         await self._ledger.claim(
@@ -240,6 +238,8 @@ class Discovery:
             errors=state.config.errors,
             accepted_columns=state.accepted_columns,
             ignored_columns=state.ignored_columns,
+            cluster_id=state.config.cluster_id,
+            read_files=state.config.engine.read_files,
         )
 
     async def _publish_plans(self, event: ev.RunRequested, run: RunRow) -> None:
@@ -272,6 +272,7 @@ class Discovery:
             failed_files=event.failed_files,
             rejected_rows=event.rejected_rows,
             row_errors=event.row_errors,
+            spark_seconds=event.spark_seconds,
         )
         await self._complete_if_done(event.run_id, event)
 
@@ -320,6 +321,7 @@ class Discovery:
             duration_seconds=round((now - run.started_at).total_seconds(), 3),
             error_count=len(errors),
             backlog_files=run.backlog_files,
+            spark_seconds=total_spark_seconds(loaded),
         )
         fail_run = await self._policy(run.run_id) == "fail_run"
         status = (

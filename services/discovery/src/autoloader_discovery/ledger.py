@@ -175,6 +175,7 @@ class Ledger:
         failed_files: Sequence[RunError] = (),
         rejected_rows: int = 0,
         row_errors: Sequence[RunError] = (),
+        spark_seconds: float | None = None,
     ) -> None:
         """Mark a batch and its files loaded, and the files the bad-data policy left out failed (idempotent).
 
@@ -184,7 +185,7 @@ class Ledger:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """UPDATE discovery.batches SET state = 'loaded', rows = $2, bytes = $3, snapshot_id = $4,
-                          rejected_rows = $5, bad_data = $6
+                          rejected_rows = $5, bad_data = $6, spark_seconds = $7
                    WHERE batch_id = $1""",
                 batch_id,
                 rows,
@@ -192,6 +193,7 @@ class Ledger:
                 snapshot_id,
                 rejected_rows,
                 [_error_dict(e) for e in [*failed_files, *row_errors]],
+                spark_seconds,
             )
             await conn.executemany(
                 """UPDATE discovery.ledger SET state = 'loaded', rows = $3, snapshot_id = $4, error = NULL
@@ -252,7 +254,7 @@ class Ledger:
     async def batch_summary(self, run_id: str) -> dict[str, Any]:
         """Aggregate the run's batches: counts by state, files, rows, bytes, errors, snapshots."""
         rows = await self._pool.fetch(
-            """SELECT b.state, b.rows, b.bytes, b.snapshot_id, b.error, b.rejected_rows, b.bad_data,
+            """SELECT b.state, b.rows, b.bytes, b.snapshot_id, b.error, b.rejected_rows, b.bad_data, b.spark_seconds,
                       (SELECT count(*) FROM discovery.ledger l WHERE l.batch_id = b.batch_id) AS files,
                       (SELECT count(*) FROM discovery.ledger l
                         WHERE l.batch_id = b.batch_id AND l.state = 'failed') AS files_failed

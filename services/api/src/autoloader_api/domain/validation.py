@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from autoloader_api.domain.source_rules import option_errors, remote_source_errors
-from autoloader_contracts.ingestion import DestinationSpec, IngestionConfig, SchemaSpec, SourceSpec
+from autoloader_contracts.ingestion import (
+    READ_FILES_MODES,
+    DestinationSpec,
+    IngestionConfig,
+    SchemaSpec,
+    SourceSpec,
+)
 from autoloader_contracts.partitioning import PartitionSyntaxError, parse_partition
 from autoloader_contracts.schedule import ScheduleError, cron_of
 from autoloader_core.errors import FieldError, ValidationFailed
@@ -79,7 +85,10 @@ def validate_source(
         errors = _local_source_errors(source, allowed_roots, credentials_given or bool(credentials))
     else:
         errors = remote_source_errors(
-            source.type, source.path, source.options, credentials,
+            source.type,
+            source.path,
+            source.options,
+            credentials,
             stored_credentials=source.credential_ref is not None,
         )
     errors += _pattern_errors("source.file_pattern", source.file_pattern)
@@ -111,9 +120,7 @@ def _one_of(field: str, value: str, allowed: Sequence[str], what: str) -> list[F
 def _local_source_errors(source: SourceSpec, roots: Sequence[Path], credentials_given: bool) -> list[FieldError]:
     errors = _local_path_errors(source.path, roots) + option_errors("local", source.options)
     if credentials_given:
-        errors.append(
-            FieldError("source.credentials", "local sources take no credentials; remove source.credentials")
-        )
+        errors.append(FieldError("source.credentials", "local sources take no credentials; remove source.credentials"))
     return errors
 
 
@@ -136,8 +143,7 @@ def _pattern_errors(field: str, pattern: str) -> list[FieldError]:
         return [
             FieldError(
                 field,
-                f"pattern {pattern!r} must not contain '..' segments; "
-                "point source.path at the folder instead",
+                f"pattern {pattern!r} must not contain '..' segments; point source.path at the folder instead",
             )
         ]
     return []
@@ -213,9 +219,7 @@ def _write_mode_errors(destination: DestinationSpec) -> list[FieldError]:
                 "write_mode 'merge' needs merge_keys: send the key columns that identify a row, e.g. [\"id\"]",
             )
         ]
-    errors = [
-        _identifier_error(f"destination.merge_keys[{i}]", key) for i, key in enumerate(destination.merge_keys)
-    ]
+    errors = [_identifier_error(f"destination.merge_keys[{i}]", key) for i, key in enumerate(destination.merge_keys)]
     return [e for e in errors if e is not None]
 
 
@@ -265,9 +269,7 @@ def _discovery_errors(config: IngestionConfig) -> list[FieldError]:
                 f"full_listing_every_runs must be 1 or more, got {discovery.full_listing_every_runs}",
             )
         )
-    return errors + _one_of(
-        "discovery.changed_files", discovery.changed_files, CHANGED_FILES, "changed_files policy"
-    )
+    return errors + _one_of("discovery.changed_files", discovery.changed_files, CHANGED_FILES, "changed_files policy")
 
 
 def _errors_policy_errors(config: IngestionConfig) -> list[FieldError]:
@@ -279,9 +281,7 @@ def _quality_errors(config: IngestionConfig) -> list[FieldError]:
     errors = []
     if quality.row_count_threshold is not None and quality.row_count_threshold < 0:
         errors.append(
-            FieldError(
-                "quality.row_count_threshold", "row_count_threshold must be 0 or more (or null for no alert)"
-            )
+            FieldError("quality.row_count_threshold", "row_count_threshold must be 0 or more (or null for no alert)")
         )
     if quality.no_files_alert_hours is not None and quality.no_files_alert_hours <= 0:
         errors.append(
@@ -293,6 +293,39 @@ def _quality_errors(config: IngestionConfig) -> list[FieldError]:
     return errors
 
 
+SERVER_SOURCES = ("ftp", "sftp")
+"""Sources only our connector reaches: a Spark cluster has no FTP/SFTP file system."""
+
+
+def _engine_errors(config: IngestionConfig) -> list[FieldError]:
+    read_files = config.engine.read_files
+    errors = _one_of("engine.read_files", read_files, READ_FILES_MODES, "read_files mode")
+    if read_files == "cluster" and config.source.type in SERVER_SOURCES:
+        errors.append(
+            FieldError(
+                "engine.read_files",
+                "an FTP/SFTP server cannot be read by a Spark cluster; use auto or connector",
+            )
+        )
+    return errors
+
+
+def engine_cluster_errors(read_files: str, cluster_kind: str) -> list[FieldError]:
+    """Problems of ``engine.read_files`` on a cluster of ``cluster_kind`` (``embedded`` | ``spark_connect``).
+
+    The embedded engine has no cluster to hand files to: it reads everything through connectors.
+    """
+    if read_files != "cluster" or cluster_kind != "embedded":
+        return []
+    return [
+        FieldError(
+            "engine.read_files",
+            "read_files 'cluster' needs a Spark Connect cluster: the embedded engine reads everything "
+            "through connectors; use auto or connector, or set cluster_id to a spark_connect cluster",
+        )
+    ]
+
+
 _SECTION_CHECKS: tuple[Callable[[IngestionConfig], list[FieldError]], ...] = (
     _format_errors,
     _destination_errors,
@@ -300,4 +333,5 @@ _SECTION_CHECKS: tuple[Callable[[IngestionConfig], list[FieldError]], ...] = (
     _discovery_errors,
     _errors_policy_errors,
     _quality_errors,
+    _engine_errors,
 )
