@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from nats.js.errors import NotFoundError as JsNotFound
 
+from autoloader_cli.servers import free_port
 from autoloader_contracts.subjects import ALL_EVENTS
+from autoloader_loader.app import body as loader_body
 from tests.integration.api_harness import ApiStack, api_stack, problem
+from tests.support import running
 
 pytestmark = pytest.mark.integration
 
@@ -170,13 +173,52 @@ async def test_another_tenants_cluster_is_not_found(stack: ApiStack) -> None:
     assert other_items[0]["id"] != owner_embedded
 
 
-async def test_spark_connect_test_connection_is_not_available_yet(stack: ApiStack) -> None:
+@pytest.mark.filterwarnings("ignore:\\[RETRIES_EXCEEDED\\]:UserWarning")  # pyspark's bounded retries ran out
+async def test_spark_connect_test_connection_probes_the_cluster_through_the_loader(
+    stack: ApiStack, spark_connect_url: str, spark_auth_proxy: tuple[str, str]
+) -> None:
     headers = await stack.tenant()
-    spark = await _create(stack, headers)
+    proxy_url, proxy_token = spark_auth_proxy
+    direct = await _create(
+        stack, headers, url=spark_connect_url, token=None, commit_strategy="native", catalog="spark_catalog"
+    )
+    good = await _create(stack, headers, name="good-token", url=proxy_url, token=proxy_token)
+    bad = await _create(stack, headers, name="bad-token", url=proxy_url, token="not-the-token")
+    refused = await _create(stack, headers, name="refused", url=f"sc://127.0.0.1:{free_port()}", token=None)
 
-    body = problem(await stack.client.post(f"{BASE}/{spark['id']}/test-connection", headers=headers), 501)
+    async def check(cluster: dict[str, Any]) -> dict[str, Any]:
+        response = await stack.client.post(f"{BASE}/{cluster['id']}/test-connection", headers=headers)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
 
-    assert body["detail"] == "Spark Connect test-connection is not available yet"
+    async with running(stack.settings, loader=loader_body):
+        ok = await check(direct)
+        assert (ok["reachable"], ok["authenticated"], ok["kind"], ok["error_kind"]) == (
+            True,
+            True,
+            "spark_connect",
+            None,
+        )
+        assert ok["spark_version"].startswith("4.2.")
+        assert "spark_catalog" in ok["catalogs"]
+        assert ok["catalog_found"] is True
+        assert ok["round_trip_ms"] > 0
+        assert ok["message"].startswith(f"connected to spark {ok['spark_version']}")
+
+        with_token = await check(good)  # the stored token is decrypted and sent
+        assert (with_token["reachable"], with_token["authenticated"], with_token["error_kind"]) == (True, True, None)
+        assert with_token["catalog_found"] is None  # staged: the catalog is not Spark's
+
+        denied = await check(bad)
+        assert (denied["reachable"], denied["authenticated"], denied["error_kind"]) == (True, False, "unauthenticated")
+        assert "refused the token" in denied["message"]
+        assert "not-the-token" not in denied["message"]
+        assert denied["spark_version"] is None
+        assert denied["catalogs"] is None
+
+        down = await check(refused)
+        assert (down["reachable"], down["error_kind"]) == (False, "refused")
+        assert down["message"].startswith("nothing answers at 127.0.0.1:")
 
 
 @pytest.mark.parametrize(

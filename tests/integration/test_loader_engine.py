@@ -1,4 +1,8 @@
-"""EmbeddedEngine on a real Postgres (SqlCatalog) with a warehouse under tmp_path."""
+"""The engine behaviour suite, once per engine: embedded, and Spark Connect with the ``staged`` strategy.
+
+Both write a real SqlCatalog on Postgres with a warehouse under tmp_path; the Spark variant sends
+every batch through the session's local Spark Connect server.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,17 @@ from autoloader_core.ids import new_id
 from autoloader_core.settings import Settings
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import FileLoadError, SchemaConflictError, TableRef
+from autoloader_loader.routing import EngineRouter
 
 pytestmark = pytest.mark.integration
 
+Engine = EmbeddedEngine | EngineRouter
+
+
+@pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    """Every test here runs on both engines."""
+    return any_engine
 
 
 
@@ -69,7 +81,7 @@ def planned(
 
 
 async def test_csv_batch_creates_the_table_with_snapshot_properties(
-    engine: EmbeddedEngine, landing: Path
+    engine: Engine, landing: Path
 ) -> None:
     files = [write_csv(landing, f"f{i}.csv", range(i * 100, (i + 1) * 100)) for i in range(3)]
     batch = planned(landing, files)
@@ -91,7 +103,7 @@ async def test_csv_batch_creates_the_table_with_snapshot_properties(
     assert "/tnt_a/lake/" in info["location"]
 
 
-async def test_json_and_parquet_batches_load(engine: EmbeddedEngine, landing: Path) -> None:
+async def test_json_and_parquet_batches_load(engine: Engine, landing: Path) -> None:
     (landing / "a.jsonl.gz").write_bytes(
         gzip.compress(
             "\n".join(
@@ -115,7 +127,7 @@ async def test_json_and_parquet_batches_load(engine: EmbeddedEngine, landing: Pa
     assert rows[0] == {"at": "2024-01-01T00:00:00+00:00"}
 
 
-async def test_the_same_batch_twice_writes_once(engine: EmbeddedEngine, landing: Path) -> None:
+async def test_the_same_batch_twice_writes_once(engine: Engine, landing: Path) -> None:
     batch = planned(landing, [write_csv(landing, "once.csv", range(10))])
     first = await engine.load_batch(batch)
     again = await engine.load_batch(batch)
@@ -129,7 +141,7 @@ async def test_the_same_batch_twice_writes_once(engine: EmbeddedEngine, landing:
 
 
 async def test_two_engines_racing_on_one_batch_commit_it_once(
-    engine: EmbeddedEngine, database_url: str, tmp_path: Path, landing: Path
+    engine: Engine, database_url: str, tmp_path: Path, landing: Path
 ) -> None:
     other = EmbeddedEngine(
         Settings(
@@ -149,7 +161,7 @@ async def test_two_engines_racing_on_one_batch_commit_it_once(
     assert batch_ids.count(batch.aggregate_id) == 1
 
 
-async def test_new_columns_evolve_the_table(engine: EmbeddedEngine, landing: Path) -> None:
+async def test_new_columns_evolve_the_table(engine: Engine, landing: Path) -> None:
     await engine.load_batch(planned(landing, [write_csv(landing, "v1.csv", range(3))]))
     await engine.load_batch(planned(landing, [write_csv(landing, "v2.csv", range(3, 5), extra="score")]))
     ref = TableRef("tnt_a", "lake", "db", "t")
@@ -161,7 +173,7 @@ async def test_new_columns_evolve_the_table(engine: EmbeddedEngine, landing: Pat
 
 
 async def test_int_column_widens_but_text_into_a_number_column_fails(
-    engine: EmbeddedEngine, landing: Path
+    engine: Engine, landing: Path
 ) -> None:
     pq.write_table(pa.table({"n": pa.array([1], pa.int32())}), landing / "i.parquet")
     pq.write_table(pa.table({"n": pa.array([2**40], pa.int64())}), landing / "l.parquet")
@@ -176,7 +188,7 @@ async def test_int_column_widens_but_text_into_a_number_column_fails(
 
 
 async def test_corrupt_and_escaping_files_fail_the_batch_clearly(
-    engine: EmbeddedEngine, landing: Path, tmp_path: Path
+    engine: Engine, landing: Path, tmp_path: Path
 ) -> None:
     good = write_csv(landing, "good.csv", range(3))
     (landing / "bad.parquet").write_bytes(b"PAR1 definitely not parquet")
@@ -191,7 +203,7 @@ async def test_corrupt_and_escaping_files_fail_the_batch_clearly(
         await engine.table_info(TableRef("tnt_a", "lake", "db", "t"))
 
 
-async def test_skip_file_commits_the_good_files_and_reports_the_bad_ones(engine: EmbeddedEngine, landing: Path) -> None:
+async def test_skip_file_commits_the_good_files_and_reports_the_bad_ones(engine: Engine, landing: Path) -> None:
     good = write_csv(landing, "good.csv", range(3))
     (landing / "empty.csv").write_bytes(b"")
     (landing / "ragged.csv").write_text("id\n1\n2,3\n")
@@ -211,7 +223,7 @@ async def test_skip_file_commits_the_good_files_and_reports_the_bad_ones(engine:
     assert [e.file for e in only_bad.failed_files] == ["empty.csv"]
 
 
-async def test_tenants_never_share_tables(engine: EmbeddedEngine, landing: Path) -> None:
+async def test_tenants_never_share_tables(engine: Engine, landing: Path) -> None:
     await engine.load_batch(planned(landing, [write_csv(landing, "a.csv", range(7))], tenant="tnt_one"))
     await engine.load_batch(planned(landing, [write_csv(landing, "b.csv", range(2))], tenant="tnt_two"))
     one = await engine.table_info(TableRef("tnt_one", "lake", "db", "t"))
@@ -221,7 +233,7 @@ async def test_tenants_never_share_tables(engine: EmbeddedEngine, landing: Path)
 
 
 async def test_sample_rejects_unknown_columns_and_drop_removes_the_table(
-    engine: EmbeddedEngine, landing: Path
+    engine: Engine, landing: Path
 ) -> None:
     await engine.load_batch(planned(landing, [write_csv(landing, "a.csv", range(4))]))
     ref = TableRef("tnt_a", "lake", "db", "t")

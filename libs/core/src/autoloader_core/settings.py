@@ -64,23 +64,20 @@ class Settings:
         (),
         "colon-separated folders local sources may read (default <data>/landing)",
     )
-    warehouse: str = _env(
-        "AUTOLOADER_WAREHOUSE", "", "Iceberg warehouse URI (default file://<data>/warehouse)"
-    )
+    warehouse: str = _env("AUTOLOADER_WAREHOUSE", "", "Iceberg warehouse URI (default file://<data>/warehouse)")
     stream: str = _env("AUTOLOADER_STREAM", "AUTOLOADER", "JetStream stream holding the event log")
     api_host: str = _env("AUTOLOADER_API_HOST", "127.0.0.1", "address the API binds")
     api_port: int = _env("AUTOLOADER_API_PORT", 8000, "port the API binds")
-    ack_wait_seconds: float = _env(
-        "AUTOLOADER_ACK_WAIT_SECONDS", 60.0, "redelivery delay of an unacked message"
-    )
+    ack_wait_seconds: float = _env("AUTOLOADER_ACK_WAIT_SECONDS", 60.0, "redelivery delay of an unacked message")
     max_deliver: int = _env("AUTOLOADER_MAX_DELIVER", 5, "deliveries of a message before it fails for good")
+    spark_idle_seconds: float = _env(
+        "AUTOLOADER_SPARK_IDLE_SECONDS", 300.0, "idle Spark Connect sessions are closed after this many seconds"
+    )
     heartbeat_seconds: float = _env("AUTOLOADER_HEARTBEAT_SECONDS", 2.0, "service heartbeat interval")
     clock_scale: float = _env("AUTOLOADER_CLOCK_SCALE", 1.0, "scheduler clock speed (tests only; 1 = real)")
     batch_max_files: int = _env("AUTOLOADER_BATCH_MAX_FILES", 100, "files per loader batch")
     batch_max_bytes: int = _env("AUTOLOADER_BATCH_MAX_BYTES", 512 * 1024 * 1024, "bytes per loader batch")
-    fault: str = _env(
-        "AUTOLOADER_FAULT", "", "fault-injection point for crash tests (never set in production)"
-    )
+    fault: str = _env("AUTOLOADER_FAULT", "", "fault-injection point for crash tests (never set in production)")
     log_level: str = _env("AUTOLOADER_LOG_LEVEL", "INFO", "log level")
 
     @property

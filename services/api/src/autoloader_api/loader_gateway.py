@@ -9,9 +9,12 @@ from autoloader_bus.rpc import call
 from autoloader_contracts.ingestion import DestinationSpec
 from autoloader_contracts.subjects import rpc_subject
 
+CLUSTER_TEST_TIMEOUT = 40.0
+"""How long to wait for a cluster test: the loader's probe gives up after 30 s and reports that."""
+
 
 class TableGateway:
-    """Ask the loader for a table's metadata and sample rows.
+    """Ask the loader for a table's metadata and sample rows, and to test a cluster.
 
     Errors come back as our own types (NotFoundError, ValidationFailed, TransientError when the
     loader does not answer) so the problem mapper can render them.
@@ -38,6 +41,16 @@ class TableGateway:
         request = {**_table(tenant_id, destination), "limit": limit, "columns": columns}
         result: dict[str, Any] = await call(
             self._bus, rpc_subject("loader", "table_sample"), request, timeout=self._timeout
+        )
+        return result
+
+    async def test_cluster(self, tenant_id: str, cluster_id: str) -> dict[str, Any]:
+        """Return the loader's probe report of the cluster (``reachable``, ``error_kind``, ``message``...)."""
+        result: dict[str, Any] = await call(
+            self._bus,
+            rpc_subject("loader", "test_cluster"),
+            {"tenant_id": tenant_id, "cluster_id": cluster_id},
+            timeout=max(self._timeout, CLUSTER_TEST_TIMEOUT),
         )
         return result
 

@@ -12,6 +12,7 @@ from autoloader_contracts.cluster import ClusterConfig, ClusterPricing
 from autoloader_contracts.ingestion import (
     DestinationSpec,
     DiscoverySpec,
+    EngineSpec,
     ErrorsSpec,
     FormatSpec,
     IngestionConfig,
@@ -86,6 +87,7 @@ class CreateIngestion(_In, frozen=True, kw_only=True):
     discovery: DiscoverySpec = DiscoverySpec()
     errors: ErrorsSpec = ErrorsSpec()
     quality: QualitySpec = msgspec.field(default_factory=QualitySpec)
+    engine: EngineSpec = msgspec.field(default_factory=EngineSpec)
     activate: bool = False
 
     def to_config(self) -> IngestionConfig:
@@ -100,6 +102,7 @@ class CreateIngestion(_In, frozen=True, kw_only=True):
             discovery=self.discovery,
             errors=self.errors,
             quality=self.quality,
+            engine=self.engine,
         )
 
 
@@ -115,6 +118,7 @@ class UpdateIngestion(_In, frozen=True, kw_only=True):
     discovery: DiscoverySpec | UnsetType = UNSET
     errors: ErrorsSpec | UnsetType = UNSET
     quality: QualitySpec | UnsetType = UNSET
+    engine: EngineSpec | UnsetType = UNSET
 
     def apply_to(self, config: IngestionConfig) -> IngestionConfig:
         """Return ``config`` with the sections of this body replaced."""
@@ -170,6 +174,7 @@ class IngestionOut(_Out, frozen=True, kw_only=True):
     discovery: DiscoverySpec
     errors: ErrorsSpec
     quality: QualitySpec
+    engine: EngineSpec
     version: int
     created_by: str | None
     created_at: datetime
@@ -200,6 +205,7 @@ class CheckConnection(_In, frozen=True, kw_only=True):
     discovery: Any = None
     errors: Any = None
     quality: Any = None
+    engine: Any = None
     activate: Any = None
 
 
@@ -445,3 +451,7 @@ class ClusterConnectionResult(_Out, frozen=True, kw_only=True):
     authenticated: bool | None = None
     spark_version: str | None = None
     catalogs: list[str] | None = None
+    catalog_found: bool | None = None
+    round_trip_ms: float | None = None
+    error_kind: str | None = None
+    """dns, refused, tls, unauthenticated, version, timeout or other; null when every check passed."""

@@ -19,6 +19,11 @@ from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import LoaderEngine
 from autoloader_loader.handlers import LoaderHandlers
 from autoloader_loader.queries import TableQueries
+from autoloader_loader.routing import EngineRouter
+from autoloader_loader.spark.checks import ClusterChecks
+from autoloader_loader.spark.clusters import ClusterDirectory
+from autoloader_loader.spark.engine import SparkConnectEngine
+from autoloader_loader.spark.session import SessionPool
 from autoloader_loader.staging import Stager
 
 log = logging.getLogger(__name__)
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 SERVICE = "loader"
 TABLE_INFO = rpc_subject(SERVICE, "table_info")
 TABLE_SAMPLE = rpc_subject(SERVICE, "table_sample")
+TEST_CLUSTER = rpc_subject(SERVICE, "test_cluster")
 
 
 def consumer_spec(settings: Settings) -> ConsumerSpec:
@@ -38,21 +44,31 @@ def consumer_spec(settings: Settings) -> ConsumerSpec:
     )
 
 
+def build_engine(settings: Settings, clusters: ClusterDirectory) -> EngineRouter:
+    """The loader's engine: embedded, or Spark Connect for ingestions on a Spark cluster."""
+    spark = SparkConnectEngine(settings, SessionPool(idle_seconds=settings.spark_idle_seconds))
+    return EngineRouter(EmbeddedEngine(settings), spark, clusters.target)
+
+
 async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> None:
     """Run the loader until ``runtime.stop`` is set (tests may pass another engine)."""
     settings = runtime.settings
-    engine = engine or EmbeddedEngine(settings)
     pool = await create_pool(settings.database_url, max_size=2)
+    credentials = CredentialStore(pool, SecretBox.from_settings(settings)).resolve
+    clusters = ClusterDirectory(EventStore(runtime.bus), credentials)
+    engine = engine or build_engine(settings, clusters)
     stager = Stager(
         scratch_root=settings.data_dir / "staging",
-        credentials=CredentialStore(pool, SecretBox.from_settings(settings)).resolve,
+        credentials=credentials,
         allowed_roots=settings.allowed_roots,
     )
     handlers = LoaderHandlers(engine=engine, store=EventStore(runtime.bus), settings=settings, stager=stager)
     queries = TableQueries(engine)
+    checks = ClusterChecks(clusters)
     subscriptions = [
         await serve(runtime.bus, TABLE_INFO, queries.table_info, queue=SERVICE),
         await serve(runtime.bus, TABLE_SAMPLE, queries.table_sample, queue=SERVICE),
+        await serve(runtime.bus, TEST_CLUSTER, checks.test_cluster, queue=SERVICE),
     ]
     consumer = asyncio.create_task(consume(runtime.bus, consumer_spec(settings), handlers.handle, runtime.stop))
     runtime.ready()

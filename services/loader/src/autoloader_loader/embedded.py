@@ -13,11 +13,11 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
@@ -28,7 +28,7 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
 )
 from pyiceberg.schema import assign_fresh_schema_ids
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from autoloader_contracts.events import BatchPlanned, FileResult, RunError
@@ -46,6 +46,19 @@ from autoloader_loader.engine import (
 from autoloader_sources.local import LocalSource
 
 log = logging.getLogger(__name__)
+
+StageFactory = Callable[[Transaction], tables.StagedTable]
+
+
+class RowSink(Protocol):
+    """Where :meth:`EmbeddedEngine._read_into` puts the rows it reads (the batch writer, or a collector)."""
+
+    def add(self, file: int, data: pa.Table) -> None:
+        """Take a chunk of the ``file``-th file of the batch."""
+
+    def drop_file(self, file: int) -> bool:
+        """Forget the file's rows; True when some were already written (the batch must be redone)."""
+
 
 COMMIT_ATTEMPTS = 6
 COMMIT_BACKOFF_SECONDS = 0.2
@@ -95,7 +108,12 @@ class EmbeddedEngine:
         table = self._load_or_none(self._catalog(ref), ref)
         return None if table is None else tables.committed_batch(table, planned, identifier=ref.identifier)
 
-    def _load_batch(self, planned: BatchPlanned, staged: Mapping[str, Path] | None) -> BatchResult:
+    def _load_batch(
+        self,
+        planned: BatchPlanned,
+        staged: Mapping[str, Path] | None,
+        stage: StageFactory = tables.StagedTable,
+    ) -> BatchResult:
         started = time.monotonic()
         ref = TableRef.of(planned.tenant_id, planned.destination)
         catalog = self._catalog(ref)
@@ -110,7 +128,9 @@ class EmbeddedEngine:
         lost_races = 0
         while True:
             try:
-                return self._stream(planned, paths, table=table, catalog=catalog, left_out=left_out, started=started)
+                return self._stream(
+                    planned, paths, table=table, catalog=catalog, left_out=left_out, started=started, stage=stage
+                )
             except _BadPartWay as exc:
                 # Some rows of the file were already staged: redo the batch without it.
                 left_out.append(exc.error)
@@ -135,6 +155,7 @@ class EmbeddedEngine:
         catalog: SqlCatalog,
         left_out: list[RunError],
         started: float,
+        stage: StageFactory,
     ) -> BatchResult:
         """Read the batch's files (but ``left_out``) group by group into one transaction and commit it."""
         ref = TableRef.of(planned.tenant_id, planned.destination)
@@ -146,6 +167,7 @@ class EmbeddedEngine:
             table=self._without_internal_retry(table) if table is not None else None,
             create_table=lambda schema: self._create_table(catalog, ref, schema, planned),
             ingested_at=datetime.now(UTC),
+            stage=stage,
         )
         try:
             files = self._read_into(writer, planned, paths, bad, skip={e.file for e in left_out})
@@ -169,7 +191,7 @@ class EmbeddedEngine:
 
     @staticmethod
     def _read_into(
-        writer: streaming.BatchWriter,
+        writer: RowSink,
         planned: BatchPlanned,
         paths: Mapping[str, Path],
         bad: bad_data.BadDataLog,

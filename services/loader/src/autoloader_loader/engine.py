@@ -51,6 +51,8 @@ class BatchResult:
         failed_files: Files the bad-data policy left out, with their reasons.
         rejected_rows: Rows the bad-data policy dropped.
         row_errors: The first dropped rows (capped), with file, line and reason.
+        spark_seconds: Time the batch spent in Spark calls (None for the embedded engine).
+        read_by: Who read the files: ``embedded``, ``connector`` (streamed into Spark) or ``cluster``.
     """
 
     files: list[FileResult]
@@ -65,6 +67,8 @@ class BatchResult:
     failed_files: list[RunError] = field(default_factory=list)
     rejected_rows: int = 0
     row_errors: list[RunError] = field(default_factory=list)
+    spark_seconds: float | None = None
+    read_by: str = "embedded"
 
 
 @dataclass(frozen=True)

@@ -237,4 +237,6 @@ def _loaded_event(planned: BatchPlanned, result: BatchResult) -> BatchLoaded:
         failed_files=result.failed_files,
         rejected_rows=result.rejected_rows,
         row_errors=result.row_errors,
+        spark_seconds=result.spark_seconds,
+        read_by=result.read_by,
     )

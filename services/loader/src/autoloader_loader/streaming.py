@@ -26,7 +26,7 @@ from datetime import datetime
 
 import pyarrow as pa
 from pyiceberg.manifest import ManifestEntryStatus
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
 
 from autoloader_contracts.events import BatchPlanned, FileResult
 from autoloader_loader import evolution, lineage, tables, writes
@@ -74,6 +74,8 @@ class BatchWriter:
     table: Table | None
     create_table: Callable[[pa.Schema], Table]
     ingested_at: datetime
+    stage: Callable[[Transaction], tables.StagedTable] = tables.StagedTable
+    """Wraps the batch's transaction (the Spark engine's version has Spark write the data files)."""
     staged: tables.StagedTable | None = None
     schema_change: DetectedChange | None = None
     rows_written: int = 0
@@ -137,7 +139,7 @@ class BatchWriter:
     def _write_group(self, properties: dict[str, str]) -> None:
         parts, self._parts = self._parts, []
         self._buffered_rows = self._buffered_bytes = 0
-        data = self._with_lineage(_combined(parts), parts)
+        data = self._with_lineage(combined([p.data for p in parts]), parts)
         writes.check_write_mode(self.planned, data)
         staged = self._staged(data.schema)
         _, aligned, change = evolution.apply(staged, data, self.planned)
@@ -154,7 +156,7 @@ class BatchWriter:
         else:
             partitioning = writes.requested_partitioning(self.planned)
             writes.check_partitioning(self.table, partitioning, identifier=self.identifier)
-        self.staged = tables.StagedTable(self.table.transaction())
+        self.staged = self.stage(self.table.transaction())
         return self.staged
 
     def _with_lineage(self, data: pa.Table, parts: list[_Part]) -> pa.Table:
@@ -173,12 +175,13 @@ class BatchWriter:
         )
 
 
-def _combined(parts: list[_Part]) -> pa.Table:
+def combined(tables_: list[pa.Table]) -> pa.Table:
+    """One contiguous table of ``tables_`` (columns unified; a type clash is a schema conflict)."""
     try:
-        combined = pa.concat_tables([p.data for p in parts], promote_options="permissive")
+        joined = pa.concat_tables(tables_, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise SchemaConflictError(f"the files of this batch disagree on column types: {exc}") from exc
-    return combined.combine_chunks()
+    return joined.combine_chunks()
 
 
 def delete_uncommitted(table: Table, staged: tables.StagedTable) -> int:

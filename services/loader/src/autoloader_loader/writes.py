@@ -190,7 +190,7 @@ def write(table: TableLike, data: pa.Table, planned: BatchPlanned, properties: d
         CommitFailedException: Another writer committed first (the caller re-checks and retries).
     """
     mode = planned.destination.write_mode
-    if mode == "overwrite" and _replaces_table(table, planned.run_id):
+    if mode == "overwrite" and replaces_table(table, planned.run_id):
         _overwrite(table, data, AlwaysTrue(), properties)
     elif mode == "merge" and table.current_snapshot() is not None:
         _merge(
@@ -249,7 +249,7 @@ def _match_filter(rows: pa.Table, keys: Sequence[str]) -> BooleanExpression:
     return create_match_filter(keyed, list(keys))
 
 
-def _replaces_table(table: TableLike, run_id: str) -> bool:
+def replaces_table(table: TableLike, run_id: str) -> bool:
     """True for the run's first commit into a table that has rows to replace."""
     if table.current_snapshot() is None:
         return False
@@ -257,12 +257,12 @@ def _replaces_table(table: TableLike, run_id: str) -> bool:
 
 
 def _overwrite(table: TableLike, data: pa.Table, condition: BooleanExpression, properties: dict[str, str]) -> None:
-    with _quiet_empty_delete():
+    with quiet_empty_delete():
         table.overwrite(data, overwrite_filter=condition, snapshot_properties=properties)
 
 
 @contextmanager
-def _quiet_empty_delete() -> Iterator[None]:
+def quiet_empty_delete() -> Iterator[None]:
     """PyIceberg warns when an overwrite's delete matches nothing: expected for new keys."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_NO_MATCH_WARNING)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from autoloader_api.cluster_commands import ClusterCommands, embedded_cluster_id
+from autoloader_api.loader_gateway import TableGateway
 from autoloader_api.queries import ReadModels
 from autoloader_api.schemas import ClusterConnectionResult, ClusterOut, ClusterPage, CreateCluster, UpdateCluster
 from autoloader_api.tenants import Caller
 from autoloader_api.views import cluster_from_row, cluster_from_state
 from autoloader_contracts.cluster import ClusterState
 from autoloader_core.errors import NotFoundError
-
-SPARK_TEST_PENDING = "Spark Connect test-connection is not available yet"
 
 
 class ClusterController(Controller):
@@ -100,17 +98,33 @@ class ClusterController(Controller):
         caller: NamedDependency[Caller],
         clusters: NamedDependency[ClusterCommands],
         reads: NamedDependency[ReadModels],
+        tables: NamedDependency[TableGateway],
         cluster_id: FromPath[str],
     ) -> ClusterConnectionResult:
-        """The embedded cluster is always reachable; Spark Connect checks are not available yet (501)."""
+        """The embedded cluster is always reachable; a Spark Connect cluster is probed by the loader.
+
+        The probe connects with the stored token, checks the Spark version, lists the catalogs and
+        times a small query. A failed check is a 200 report (``error_kind`` + ``message``), not an error.
+        """
         await clusters.ensure_embedded(caller)
         row = await reads.find_cluster(caller.tenant_id, cluster_id)
         if row is None:
             raise NotFoundError(f"cluster {cluster_id!r} not found")
-        if row["kind"] != "embedded":
-            raise HTTPException(status_code=501, detail=SPARK_TEST_PENDING)
+        if row["kind"] == "embedded":
+            return ClusterConnectionResult(
+                reachable=True, kind="embedded", message="the embedded engine runs inside the loader service"
+            )
+        report = await tables.test_cluster(caller.tenant_id, cluster_id)
         return ClusterConnectionResult(
-            reachable=True, kind="embedded", message="the embedded engine runs inside the loader service"
+            reachable=bool(report.get("reachable")),
+            kind=str(report.get("kind") or row["kind"]),
+            message=str(report.get("message") or ""),
+            authenticated=report.get("authenticated"),
+            spark_version=report.get("spark_version"),
+            catalogs=report.get("catalogs") if report.get("spark_version") else None,
+            catalog_found=report.get("catalog_found"),
+            round_trip_ms=report.get("round_trip_ms"),
+            error_kind=report.get("error_kind"),
         )
 
 

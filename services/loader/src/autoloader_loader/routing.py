@@ -1,0 +1,65 @@
+"""One :class:`~autoloader_loader.engine.LoaderEngine` that sends each batch to its ingestion's cluster.
+
+Batches of ingestions on the embedded cluster load in this process; batches of ingestions on a
+Spark Connect cluster go through :class:`~autoloader_loader.spark.engine.SparkConnectEngine`.
+With the ``staged`` strategy both write the same catalog, so redelivery checks and table queries
+need no cluster (and open no session).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from autoloader_contracts.events import BatchPlanned
+from autoloader_loader.embedded import EmbeddedEngine
+from autoloader_loader.engine import BatchResult, TableRef
+from autoloader_loader.spark.engine import SparkConnectEngine
+from autoloader_loader.spark.session import ClusterTarget
+
+ResolveCluster = Callable[[str, str | None], Awaitable[ClusterTarget | None]]
+"""``(tenant_id, cluster_id) -> the Spark cluster, or None for the embedded engine``."""
+
+
+class EngineRouter:
+    """Routes batches by cluster; answers table questions from the shared catalog.
+
+    Args:
+        embedded: The in-process engine.
+        spark: The Spark Connect engine.
+        resolve: Finds the cluster a batch names (the loader passes ``ClusterDirectory.target``).
+    """
+
+    def __init__(self, embedded: EmbeddedEngine, spark: SparkConnectEngine, resolve: ResolveCluster) -> None:
+        self.embedded = embedded
+        self.spark = spark
+        self._resolve = resolve
+
+    async def find_committed(self, planned: BatchPlanned) -> BatchResult | None:
+        """See :meth:`LoaderEngine.find_committed` (no cluster needed: the catalog is shared)."""
+        return await self.embedded.find_committed(planned)
+
+    async def load_batch(self, planned: BatchPlanned, staged: Mapping[str, Path] | None = None) -> BatchResult:
+        """Load through the batch's cluster (see :meth:`LoaderEngine.load_batch`)."""
+        target = await self._resolve(planned.tenant_id, planned.cluster_id)
+        if target is None:
+            return await self.embedded.load_batch(planned, staged)
+        return await self.spark.load_on(target, planned, staged)
+
+    async def drop_table(self, ref: TableRef) -> bool:
+        """See :meth:`LoaderEngine.drop_table`."""
+        return await self.embedded.drop_table(ref)
+
+    async def table_info(self, ref: TableRef) -> dict[str, Any]:
+        """See :meth:`LoaderEngine.table_info`."""
+        return await self.embedded.table_info(ref)
+
+    async def table_sample(self, ref: TableRef, *, limit: int, columns: list[str] | None) -> list[dict[str, Any]]:
+        """See :meth:`LoaderEngine.table_sample`."""
+        return await self.embedded.table_sample(ref, limit=limit, columns=columns)
+
+    async def close(self) -> None:
+        """Stop Spark sessions and release both engines' connections."""
+        await self.spark.close()
+        await self.embedded.close()

@@ -1,0 +1,1 @@
+"""The Spark Connect engine: sessions, error translation, reading, committing and the cluster probe."""

@@ -1,0 +1,247 @@
+"""The Spark Connect engine: batches loaded through a user's Spark cluster.
+
+``staged`` strategy (the default, and what CI runs against a real local Spark Connect server):
+tables live in the loader's SQL catalog exactly as with the embedded engine; Spark writes each
+batch's Parquet files into the table's data folder and the loader commits them with PyIceberg
+``add_files`` in one transaction carrying the batch id (:mod:`autoloader_loader.spark.staged`).
+Redelivered batches are found by that id before any session is opened.
+
+Files reach Spark in one of two ways (:mod:`autoloader_loader.spark.reading`): the cluster reads
+files it can reach itself, or the loader streams them through its connectors as Arrow.
+
+A session is leased from the :class:`~autoloader_loader.spark.session.SessionPool` only once a
+batch has work; a failure that broke the connection drops the session so the next batch
+reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Transaction
+from pyspark.sql.connect.session import SparkSession
+
+from autoloader_contracts.events import BatchPlanned
+from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
+from autoloader_core.settings import Settings
+from autoloader_loader import bad_data, lineage
+from autoloader_loader.embedded import EmbeddedEngine
+from autoloader_loader.engine import BatchResult, TableRef
+from autoloader_loader.spark import errors, native, reading
+from autoloader_loader.spark.cluster_read import ClusterRead, NeedsConnector
+from autoloader_loader.spark.session import ClusterTarget, SessionPool
+from autoloader_loader.spark.staged import NeedsLoaderPartitioning, SparkStagedTable
+from autoloader_loader.streaming import combined
+
+log = logging.getLogger(__name__)
+
+SESSION_ATTEMPTS = 2
+"""A batch whose session broke is retried once on a new session before the error reaches the handler."""
+
+
+class SparkConnectEngine(EmbeddedEngine):
+    """Loads batches through Spark Connect clusters; tables and queries are the embedded engine's.
+
+    Args:
+        settings: The loader's settings (catalog database, warehouse, allowed roots).
+        pool: Where sessions come from.
+    """
+
+    def __init__(self, settings: Settings, pool: SessionPool) -> None:
+        super().__init__(settings)
+        self.pool = pool
+
+    async def load_on(
+        self, target: ClusterTarget, planned: BatchPlanned, staged: Mapping[str, Path] | None = None
+    ) -> BatchResult:
+        """Load ``planned`` through ``target``'s cluster (see :meth:`LoaderEngine.load_batch`).
+
+        Raises:
+            LoadError, TerminalError: As the embedded engine, plus Spark analysis errors and refused tokens.
+            TransientError: The cluster is unreachable or dropped the session.
+        """
+        if target.commit_strategy == "native":
+            return await asyncio.to_thread(self._guarded, self._load_native, target, planned, staged)
+        if target.commit_strategy != "staged":
+            raise TerminalError(f"unknown commit strategy {target.commit_strategy!r}; use staged or native")
+        return await asyncio.to_thread(self._guarded, self._load_staged, target, planned, staged)
+
+    async def close(self) -> None:
+        """Stop idle sessions and dispose of the catalogs."""
+        await asyncio.to_thread(self.pool.close)
+        await super().close()
+
+    def _load_staged(
+        self, target: ClusterTarget, planned: BatchPlanned, staged: Mapping[str, Path] | None
+    ) -> BatchResult:
+        # Nothing to do for a batch already in the table: no session is opened for it.
+        earlier = self._find_committed(planned)
+        if earlier is not None:
+            return earlier
+        started = time.monotonic()
+        for attempt in range(1, SESSION_ATTEMPTS + 1):
+            try:
+                result, spark_seconds = self._load_in_session(target, planned, staged)
+                break
+            except AutoloaderError:
+                raise
+            except Exception as exc:
+                translated = errors.translate(exc, url=target.url)
+                # Nothing is committed before Spark's part is done, so a batch whose session broke
+                # can start again at once on a fresh session (the pool dropped the broken one).
+                if isinstance(translated, TransientError) and attempt < SESSION_ATTEMPTS:
+                    log.warning(
+                        "spark session failed; retrying the batch on a new session",
+                        extra={"batch_id": planned.aggregate_id, "error": translated.message},
+                    )
+                    continue
+                raise translated from exc
+        log.info(
+            "batch loaded through spark",
+            extra={"batch_id": planned.aggregate_id, "cluster_id": target.cluster_id, "spark_seconds": spark_seconds},
+        )
+        return replace(result, duration_seconds=time.monotonic() - started, spark_seconds=round(spark_seconds, 3))
+
+    def _load_native(
+        self, target: ClusterTarget, planned: BatchPlanned, staged: Mapping[str, Path] | None
+    ) -> BatchResult:
+        """The ``native`` strategy: the cluster's Iceberg catalog commits the batch (see :mod:`.native`)."""
+        native.check_write_mode(planned)
+        name = native.table_name(target.catalog, TableRef.of(planned.tenant_id, planned.destination))
+        started = time.monotonic()
+        try:
+            with self.pool.lease(target, keep_on=errors.keeps_session) as session:
+                exists = native.table_exists(session, name)
+                earlier = native.committed_batch(session, name, planned) if exists else None
+                if earlier is not None:
+                    return earlier
+                result = self._write_native(session, name, planned, staged, exists=exists)
+        except AutoloaderError:
+            raise
+        except Exception as exc:
+            raise errors.translate(exc, url=target.url) from exc
+        elapsed = time.monotonic() - started
+        return replace(result, duration_seconds=elapsed, spark_seconds=round(elapsed, 3))
+
+    def _write_native(
+        self,
+        session: SparkSession,
+        name: str,
+        planned: BatchPlanned,
+        staged: Mapping[str, Path] | None,
+        *,
+        exists: bool,
+    ) -> BatchResult:
+        paths = staged if staged is not None else self._local_paths(planned)
+        bad = bad_data.BadDataLog(planned.errors.on_error)
+        parts = native.ArrowParts()
+        files = self._read_into(parts, planned, paths, bad, skip=set())
+        rows = sum(f.rows for f in files)
+        snapshot_id = None
+        if rows:
+            data = combined([d for _, d in parts.parts])
+            if planned.destination.lineage_columns:
+                data = lineage.add_lineage(
+                    data,
+                    results=files,
+                    planned_files=planned.files,
+                    run_id=planned.run_id,
+                    ingested_at=datetime.now(UTC),
+                )
+            writer = native.plan_write(
+                parts.to_frame(session, data), name, native.snapshot_properties(planned, files), exists=exists
+            )
+            writer.append() if exists else writer.create()
+            committed = native.committed_batch(session, name, planned)
+            snapshot_id = committed.snapshot_id if committed is not None else None
+        result = BatchResult(
+            files=files,
+            rows=rows,
+            bytes=sum(f.bytes for f in files),
+            snapshot_id=snapshot_id,
+            table=name.replace("`", ""),
+            duration_seconds=0.0,
+            read_by="connector",
+        )
+        return bad.applied_to(result)
+
+    def _load_in_session(
+        self, target: ClusterTarget, planned: BatchPlanned, staged: Mapping[str, Path] | None
+    ) -> tuple[BatchResult, float]:
+        choice = reading.choose_reader(planned, target)
+        with self.pool.lease(target, keep_on=errors.keeps_session) as session:
+            if choice.cluster:
+                read = self._read_by_cluster(target, planned, session)
+                if read is not None:
+                    return read
+            return self._stream_through(planned, staged, session)
+
+    def _read_by_cluster(
+        self, target: ClusterTarget, planned: BatchPlanned, session: SparkSession
+    ) -> tuple[BatchResult, float] | None:
+        """Let the cluster read the files; None when the batch must be streamed through the connectors."""
+        ref = TableRef.of(planned.tenant_id, planned.destination)
+        catalog = self._catalog(ref)
+        if planned.source.type == "local":
+            # The same confinement as every local read: no file outside the allowed roots, no escaping link.
+            # Hadoop takes the path as written (no percent-decoding), so no as_uri() here.
+            uris = {name: f"file://{path}" for name, path in self._local_paths(planned).items()}
+        else:
+            uris = {f.path: reading.cluster_uri(planned, f.path) for f in planned.files}
+        read = ClusterRead(
+            uris=uris,
+            planned=planned,
+            session=session,
+            identifier=ref.identifier,
+            table=self._load_or_none(catalog, ref),
+            create_table=lambda schema: self._create_table(catalog, ref, schema, planned),
+        )
+        try:
+            result, _ = read.run()
+        except (NeedsConnector, NeedsLoaderPartitioning) as exc:
+            log.info(
+                "streaming the batch through the connectors",
+                extra={"batch_id": planned.aggregate_id, "reason": str(exc)},
+            )
+            return None
+        except CommitFailedException:
+            earlier = self._find_committed(planned)
+            if earlier is None:
+                raise TransientError(f"{ref.identifier}: another writer committed first; retrying") from None
+            return earlier, read.spark_seconds
+        except AutoloaderError:
+            raise
+        except Exception as exc:
+            translated = errors.translate(exc, url=target.url)
+            if isinstance(translated, TransientError):
+                raise translated from exc
+            # Spark refused the data (a corrupt file, a malformed row under FAILFAST): the connectors
+            # read the batch again and apply the bad-data policy file by file and row by row, with
+            # the same errors (file, line) as every other load.
+            log.info(
+                "the cluster refused the batch's data; streaming it through the connectors",
+                extra={"batch_id": planned.aggregate_id, "error": translated.message},
+            )
+            return None
+        return result, read.spark_seconds
+
+    def _stream_through(
+        self, planned: BatchPlanned, staged: Mapping[str, Path] | None, session: SparkSession
+    ) -> tuple[BatchResult, float]:
+        """Read the files with the loader's connectors and send the rows to Spark as Arrow."""
+        stages: list[SparkStagedTable] = []
+
+        def stage(transaction: Transaction) -> SparkStagedTable:
+            staged_table = SparkStagedTable(transaction, session=session, batch_id=planned.aggregate_id)
+            stages.append(staged_table)
+            return staged_table
+
+        result = self._load_batch(planned, staged, stage)
+        return replace(result, read_by="connector"), sum(s.spark_seconds for s in stages)

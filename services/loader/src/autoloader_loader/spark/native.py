@@ -1,0 +1,158 @@
+"""The ``native`` commit strategy: the cluster's own Iceberg catalog commits (``writeTo(...).append()``).
+
+For clusters whose Spark has the Iceberg runtime and a catalog named like the cluster's
+``catalog``. The batch's rows (read by the loader's connectors, with lineage columns) are sent
+to the session as Arrow and written with one ``DataFrameWriterV2`` call, so the batch is one
+Iceberg commit carrying ``snapshot-property.autoloader.*`` options. Exactly-once: before writing,
+the table's ``snapshots`` metadata table is asked for a snapshot with the batch id.
+
+Only ``append`` is supported; evolution is Iceberg's ``mergeSchema`` (tables are created with
+``write.spark.accept-any-schema``). No Iceberg runtime for Spark 4 installs here, so CI checks the
+write plan and the error handling; the compose profile in ``deploy/spark-iceberg`` runs the real
+thing (docs/spark.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql.connect.readwriter import DataFrameWriterV2
+from pyspark.sql.connect.session import SparkSession
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from autoloader_contracts.events import BatchPlanned, FileResult
+from autoloader_core.errors import TerminalError
+from autoloader_loader.domain import decode_file_rows, encode_file_rows
+from autoloader_loader.engine import (
+    SNAPSHOT_BATCH_ID,
+    SNAPSHOT_BATCH_ROWS,
+    SNAPSHOT_FILE_ROWS,
+    SNAPSHOT_INGESTION_ID,
+    SNAPSHOT_RUN_ID,
+    BatchResult,
+    LoadError,
+    TableRef,
+)
+
+SNAPSHOT_OPTION_PREFIX = "snapshot-property."
+NEW_TABLE_PROPERTIES = {"format-version": "2", "write.spark.accept-any-schema": "true"}
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def table_name(catalog: str, ref: TableRef) -> str:
+    """``catalog.database.table`` quoted for Spark SQL.
+
+    Raises:
+        LoadError: A part is not a plain identifier (nothing user-typed reaches SQL unchecked).
+    """
+    parts = [catalog, ref.database, ref.table]
+    bad = [p for p in parts if not _IDENTIFIER.match(p)]
+    if bad:
+        raise LoadError(f"{bad[0]!r} is not a valid identifier for the cluster's catalog")
+    return ".".join(f"`{p}`" for p in parts)
+
+
+def snapshot_properties(planned: BatchPlanned, files: list[FileResult]) -> dict[str, str]:
+    """The snapshot summary properties of the batch's commit."""
+    return {
+        SNAPSHOT_INGESTION_ID: planned.ingestion_id,
+        SNAPSHOT_RUN_ID: planned.run_id,
+        SNAPSHOT_BATCH_ID: planned.aggregate_id,
+        SNAPSHOT_FILE_ROWS: encode_file_rows([f.rows for f in files]),
+        SNAPSHOT_BATCH_ROWS: str(sum(f.rows for f in files)),
+    }
+
+
+def plan_write(frame: DataFrame, name: str, properties: dict[str, str], *, exists: bool) -> DataFrameWriterV2:
+    """The ``writeTo`` call for one batch: append (merging new columns), or create the table.
+
+    Nothing runs until ``append()`` / ``create()`` is called on the result.
+    """
+    writer = frame.writeTo(name)
+    for key, value in properties.items():
+        writer = writer.option(SNAPSHOT_OPTION_PREFIX + key, value)
+    if exists:
+        return writer.option("mergeSchema", "true")  # type: ignore[return-value]
+    writer = writer.using("iceberg")
+    for key, value in NEW_TABLE_PROPERTIES.items():
+        writer = writer.tableProperty(key, value)
+    return writer  # type: ignore[return-value]
+
+
+def check_write_mode(planned: BatchPlanned) -> None:
+    """Refuse what the native strategy does not do.
+
+    Raises:
+        LoadError: Not ``append``.
+    """
+    mode = planned.destination.write_mode
+    if mode != "append":
+        raise LoadError(
+            f"write_mode {mode!r} needs the staged commit strategy; the native strategy appends only "
+            "(set the cluster's commit_strategy to staged, or use append)"
+        )
+
+
+def table_exists(session: SparkSession, name: str) -> bool:
+    """Whether the cluster's catalog has the table.
+
+    Raises:
+        TerminalError: The cluster has no such catalog (explains how to configure one).
+    """
+    catalog = name.split(".", 1)[0].strip("`")
+    catalogs = {row[0] for row in session.sql("SHOW CATALOGS").collect()}
+    if catalog not in catalogs and catalog != "spark_catalog":
+        # SHOW CATALOGS lists only catalogs already used in the session: try it once before refusing.
+        try:
+            session.sql(f"SHOW NAMESPACES IN `{catalog}`").collect()
+        except Exception as exc:
+            raise TerminalError(
+                f"the cluster has no catalog {catalog!r}: configure an Iceberg catalog of that name "
+                f"(spark.sql.catalog.{catalog}=org.apache.iceberg.spark.SparkCatalog) or use the staged "
+                "commit strategy"
+            ) from exc
+    return bool(session.catalog.tableExists(name.replace("`", "")))
+
+
+def committed_batch(session: SparkSession, name: str, planned: BatchPlanned) -> BatchResult | None:
+    """The earlier result when the table's ``snapshots`` metadata table holds the batch id."""
+    # ``name`` is built by table_name() from checked identifiers; the values are bound parameters.
+    query = f"SELECT snapshot_id, summary FROM {name}.snapshots WHERE summary[:key] = :batch ORDER BY committed_at DESC"  # noqa: S608
+    rows = session.sql(query, args={"key": SNAPSHOT_BATCH_ID, "batch": planned.aggregate_id}).collect()
+    if not rows:
+        return None
+    snapshot_id, summary = rows[0][0], dict(rows[0][1] or {})
+    counts = decode_file_rows(summary.get(SNAPSHOT_FILE_ROWS), len(planned.files)) or [0] * len(planned.files)
+    return BatchResult(
+        files=[FileResult(path=f.path, rows=n, bytes=f.size) for f, n in zip(planned.files, counts, strict=True)],
+        rows=int(summary.get(SNAPSHOT_BATCH_ROWS) or summary.get("added-records") or 0),
+        bytes=sum(f.size for f in planned.files),
+        snapshot_id=int(snapshot_id),
+        table=name.replace("`", ""),
+        duration_seconds=0.0,
+        already_committed=True,
+        read_by="connector",
+    )
+
+
+@dataclass
+class ArrowParts:
+    """Collects a batch's rows as the loader's readers produce them (the batch writer's add/drop interface)."""
+
+    parts: list[tuple[int, pa.Table]] = field(default_factory=list)
+
+    def add(self, file: int, data: pa.Table) -> None:
+        """Keep a chunk of the ``file``-th file."""
+        self.parts.append((file, data))
+
+    def drop_file(self, file: int) -> bool:
+        """Forget a bad file's rows (nothing was written yet, so the batch needs no redo)."""
+        self.parts = [(i, d) for i, d in self.parts if i != file]
+        return False
+
+    def to_frame(self, session: SparkSession, data: pa.Table) -> DataFrame:
+        """``data`` as a DataFrame of the session (timestamps without zone stay without zone)."""
+        return session.createDataFrame(data, schema=from_arrow_schema(data.schema, prefer_timestamp_ntz=True))
