@@ -12,6 +12,10 @@ Environment:
         instead of installing one.
     AUTOLOADER_TEST_SPARK_CACHE: where to install the server's ``pyspark`` (default
         ``$XDG_CACHE_HOME/autoloader`` or ``~/.cache/autoloader``).
+    AUTOLOADER_TEST_SPARK_CONNECT_URL: an already running Spark Connect server (``sc://host:port``,
+        e.g. the ``deploy/spark-iceberg`` compose profile). ``spark_connect_url`` returns it and no
+        server is started; ``spark_connect_server`` (its log, its process) then skips the tests
+        that need it.
 """
 
 from __future__ import annotations
@@ -88,7 +92,6 @@ def spark_home() -> Path:
     if not _is_spark_home(home):
         raise RuntimeError(f"pyspark=={SPARK_VERSION} installed into {target} but {home} is not a Spark home")
     return home
-
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -185,9 +188,23 @@ class SparkConnectServer:
             process.wait()
 
 
+EXTERNAL_URL_VAR = "AUTOLOADER_TEST_SPARK_CONNECT_URL"
+
+
+def external_spark_url() -> str | None:
+    """The Spark Connect server the tests were pointed at (``AUTOLOADER_TEST_SPARK_CONNECT_URL``), if any."""
+    return os.environ.get(EXTERNAL_URL_VAR) or None
+
+
 @pytest.fixture(scope="session")
 def spark_connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkConnectServer]:
     """The session's Spark Connect server, started on first request (its log: ``server.log``)."""
+    external = external_spark_url()
+    if external is not None:
+        pytest.skip(
+            f"needs the test session's own Spark Connect server (its log and process); "
+            f"{EXTERNAL_URL_VAR}={external} points at a server the tests do not run"
+        )
     server = SparkConnectServer(tmp_path_factory.mktemp("spark")).start()
     try:
         yield server
@@ -196,6 +213,10 @@ def spark_connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 
 @pytest.fixture(scope="session")
-def spark_connect_url(spark_connect_server: SparkConnectServer) -> str:
-    """``sc://127.0.0.1:port`` of the session's Spark Connect server."""
-    return spark_connect_server.url
+def spark_connect_url(request: pytest.FixtureRequest) -> str:
+    """``sc://host:port`` of the external server when one is configured, else of the session's own server."""
+    external = external_spark_url()
+    if external is not None:
+        return external
+    server: SparkConnectServer = request.getfixturevalue("spark_connect_server")
+    return server.url

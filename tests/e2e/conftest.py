@@ -119,6 +119,21 @@ def write_csv(path: Path, first_id: int, rows: int) -> None:
 
 
 @pytest.fixture(scope="module")
+def crashing_stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
+    """A stack whose loader exits right after committing a batch, before acknowledging it."""
+    running = start_stack(
+        tmp_path_factory.mktemp("crash"),
+        postgres_admin_url,
+        env={"AUTOLOADER_ACK_WAIT_SECONDS": "3"},
+        service_env={"loader": {"AUTOLOADER_FAULT": "loader.after_commit"}},
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
     """A running stack shared by one test module; its scheduler runs 60x faster than real time."""
     running = start_stack(

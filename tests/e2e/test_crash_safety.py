@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from autoloader_cli.stack import Stack
 from tests.conftest import unique
-from tests.e2e.conftest import Api, new_tenant, start_stack, write_csv
+from tests.e2e.conftest import Api, new_tenant, write_csv
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def crashing_stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
-    """A stack whose loader exits right after committing a batch, before acknowledging it."""
-    running = start_stack(
-        tmp_path_factory.mktemp("crash"),
-        postgres_admin_url,
-        env={"AUTOLOADER_ACK_WAIT_SECONDS": "3"},
-        service_env={"loader": {"AUTOLOADER_FAULT": "loader.after_commit"}},
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_loader_crash_after_commit_does_not_duplicate_rows(crashing_stack: Stack) -> None:
