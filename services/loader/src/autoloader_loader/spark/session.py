@@ -23,6 +23,10 @@ from pyspark.sql.connect.session import SparkSession
 
 log = logging.getLogger(__name__)
 
+# pyspark logs every failed gRPC call with a traceback at ERROR before raising it; the engine
+# translates and logs each error once (errors.translate), so its own copy is noise.
+logging.getLogger("pyspark.sql.connect.logging").setLevel(logging.CRITICAL)
+
 DEFAULT_IDLE_SECONDS = 300.0
 CONNECT_RETRIES = 3
 """Retries of an unavailable server inside one call (pyspark's default waits ~10 minutes)."""
