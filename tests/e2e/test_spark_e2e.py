@@ -26,6 +26,7 @@ from autoloader_loader.spark.session import ClusterTarget, open_session
 from tests.conftest import unique
 from tests.e2e.conftest import Api, new_tenant, write_csv
 from tests.source_envs.ftp import FtpPlace
+from tests.source_envs.s3 import S3Place
 from tests.spark_env import SparkConnectServer
 
 pytestmark = pytest.mark.e2e
@@ -47,14 +48,14 @@ native_only = pytest.mark.skipif(
 )
 
 
-def register_spark(api: Api, url: str) -> dict[str, Any]:
+def register_spark(api: Api, url: str, **options: Any) -> dict[str, Any]:
     """Register the Spark Connect server as a cluster of the tenant (commit strategy: ``COMMIT_STRATEGY``)."""
     body = {
         "name": unique("spark"),
         "kind": "spark_connect",
         "url": url,
         "commit_strategy": COMMIT_STRATEGY,
-        "options": {},
+        "options": options,
     }
     response = api.http.post("/clusters", json=body)
     assert response.status_code == 201, response.text
@@ -160,6 +161,55 @@ def test_ftp_files_reach_the_cluster_through_the_connector(
     assert sorted_ids(api, ingestion["id"]) == list(range(1000))
     batch_ids = {s["summary"]["autoloader.batch-id"] for s in api.table(ingestion["id"])["snapshots"]}
     assert spark_written_batches(stack.data_dir, table_name) == batch_ids
+
+
+@staged_only
+def test_a_cluster_sharing_the_landing_folder_reads_the_files_itself(
+    stack: Stack, api: Api, spark_connect_server: SparkConnectServer
+) -> None:
+    cluster = register_spark(api, spark_connect_server.url, shared_paths=[str(stack.landing_dir)])
+    folder = stack.landing_dir / unique("shared")
+    for n in range(2):
+        write_csv(folder / f"part {n}.csv", n * 700, 700)
+    table_name = unique("shared")
+    ingestion = api.create(api.ingestion_body(folder, table=table_name, cluster_id=cluster["id"]))
+
+    run = run_ok(api, ingestion["id"])
+
+    assert (run["metrics"]["files_processed"], run["metrics"]["records_ingested"]) == (2, 1400)
+    assert_spark_seconds(run)
+    assert sorted_ids(api, ingestion["id"]) == list(range(1400))
+    batch_ids = {s["summary"]["autoloader.batch-id"] for s in api.table(ingestion["id"])["snapshots"]}
+    assert spark_written_batches(stack.data_dir, table_name) == batch_ids
+
+
+@staged_only
+async def test_a_cluster_without_the_object_store_file_system_falls_back_to_the_connector(
+    stack: Stack, api: Api, spark_connect_url: str, s3_place: S3Place
+) -> None:
+    # The test server has no hadoop-aws: Spark refuses s3a://, the loader copies the files and streams them.
+    cluster = register_spark(api, spark_connect_url, reads_object_stores=True)
+    for n in range(2):
+        rows = "".join(f"{i},n{i}\n" for i in range(n * 300, n * 300 + 300))
+        await s3_place.put(f"part-{n}.csv", f"id,name\n{rows}".encode())
+    source: dict[str, Any] = msgspec.to_builtins(s3_place.spec(pattern="*.csv"))
+    source.pop("credential_ref", None)
+    source["credentials"] = s3_place.credentials
+    table_name = unique("sparks3")
+    ingestion = api.create(
+        {
+            "name": table_name,
+            "source": source,
+            "format": {"type": "csv"},
+            "destination": {"catalog": "lake", "database": "e2e", "table": table_name},
+            "cluster_id": cluster["id"],
+        }
+    )
+
+    run = run_ok(api, ingestion["id"])
+
+    assert (run["metrics"]["files_processed"], run["metrics"]["records_ingested"]) == (2, 600)
+    assert sorted_ids(api, ingestion["id"]) == list(range(600))
 
 
 def test_cluster_read_files_is_refused_for_an_ftp_source(stack: Stack, api: Api, spark_connect_url: str) -> None:

@@ -70,7 +70,16 @@ async def test_table_info_is_passed_through(stack: ApiStack, loader: list[dict[s
     tenant_id = await stack.pool.fetchval(
         "SELECT tenant_id FROM read.ingestions WHERE id = $1", created["id"]
     )
-    assert loader == [{"tenant_id": tenant_id, "catalog": "lake", "database": "sales", "table": "orders"}]
+    # The ingestion's cluster goes along: a native cluster's own catalog holds the table.
+    assert loader == [
+        {
+            "tenant_id": tenant_id,
+            "catalog": "lake",
+            "database": "sales",
+            "table": "orders",
+            "cluster_id": created["cluster_id"],
+        }
+    ]
 
 
 async def test_sample_passes_limit_and_columns(stack: ApiStack, loader: list[dict[str, Any]]) -> None:

@@ -7,22 +7,25 @@ test_loader_engine.py; these tests use the session's real local Spark Connect se
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from autoloader_cli.servers import free_port
-from autoloader_contracts.events import BatchPlanned
+from autoloader_contracts.events import BatchPlanned, FileRef
 from autoloader_contracts.ingestion import PartitioningSpec
 from autoloader_core.errors import TransientError
 from autoloader_loader.embedded import EmbeddedEngine
-from autoloader_loader.engine import TableRef
+from autoloader_loader.engine import NeedsLocalCopies, TableRef
 from autoloader_loader.routing import EngineRouter
 from autoloader_loader.spark.engine import SparkConnectEngine
 from autoloader_loader.spark.session import ClusterTarget, SessionPool
-from tests.integration.conftest import engine_settings
+from autoloader_loader.staging import Stager
+from tests.integration.conftest import engine_settings, spark_router_on
 from tests.integration.test_loader_engine import planned, ref_of, write_csv
+from tests.source_envs.s3 import S3Place
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -233,3 +236,30 @@ async def test_an_ingestion_can_insist_on_connector_reading(spark_reading_router
     result = await spark_reading_router.load_batch(batch)
 
     assert (result.read_by, result.rows) == ("connector", 5)
+
+
+async def test_a_cluster_that_cannot_read_the_object_store_asks_for_local_copies(
+    database_url: str, tmp_path: Path, landing: Path, spark_connect_url: str, s3_place: S3Place
+) -> None:
+    # The test server has no hadoop-aws: it refuses s3a:// and the batch is loaded from local copies.
+    for n in range(2):
+        rows = "".join(f"{i},n{i}\n" for i in range(n * 30, n * 30 + 30))
+        await s3_place.put(f"part-{n}.csv", f"id,name\n{rows}".encode())
+    files = [FileRef(path=f"part-{n}.csv", size=1, modified_at=datetime.now(UTC)) for n in range(2)]
+    batch = msgspec.structs.replace(planned(landing, files, table="s3"), source=s3_place.spec(pattern="*.csv"))
+    target = ClusterTarget(cluster_id="clu_s3", url=spark_connect_url, options={"reads_object_stores": True})
+    router = spark_router_on(engine_settings(database_url, tmp_path, landing), target)
+
+    async def credentials(tenant_id: str, ref: str | None) -> dict[str, str] | None:
+        return s3_place.credentials
+
+    stager = Stager(scratch_root=tmp_path / "scratch", credentials=credentials, allowed_roots=[landing])
+    try:
+        assert await router.reads_in_place(batch)
+        with pytest.raises(NeedsLocalCopies, match="could not read the batch's s3 files"):
+            await router.load_batch(batch)
+        async with stager.stage(batch) as staged:
+            result = await router.load_batch(batch, staged)
+    finally:
+        await router.close()
+    assert (result.read_by, result.rows) == ("connector", 60)

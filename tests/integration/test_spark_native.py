@@ -17,7 +17,7 @@ import pytest
 from pyspark.sql.connect.session import SparkSession
 
 from autoloader_contracts.events import FileResult
-from autoloader_core.errors import TerminalError
+from autoloader_core.errors import NotFoundError, TerminalError, ValidationFailed
 from autoloader_loader.engine import LoadError, TableRef
 from autoloader_loader.routing import EngineRouter
 from autoloader_loader.spark import native
@@ -89,3 +89,34 @@ async def test_a_cluster_without_the_iceberg_catalog_fails_the_batch_with_a_plai
             await router.load_batch(planned(landing, [write_csv(landing, "a.csv", range(3))]))
     finally:
         await router.close()
+
+
+async def test_tables_of_a_native_cluster_are_read_through_the_cluster(
+    database_url: str, tmp_path: Path, landing: Path, spark_connect_url: str, session: SparkSession
+) -> None:
+    # spark_catalog stands in for the cluster's Iceberg catalog: a plain Parquet table there answers
+    # samples and drops the same way; describing it shows it is not Iceberg.
+    session.sql("CREATE DATABASE IF NOT EXISTS native_db").collect()
+    session.createDataFrame(pa.table({"id": [1, 2, 3], "name": ["a", "b", None]})).write.mode("overwrite").saveAsTable(
+        "spark_catalog.native_db.t"
+    )
+    target = ClusterTarget(
+        cluster_id="clu_native", url=spark_connect_url, catalog="spark_catalog", commit_strategy="native"
+    )
+    router: EngineRouter = spark_router_on(engine_settings(database_url, tmp_path, landing), target)
+    ref = TableRef("tnt_a", "spark_catalog", "native_db", "t", cluster_id="clu_native")
+    missing = TableRef("tnt_a", "spark_catalog", "native_db", "nope", cluster_id="clu_native")
+    try:
+        rows = await router.table_sample(ref, limit=10, columns=["id"])
+        with pytest.raises(ValidationFailed, match="unknown column 'nope'"):
+            await router.table_sample(ref, limit=10, columns=["nope"])
+        with pytest.raises(TerminalError, match="is not an Iceberg table"):
+            await router.table_info(ref)
+        with pytest.raises(NotFoundError, match="does not exist yet"):
+            await router.table_info(missing)
+        dropped = await router.drop_table(ref)
+        dropped_again = await router.drop_table(ref)
+    finally:
+        await router.close()
+    assert sorted(r["id"] for r in rows) == [1, 2, 3]
+    assert (dropped, dropped_again) == (True, False)

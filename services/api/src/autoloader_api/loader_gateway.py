@@ -24,21 +24,30 @@ class TableGateway:
         self._bus = bus
         self._timeout = timeout
 
-    async def info(self, tenant_id: str, destination: DestinationSpec) -> dict[str, Any]:
-        """Return ``{identifier, location, format_version, schema, row_count, snapshots}``."""
+    async def info(self, tenant_id: str, destination: DestinationSpec, cluster_id: str | None) -> dict[str, Any]:
+        """Return ``{identifier, location, format_version, schema, row_count, snapshots}``.
+
+        ``cluster_id`` is the ingestion's cluster: a ``native`` cluster's catalog holds the table.
+        """
         result: dict[str, Any] = await call(
             self._bus,
             rpc_subject("loader", "table_info"),
-            _table(tenant_id, destination),
+            _table(tenant_id, destination, cluster_id),
             timeout=self._timeout,
         )
         return result
 
     async def sample(
-        self, tenant_id: str, destination: DestinationSpec, *, limit: int, columns: list[str] | None
+        self,
+        tenant_id: str,
+        destination: DestinationSpec,
+        cluster_id: str | None,
+        *,
+        limit: int,
+        columns: list[str] | None,
     ) -> dict[str, Any]:
         """Return ``{rows: [...]}``: up to ``limit`` rows, only ``columns`` when given."""
-        request = {**_table(tenant_id, destination), "limit": limit, "columns": columns}
+        request = {**_table(tenant_id, destination, cluster_id), "limit": limit, "columns": columns}
         result: dict[str, Any] = await call(
             self._bus, rpc_subject("loader", "table_sample"), request, timeout=self._timeout
         )
@@ -55,10 +64,11 @@ class TableGateway:
         return result
 
 
-def _table(tenant_id: str, destination: DestinationSpec) -> dict[str, Any]:
+def _table(tenant_id: str, destination: DestinationSpec, cluster_id: str | None) -> dict[str, Any]:
     return {
         "tenant_id": tenant_id,
         "catalog": destination.catalog,
         "database": destination.database,
         "table": destination.table,
+        "cluster_id": cluster_id,
     }

@@ -74,6 +74,10 @@ class EmbeddedEngine:
 
     # --- port --------------------------------------------------------------------------------
 
+    async def reads_in_place(self, planned: BatchPlanned) -> bool:
+        """Local folders only: remote files are read from local copies."""
+        return planned.source.type == "local"
+
     async def load_batch(self, planned: BatchPlanned, staged: Mapping[str, Path] | None = None) -> BatchResult:
         """See :meth:`LoaderEngine.load_batch`."""
         return await asyncio.to_thread(self._guarded, self._load_batch, planned, staged)

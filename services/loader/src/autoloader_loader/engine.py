@@ -73,12 +73,13 @@ class BatchResult:
 
 @dataclass(frozen=True)
 class TableRef:
-    """One table of one tenant: ``catalog.database.table``."""
+    """One table of one tenant: ``catalog.database.table`` (and the cluster whose catalog holds it, if any)."""
 
     tenant_id: str
     catalog: str
     database: str
     table: str
+    cluster_id: str | None = None
 
     @property
     def identifier(self) -> str:
@@ -86,9 +87,9 @@ class TableRef:
         return f"{self.catalog}.{self.database}.{self.table}"
 
     @classmethod
-    def of(cls, tenant_id: str, destination: DestinationSpec) -> TableRef:
+    def of(cls, tenant_id: str, destination: DestinationSpec, cluster_id: str | None = None) -> TableRef:
         """The table an ingestion's destination names."""
-        return cls(tenant_id, destination.catalog, destination.database, destination.table)
+        return cls(tenant_id, destination.catalog, destination.database, destination.table, cluster_id)
 
 
 class LoadError(TerminalError):
@@ -124,8 +125,24 @@ class SchemaConflictError(LoadError):
     error_type = "schema_error"
 
 
+class NeedsLocalCopies(Exception):
+    """The engine meant to read a remote batch where it is but cannot: stage the files and load again."""
+
+
 class LoaderEngine(Protocol):
     """Writes batches into Iceberg tables and answers questions about those tables."""
+
+    async def reads_in_place(self, planned: BatchPlanned) -> bool:
+        """Whether the engine reads the batch's files where they are (no local copies needed).
+
+        True for local folders, and for remote files a Spark cluster reads itself. When the
+        engine finds out while loading that it cannot, ``load_batch`` raises :class:`NeedsLocalCopies`.
+
+        Raises:
+            TerminalError: The ingestion's cluster no longer exists.
+            TransientError: The cluster registry did not answer.
+        """
+        ...
 
     async def find_committed(self, planned: BatchPlanned) -> BatchResult | None:
         """Return the earlier result when the table already holds this batch (a redelivery), else None.

@@ -29,7 +29,7 @@ from autoloader_contracts.events import (
     SchemaChange,
     SchemaChangeDetected,
 )
-from autoloader_contracts.ingestion import DestinationSpec
+from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
 from autoloader_core.ids import deterministic_id
 from autoloader_core.settings import Settings
@@ -38,6 +38,7 @@ from autoloader_loader.engine import (
     DetectedChange,
     LoaderEngine,
     LoadError,
+    NeedsLocalCopies,
     SchemaChangeError,
     TableRef,
 )
@@ -134,8 +135,13 @@ class LoaderHandlers:
         earlier = await self._engine.find_committed(planned)
         if earlier is not None:
             return earlier
-        if planned.source.type == "local":
-            return await self._engine.load_batch(planned)
+        if await self._engine.reads_in_place(planned):
+            try:
+                return await self._engine.load_batch(planned)
+            except NeedsLocalCopies as exc:
+                log.info(
+                    "loading the batch from local copies", extra={"batch_id": planned.aggregate_id, "reason": str(exc)}
+                )
         async with self._stager.stage(planned) as staged:
             return await self._engine.load_batch(planned, staged)
 
@@ -143,26 +149,27 @@ class LoaderHandlers:
         """Drop the ingestion's table when the deletion asks for it."""
         if not deleted.delete_table:
             return
-        destination = await self._destination_of(deleted.tenant_id, deleted.aggregate_id)
-        if destination is None:
+        config = await self._config_of(deleted.tenant_id, deleted.aggregate_id)
+        if config is None:
             log.warning(
                 "deleted ingestion has no destination; nothing to drop",
                 extra={"ingestion_id": deleted.aggregate_id},
             )
             return
-        dropped = await self._engine.drop_table(TableRef.of(deleted.tenant_id, destination))
+        destination = config.destination
+        dropped = await self._engine.drop_table(TableRef.of(deleted.tenant_id, destination, config.cluster_id))
         log.info(
             "ingestion table dropped" if dropped else "ingestion table was already gone",
             extra={"ingestion_id": deleted.aggregate_id, "table": destination.identifier},
         )
 
-    async def _destination_of(self, tenant_id: str, ingestion_id: str) -> DestinationSpec | None:
+    async def _config_of(self, tenant_id: str, ingestion_id: str) -> IngestionConfig | None:
         # The deleted event does not repeat the configuration: the last created/updated event has it.
-        destination = None
+        config = None
         for stored in await self._store.read(tenant_id, "ingestion", ingestion_id):
             if isinstance(stored.event, IngestionCreated | IngestionUpdated):
-                destination = stored.event.config.destination
-        return destination
+                config = stored.event.config
+        return config
 
     async def _keeping_alive(self, delivery: Delivery, work: Awaitable[T]) -> T:
         """Await ``work`` while telling the server we are still on it (no redelivery mid-load)."""

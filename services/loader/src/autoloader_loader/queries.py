@@ -17,7 +17,7 @@ class TableQueries:
         self._engine = engine
 
     async def table_info(self, request: dict[str, Any]) -> dict[str, Any]:
-        """``{tenant_id, catalog, database, table}`` -> the table's description.
+        """``{tenant_id, catalog, database, table, cluster_id?}`` -> the table's description.
 
         Raises:
             ValidationFailed: A field is missing or not a string.
@@ -50,6 +50,9 @@ def _table_ref(request: dict[str, Any]) -> TableRef:
         for name in ("tenant_id", "catalog", "database", "table")
         if not isinstance(request.get(name), str) or not request[name]
     ]
+    cluster_id = request.get("cluster_id")
+    if cluster_id is not None and not (isinstance(cluster_id, str) and cluster_id):
+        errors.append(FieldError("cluster_id", "must be a cluster id or null"))
     if errors:
         raise ValidationFailed(errors)
-    return TableRef(request["tenant_id"], request["catalog"], request["database"], request["table"])
+    return TableRef(request["tenant_id"], request["catalog"], request["database"], request["table"], cluster_id)

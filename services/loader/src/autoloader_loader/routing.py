@@ -40,6 +40,13 @@ class EngineRouter:
         """See :meth:`LoaderEngine.find_committed` (no cluster needed: the catalog is shared)."""
         return await self.embedded.find_committed(planned)
 
+    async def reads_in_place(self, planned: BatchPlanned) -> bool:
+        """See :meth:`LoaderEngine.reads_in_place`."""
+        target = await self._resolve(planned.tenant_id, planned.cluster_id)
+        if target is None:
+            return await self.embedded.reads_in_place(planned)
+        return planned.source.type == "local" or self.spark.reads_in_place_on(target, planned)
+
     async def load_batch(self, planned: BatchPlanned, staged: Mapping[str, Path] | None = None) -> BatchResult:
         """Load through the batch's cluster (see :meth:`LoaderEngine.load_batch`)."""
         target = await self._resolve(planned.tenant_id, planned.cluster_id)
@@ -49,15 +56,28 @@ class EngineRouter:
 
     async def drop_table(self, ref: TableRef) -> bool:
         """See :meth:`LoaderEngine.drop_table`."""
+        if (native := await self._native_cluster(ref)) is not None:
+            return await self.spark.native_drop_table(native, ref)
         return await self.embedded.drop_table(ref)
 
     async def table_info(self, ref: TableRef) -> dict[str, Any]:
         """See :meth:`LoaderEngine.table_info`."""
+        if (native := await self._native_cluster(ref)) is not None:
+            return await self.spark.native_table_info(native, ref)
         return await self.embedded.table_info(ref)
 
     async def table_sample(self, ref: TableRef, *, limit: int, columns: list[str] | None) -> list[dict[str, Any]]:
         """See :meth:`LoaderEngine.table_sample`."""
+        if (native := await self._native_cluster(ref)) is not None:
+            return await self.spark.native_table_sample(native, ref, limit=limit, columns=columns)
         return await self.embedded.table_sample(ref, limit=limit, columns=columns)
+
+    async def _native_cluster(self, ref: TableRef) -> ClusterTarget | None:
+        """The cluster whose own catalog holds ``ref`` (``native`` strategy); None: the loader's catalog."""
+        if ref.cluster_id is None:
+            return None
+        target = await self._resolve(ref.tenant_id, ref.cluster_id)
+        return target if target is not None and target.commit_strategy == "native" else None
 
     async def close(self) -> None:
         """Stop Spark sessions and release both engines' connections."""

@@ -34,8 +34,8 @@ class TableController(Controller):
         ingestion_id: FromPath[str],
     ) -> dict[str, Any]:
         """404 when the table does not exist yet (before the first load)."""
-        destination = await _destination(reads, caller, ingestion_id)
-        return await tables.info(caller.tenant_id, destination)
+        destination, cluster_id = await _destination(reads, caller, ingestion_id)
+        return await tables.info(caller.tenant_id, destination, cluster_id)
 
     @get("/sample", summary="Sample rows of the destination table")
     async def sample(
@@ -53,13 +53,15 @@ class TableController(Controller):
             raise ValidationFailed(
                 [FieldError("limit", f"limit must be between 1 and {SAMPLE_MAX}, got {limit}")]
             )
-        destination = await _destination(reads, caller, ingestion_id)
-        return await tables.sample(caller.tenant_id, destination, limit=limit, columns=_columns(columns))
+        destination, cluster_id = await _destination(reads, caller, ingestion_id)
+        return await tables.sample(caller.tenant_id, destination, cluster_id, limit=limit, columns=_columns(columns))
 
 
-async def _destination(reads: ReadModels, caller: Caller, ingestion_id: str) -> DestinationSpec:
+async def _destination(reads: ReadModels, caller: Caller, ingestion_id: str) -> tuple[DestinationSpec, str | None]:
+    """The ingestion's destination and cluster (the loader asks a native cluster's catalog)."""
     row = await reads.ingestion(caller.tenant_id, ingestion_id)
-    return msgspec.convert(row["config"]["destination"], DestinationSpec)
+    config = row["config"]
+    return msgspec.convert(config["destination"], DestinationSpec), config.get("cluster_id")
 
 
 def _columns(raw: str | None) -> list[str] | None:

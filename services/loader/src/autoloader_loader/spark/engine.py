@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Transaction
@@ -33,7 +34,7 @@ from autoloader_core.errors import AutoloaderError, TerminalError, TransientErro
 from autoloader_core.settings import Settings
 from autoloader_loader import bad_data, lineage
 from autoloader_loader.embedded import EmbeddedEngine
-from autoloader_loader.engine import BatchResult, TableRef
+from autoloader_loader.engine import BatchResult, NeedsLocalCopies, TableRef
 from autoloader_loader.spark import errors, native, reading
 from autoloader_loader.spark.cluster_read import ClusterRead, NeedsConnector
 from autoloader_loader.spark.session import ClusterTarget, SessionPool
@@ -73,6 +74,42 @@ class SparkConnectEngine(EmbeddedEngine):
             raise TerminalError(f"unknown commit strategy {target.commit_strategy!r}; use staged or native")
         return await asyncio.to_thread(self._guarded, self._load_staged, target, planned, staged)
 
+    async def native_table_info(self, target: ClusterTarget, ref: TableRef) -> dict[str, Any]:
+        """``table_info`` of a table in ``target``'s own catalog (``native`` strategy)."""
+        info: dict[str, Any] = await self._on_cluster(target, native.describe, native.table_name(target.catalog, ref))
+        return info
+
+    async def native_table_sample(
+        self, target: ClusterTarget, ref: TableRef, *, limit: int, columns: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """``table_sample`` of a table in ``target``'s own catalog."""
+        name = native.table_name(target.catalog, ref)
+        rows: list[dict[str, Any]] = await self._on_cluster(
+            target, lambda session, table: native.sample(session, table, limit=limit, columns=columns), name
+        )
+        return rows
+
+    async def native_drop_table(self, target: ClusterTarget, ref: TableRef) -> bool:
+        """Drop a table of ``target``'s own catalog; False when it did not exist."""
+        dropped: bool = await self._on_cluster(target, native.drop, native.table_name(target.catalog, ref))
+        return dropped
+
+    async def _on_cluster(self, target: ClusterTarget, work: Callable[[SparkSession, str], Any], name: str) -> Any:
+        def run() -> Any:
+            try:
+                with self.pool.lease(target, keep_on=errors.keeps_session) as session:
+                    return work(session, name)
+            except AutoloaderError:
+                raise
+            except Exception as exc:
+                raise errors.translate(exc, url=target.url) from exc
+
+        return await asyncio.to_thread(run)
+
+    def reads_in_place_on(self, target: ClusterTarget, planned: BatchPlanned) -> bool:
+        """Whether ``target``'s cluster will read the remote batch itself (so no local copies are needed)."""
+        return target.commit_strategy == "staged" and reading.choose_reader(planned, target).cluster
+
     async def close(self) -> None:
         """Stop idle sessions and dispose of the catalogs."""
         await asyncio.to_thread(self.pool.close)
@@ -90,7 +127,7 @@ class SparkConnectEngine(EmbeddedEngine):
             try:
                 result, spark_seconds = self._load_in_session(target, planned, staged)
                 break
-            except AutoloaderError:
+            except (AutoloaderError, NeedsLocalCopies):
                 raise
             except Exception as exc:
                 translated = errors.translate(exc, url=target.url)
@@ -175,12 +212,16 @@ class SparkConnectEngine(EmbeddedEngine):
     def _load_in_session(
         self, target: ClusterTarget, planned: BatchPlanned, staged: Mapping[str, Path] | None
     ) -> tuple[BatchResult, float]:
-        choice = reading.choose_reader(planned, target)
+        remote = planned.source.type != "local"
+        # Files already copied locally are streamed from the copies (the cluster was not able to read them).
+        by_cluster = reading.choose_reader(planned, target).cluster and not (remote and staged is not None)
         with self.pool.lease(target, keep_on=errors.keeps_session) as session:
-            if choice.cluster:
+            if by_cluster:
                 read = self._read_by_cluster(target, planned, session)
                 if read is not None:
                     return read
+                if remote and staged is None:
+                    raise NeedsLocalCopies(f"the cluster could not read the batch's {planned.source.type} files")
             return self._stream_through(planned, staged, session)
 
     def _read_by_cluster(

@@ -46,6 +46,8 @@ _PLAINTEXT_TO_TLS = "socket closed"
 _DNS_MARKERS = ("errors resolving", "dns resolution", "domain name not found", "name or service not known")
 _REFUSED_MARKERS = ("connection refused", "failed to connect")
 _SESSION_CONDITIONS = ("INVALID_HANDLE.", "NO_ACTIVE_SESSION", "SESSION_CLOSED")
+_FILESYSTEM_MARKERS = ("No FileSystem for scheme", "S3AFileSystem not found", "GoogleHadoopFileSystem not found")
+"""How Spark says it has no Hadoop file system for a URI scheme (a cluster without hadoop-aws, ...)."""
 _DATA_ERRORS = (ArithmeticException, NumberFormatException, DateTimeException)
 _DATA_CONDITIONS = (
     "FAILED_READ_FILE",
@@ -84,9 +86,11 @@ def endpoint(url: str) -> str:
 def error_kind(exc: BaseException) -> str:
     """A short name for what failed.
 
-    One of analysis, data, session (the query or session), unauthenticated, timeout, dns, tls,
-    refused, unavailable (the connection) or other.
+    One of analysis, data, filesystem, session (the query or session), unauthenticated, timeout,
+    dns, tls, refused, unavailable (the connection) or other.
     """
+    if any(marker in str(exc) for marker in _FILESYSTEM_MARKERS):
+        return "filesystem"
     if isinstance(exc, AnalysisException):
         return "analysis"
     if isinstance(exc, _DATA_ERRORS) or _condition(exc).startswith(_DATA_CONDITIONS):
@@ -142,7 +146,7 @@ def keeps_session(exc: BaseException) -> bool:
     Only errors about the query itself (analysis, bad data) leave the session good; anything about
     the connection, the credentials or the session is answered by reconnecting.
     """
-    return error_kind(exc) in {"analysis", "data"}
+    return error_kind(exc) in {"analysis", "data", "filesystem"}
 
 
 def _analysis(exc: BaseException, where: str) -> tuple[bool, str]:
@@ -203,8 +207,17 @@ def _other(exc: BaseException, where: str) -> tuple[bool, str]:
     return False, f"spark connect at {where} failed: {type(exc).__name__}: {_spark_message(exc)}"
 
 
+def _filesystem(exc: BaseException, where: str) -> tuple[bool, str]:
+    return True, (
+        f"spark at {where} cannot read these paths: it has no Hadoop file system for them ({_spark_message(exc)}); "
+        "add the file system's jars to the cluster (hadoop-aws, gcs-connector) or set the cluster's "
+        "reads_object_stores option to false so the loader streams the files"
+    )
+
+
 _MESSAGES = {
     "analysis": _analysis,
+    "filesystem": _filesystem,
     "data": _data,
     "session": _session,
     "unauthenticated": _unauthenticated,

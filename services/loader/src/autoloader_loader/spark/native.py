@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql.connect.readwriter import DataFrameWriterV2
 from pyspark.sql.connect.session import SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from autoloader_contracts.events import BatchPlanned, FileResult
-from autoloader_core.errors import TerminalError
+from autoloader_core.errors import FieldError, NotFoundError, TerminalError, ValidationFailed
+from autoloader_loader import tables
 from autoloader_loader.domain import decode_file_rows, encode_file_rows
 from autoloader_loader.engine import (
     SNAPSHOT_BATCH_ID,
@@ -156,3 +159,83 @@ class ArrowParts:
     def to_frame(self, session: SparkSession, data: pa.Table) -> DataFrame:
         """``data`` as a DataFrame of the session (timestamps without zone stay without zone)."""
         return session.createDataFrame(data, schema=from_arrow_schema(data.schema, prefer_timestamp_ntz=True))
+
+
+def describe(session: SparkSession, name: str) -> dict[str, Any]:
+    """The ``table_info`` answer for a table in the cluster's catalog (same fields as the embedded engine's).
+
+    Raises:
+        NotFoundError: The table does not exist yet.
+        TerminalError: The table is not an Iceberg table (it has no ``snapshots`` metadata table).
+    """
+    _require_table(session, name)
+    schema = session.table(name).schema
+    details = {row[0]: row[1] for row in session.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()}
+    try:
+        columns = "committed_at, snapshot_id, parent_id, operation, summary"
+        snapshots = session.sql(f"SELECT {columns} FROM {name}.snapshots ORDER BY committed_at").collect()  # noqa: S608
+    except AnalysisException as exc:
+        raise TerminalError(f"{name.replace('`', '')} is not an Iceberg table (no snapshots metadata table)") from exc
+    described = [_snapshot(row) for row in snapshots]
+    current = described[-1] if described else None
+    return {
+        "identifier": name.replace("`", ""),
+        "location": details.get("Location"),
+        "format_version": _format_version(details.get("Table Properties")),
+        "schema_id": None,
+        "schema": [
+            {"id": None, "name": f.name, "type": f.dataType.simpleString(), "required": not f.nullable}
+            for f in schema.fields
+        ],
+        "row_count": int(current["summary"].get("total-records", 0)) if current else 0,
+        "current_snapshot_id": current["snapshot_id"] if current else None,
+        "snapshots": described,
+    }
+
+
+def sample(session: SparkSession, name: str, *, limit: int, columns: list[str] | None) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows of the table (only ``columns`` when given) as JSON-able dicts.
+
+    Raises:
+        NotFoundError: The table does not exist yet.
+        ValidationFailed: A requested column is not in the table.
+    """
+    _require_table(session, name)
+    frame = session.table(name)
+    unknown = [c for c in columns or [] if c not in frame.columns]
+    if unknown:
+        raise ValidationFailed(
+            [FieldError("columns", f"unknown column {c!r}; the table has: {', '.join(frame.columns)}") for c in unknown]
+        )
+    if columns:
+        frame = frame.select(*[f"`{c}`" for c in columns])
+    return [tables.jsonable(row) for row in frame.limit(limit).toArrow().to_pylist()]
+
+
+def drop(session: SparkSession, name: str) -> bool:
+    """Drop the table and its files (``PURGE``); False when it did not exist."""
+    if not session.catalog.tableExists(name.replace("`", "")):
+        return False
+    session.sql(f"DROP TABLE {name} PURGE").collect()
+    return True
+
+
+def _require_table(session: SparkSession, name: str) -> None:
+    if not table_exists(session, name):
+        raise NotFoundError(f"table {name.replace('`', '')} does not exist yet: run the ingestion first")
+
+
+def _snapshot(row: Any) -> dict[str, Any]:
+    committed_at = row[0]
+    return {
+        "snapshot_id": int(row[1]),
+        "parent_id": int(row[2]) if row[2] is not None else None,
+        "timestamp": committed_at.isoformat() if committed_at is not None else None,
+        "operation": row[3],
+        "summary": dict(row[4] or {}),
+    }
+
+
+def _format_version(properties: str | None) -> int | None:
+    found = re.search(r"format-version=(\d+)", properties or "")
+    return int(found.group(1)) if found else None
