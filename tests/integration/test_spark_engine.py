@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from pyspark.sql.connect.session import SparkSession
 
 from autoloader_cli.servers import free_port
 from autoloader_contracts.events import BatchPlanned, FileRef
@@ -263,3 +264,33 @@ async def test_a_cluster_that_cannot_read_the_object_store_asks_for_local_copies
     finally:
         await router.close()
     assert (result.read_by, result.rows) == ("connector", 60)
+
+
+async def test_a_session_to_another_dead_cluster_does_not_disturb_this_clusters_batch(
+    spark_reading_router: EngineRouter, landing: Path
+) -> None:
+    # pyspark makes the last session created in the process the "active" one and some of its
+    # helpers ask that session for settings; the engine must never depend on it.
+    dead = SparkSession.builder.remote(f"sc://127.0.0.1:{free_port()}").create()  # no round trip yet
+    try:
+        batch = with_destination(planned(landing, [write_csv(landing, "a.csv", range(12))]), lineage_columns=True)
+        result = await spark_reading_router.load_batch(batch)
+    finally:
+        dead.client.close()
+    assert (result.read_by, result.rows) == ("cluster", 12)
+    rows = await spark_reading_router.table_sample(REF, limit=20, columns=["_ingested_at", "_source_modified_at"])
+    assert all(r["_ingested_at"] and r["_source_modified_at"] for r in rows)
+
+
+def test_a_leased_session_is_the_active_session_of_its_thread_only_while_leased(spark_connect_url: str) -> None:
+    pool = SessionPool()
+    target = ClusterTarget(cluster_id="clu_test", url=spark_connect_url)
+    try:
+        with pool.lease(target, keep_on=lambda exc: True) as session:
+            assert SparkSession.getActiveSession() is session
+        assert SparkSession.getActiveSession() is None
+        with pool.lease(target, keep_on=lambda exc: True) as again:
+            assert again is session  # pooled
+            assert SparkSession.getActiveSession() is session
+    finally:
+        pool.close()

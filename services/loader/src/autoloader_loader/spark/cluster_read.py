@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.table import Table
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as sf
 from pyspark.sql.connect.session import SparkSession
@@ -80,9 +81,17 @@ class ClusterRead:
             NeedsConnector: The table's partitioning needs the loader to split the rows.
             SchemaChangeError, SchemaConflictError, LoadError: As every load.
         """
+        # The rows-per-file count and the write both scan the files: parse them once, keep the rows
+        # on the cluster (memory, spilling to disk) for the write, and release them afterwards.
+        frame = self._read().persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            return self._run(frame)
+        finally:
+            frame.unpersist()
+
+    def _run(self, frame: DataFrame) -> tuple[BatchResult, Table]:
         planned = self.planned
         started = time.monotonic()
-        frame = self._read()
         counts = self._rows_per_file(frame)
         ingested_at = datetime.now(UTC)
         empty = lineage_schema_probe(frame, planned, ingested_at)
@@ -192,12 +201,12 @@ def _project(
     # Keys are the names Spark itself gave the files in the count pass, so the lookup is exact.
     file_col = sf.col(FILE_COLUMN)
     relative = _lookup({name: ref.path for name, (ref, _) in counts.items()}, file_col)
-    modified = _lookup({name: ref.modified_at.astimezone(UTC) for name, (ref, _) in counts.items()}, file_col)
+    modified = _lookup({name: _utc_text(ref.modified_at) for name, (ref, _) in counts.items()}, file_col)
     fills: dict[str, Column] = {
         lineage.SOURCE_FILE: relative,
         lineage.SOURCE_MODIFIED_AT: modified,
         lineage.INGEST_RUN_ID: sf.lit(planned.run_id),
-        lineage.INGESTED_AT: sf.lit(ingested_at),
+        lineage.INGESTED_AT: sf.lit(_utc_text(ingested_at)),
     }
     present = set(frame.columns)
     columns = []
@@ -213,7 +222,16 @@ def _project(
     return frame.select(*columns)
 
 
-def _lookup(mapping: dict[str, object], key: Column) -> Column:
+def _utc_text(moment: datetime) -> str:
+    """A timestamp as ISO text, cast to a timestamp by Spark (session zone UTC).
+
+    pyspark types a ``datetime`` literal by asking the process's *active* session for its
+    timestamp preference -- an RPC to whichever cluster's session was created last. Text needs none.
+    """
+    return moment.astimezone(UTC).isoformat()
+
+
+def _lookup(mapping: dict[str, str], key: Column) -> Column:
     """``mapping[key]`` as a Spark expression (a literal map; batches name at most a few hundred files)."""
     entries: list[Column] = []
     for name, value in mapping.items():

@@ -18,10 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from pyspark.errors import utils as pyspark_error_utils
 from pyspark.sql.connect.client.retries import DefaultPolicy
 from pyspark.sql.connect.session import SparkSession
 
 log = logging.getLogger(__name__)
+
+# pyspark's DataFrame-debugging switch is read, on the first use of any pyspark function in the
+# process, from whichever session is *active* (the last one created, in any thread): with sessions
+# to several clusters that is an RPC to an arbitrary cluster -- possibly a dead one, failing an
+# unrelated batch. Call-site capture is a developer aid; settle the switch here, with no RPC.
+pyspark_error_utils._enable_debugging_cache = False  # type: ignore[assignment]
 
 # pyspark logs every failed gRPC call with a traceback at ERROR before raising it; the engine
 # translates and logs each error once (errors.translate), so its own copy is noise.
@@ -153,6 +160,9 @@ class SessionPool:
                 analysis error is; a dropped connection is not, and the session is stopped).
         """
         session = self._take(target)
+        # pyspark helpers that need "the" session ask for this thread's active one: make it the
+        # leased session (worker threads serve batches of many clusters), and forget it after.
+        SparkSession._active_session.session = session
         try:
             yield session
         except BaseException as exc:
@@ -163,6 +173,8 @@ class SessionPool:
                 with self._lock:
                     self._leased -= 1
             raise
+        finally:
+            SparkSession._active_session.session = None
         self._give_back(target, session)
 
     def reap(self, now: float | None = None) -> int:
