@@ -90,6 +90,29 @@ def spark_written_batches(data_dir: Path, table: str) -> set[str]:
     return {f.name for folder in folders for f in folder.glob(STAGING_GLOB) if any(f.rglob("*.parquet"))}
 
 
+def create_remote_ingestion(api: Api, place: FtpPlace | S3Place, *, cluster_id: str, table: str) -> dict[str, Any]:
+    """An ingestion of ``place``'s CSV files into ``lake.e2e.<table>`` on the cluster (credentials sent inline)."""
+    source: dict[str, Any] = msgspec.to_builtins(place.spec(pattern="*.csv"))
+    source.pop("credential_ref", None)
+    source["credentials"] = place.credentials
+    return api.create(
+        {
+            "name": table,
+            "source": source,
+            "format": {"type": "csv"},
+            "destination": {"catalog": "lake", "database": "e2e", "table": table},
+            "cluster_id": cluster_id,
+        }
+    )
+
+
+def assert_written_by_spark(api: Api, stack: Stack, ingestion_id: str, table: str, run: dict[str, Any]) -> None:
+    """The run's Spark time is recorded and every snapshot's files came from Spark's staging folders."""
+    assert_spark_seconds(run)
+    batch_ids = {s["summary"]["autoloader.batch-id"] for s in api.table(ingestion_id)["snapshots"]}
+    assert spark_written_batches(stack.data_dir, table) == batch_ids
+
+
 def assert_spark_seconds(run: dict[str, Any]) -> None:
     """Run metrics carry the Spark-side time of the run's batches."""
     assert "spark_seconds" in run["metrics"], f"run metrics lack spark_seconds: {run['metrics']}"
@@ -139,28 +162,15 @@ def test_ftp_files_reach_the_cluster_through_the_connector(
     for n in range(2):
         write_csv(ftp_place.folder / f"part-{n}.csv", n * 500, 500)
     table_name = unique("sparkftp")
-    source: dict[str, Any] = msgspec.to_builtins(ftp_place.spec(pattern="*.csv"))
-    source.pop("credential_ref", None)
-    source["credentials"] = ftp_place.credentials
-    ingestion = api.create(
-        {
-            "name": table_name,
-            "source": source,
-            "format": {"type": "csv"},
-            "destination": {"catalog": "lake", "database": "e2e", "table": table_name},
-            "cluster_id": cluster["id"],
-            # engine.read_files "auto": the cluster cannot reach an FTP server, so the loader streams the files.
-        }
-    )
+    # engine.read_files "auto": the cluster cannot reach an FTP server, so the loader streams the files.
+    ingestion = create_remote_ingestion(api, ftp_place, cluster_id=cluster["id"], table=table_name)
 
     run = run_ok(api, ingestion["id"])
 
     assert (run["metrics"]["files_processed"], run["metrics"]["records_ingested"]) == (2, 1000)
-    assert_spark_seconds(run)
     assert api.table(ingestion["id"])["row_count"] == 1000
     assert sorted_ids(api, ingestion["id"]) == list(range(1000))
-    batch_ids = {s["summary"]["autoloader.batch-id"] for s in api.table(ingestion["id"])["snapshots"]}
-    assert spark_written_batches(stack.data_dir, table_name) == batch_ids
+    assert_written_by_spark(api, stack, ingestion["id"], table_name, run)
 
 
 @staged_only
@@ -177,10 +187,8 @@ def test_a_cluster_sharing_the_landing_folder_reads_the_files_itself(
     run = run_ok(api, ingestion["id"])
 
     assert (run["metrics"]["files_processed"], run["metrics"]["records_ingested"]) == (2, 1400)
-    assert_spark_seconds(run)
     assert sorted_ids(api, ingestion["id"]) == list(range(1400))
-    batch_ids = {s["summary"]["autoloader.batch-id"] for s in api.table(ingestion["id"])["snapshots"]}
-    assert spark_written_batches(stack.data_dir, table_name) == batch_ids
+    assert_written_by_spark(api, stack, ingestion["id"], table_name, run)
 
 
 @staged_only
@@ -192,24 +200,14 @@ async def test_a_cluster_without_the_object_store_file_system_falls_back_to_the_
     for n in range(2):
         rows = "".join(f"{i},n{i}\n" for i in range(n * 300, n * 300 + 300))
         await s3_place.put(f"part-{n}.csv", f"id,name\n{rows}".encode())
-    source: dict[str, Any] = msgspec.to_builtins(s3_place.spec(pattern="*.csv"))
-    source.pop("credential_ref", None)
-    source["credentials"] = s3_place.credentials
     table_name = unique("sparks3")
-    ingestion = api.create(
-        {
-            "name": table_name,
-            "source": source,
-            "format": {"type": "csv"},
-            "destination": {"catalog": "lake", "database": "e2e", "table": table_name},
-            "cluster_id": cluster["id"],
-        }
-    )
+    ingestion = create_remote_ingestion(api, s3_place, cluster_id=cluster["id"], table=table_name)
 
     run = run_ok(api, ingestion["id"])
 
     assert (run["metrics"]["files_processed"], run["metrics"]["records_ingested"]) == (2, 600)
     assert sorted_ids(api, ingestion["id"]) == list(range(600))
+    assert_written_by_spark(api, stack, ingestion["id"], table_name, run)
 
 
 def test_cluster_read_files_is_refused_for_an_ftp_source(stack: Stack, api: Api, spark_connect_url: str) -> None:
