@@ -121,13 +121,7 @@ class BatchWriter:
         """Drop the uncommitted transaction and delete the files it wrote (best effort)."""
         if self.staged is None or self.table is None:
             return
-        try:
-            deleted = delete_uncommitted(self.table, self.staged)
-        except Exception as exc:  # best effort: never hide the error that abandoned the batch
-            log.warning("could not delete an abandoned transaction's files", extra={"error": str(exc)})
-            return
-        if deleted:
-            log.info("deleted files of an abandoned transaction", extra={"files": deleted})
+        abandon(self.table, self.staged)
 
     def _base_properties(self) -> dict[str, str]:
         return {
@@ -182,6 +176,17 @@ def combined(tables_: list[pa.Table]) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise SchemaConflictError(f"the files of this batch disagree on column types: {exc}") from exc
     return joined.combine_chunks()
+
+
+def abandon(table: Table, staged: tables.StagedTable) -> None:
+    """Delete the files of ``staged``'s uncommitted snapshots (best effort: never hides the error that abandoned it)."""
+    try:
+        deleted = delete_uncommitted(table, staged)
+    except Exception as exc:
+        log.warning("could not delete an abandoned transaction's files", extra={"error": str(exc)})
+        return
+    if deleted:
+        log.info("deleted files of an abandoned transaction", extra={"files": deleted})
 
 
 def delete_uncommitted(table: Table, staged: tables.StagedTable) -> int:

@@ -27,7 +27,7 @@ from pyspark.sql.connect.session import SparkSession
 from pyspark.sql.pandas.types import from_arrow_type, to_arrow_schema
 
 from autoloader_contracts.events import BatchPlanned, FileRef, FileResult
-from autoloader_loader import evolution, lineage, tables, writes
+from autoloader_loader import evolution, lineage, streaming, tables, writes
 from autoloader_loader.domain import encode_file_rows
 from autoloader_loader.engine import (
     SNAPSHOT_BATCH_ID,
@@ -115,12 +115,18 @@ class ClusterRead:
         if total == 0:
             # Header-only files: nothing to commit (as with the embedded engine).
             return self._result(results, 0, None, table, change), table
-        if planned.destination.write_mode == "overwrite" and writes.replaces_table(staged, planned.run_id):
-            with quiet_empty_delete():
-                staged.transaction.delete(AlwaysTrue(), snapshot_properties=properties)
-        staged.append_frame(projected, properties)
-        committed = staged.transaction.commit_transaction()
-        self.spark_seconds += staged.spark_seconds
+        try:
+            if planned.destination.write_mode == "overwrite" and writes.replaces_table(staged, planned.run_id):
+                with quiet_empty_delete():
+                    staged.transaction.delete(AlwaysTrue(), snapshot_properties=properties)
+            staged.append_frame(projected, properties)
+            committed = staged.transaction.commit_transaction()
+        except BaseException:
+            # Files Spark wrote for a transaction that never committed would be orphans.
+            streaming.abandon(table, staged)
+            raise
+        finally:
+            self.spark_seconds += staged.spark_seconds
         snapshot = tables.find_batch_snapshot(committed, planned.aggregate_id)
         snapshot_id = snapshot.snapshot_id if snapshot is not None else None
         return self._result(results, total, snapshot_id, committed, change), committed

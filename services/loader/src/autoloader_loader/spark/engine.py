@@ -262,7 +262,7 @@ class SparkConnectEngine(EmbeddedEngine):
         except Exception as exc:
             translated = errors.translate(exc, url=target.url)
             if isinstance(translated, TransientError):
-                raise translated from exc
+                raise  # the batch starts again on a new session (_load_staged)
             # Spark refused the data (a corrupt file, a malformed row under FAILFAST): the connectors
             # read the batch again and apply the bad-data policy file by file and row by row, with
             # the same errors (file, line) as every other load.
