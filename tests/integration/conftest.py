@@ -41,7 +41,7 @@ def spark_router_on(settings: Settings, target: ClusterTarget, pool: SessionPool
     async def resolve(tenant_id: str, cluster_id: str | None) -> ClusterTarget:
         return target
 
-    return EngineRouter(EmbeddedEngine(settings), SparkConnectEngine(settings, pool or SessionPool()), resolve)
+    return EngineRouter(SparkConnectEngine(settings, pool or SessionPool()), resolve)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from autoloader_cli.servers import free_port
 from autoloader_contracts.events import BatchPlanned, FileRef
 from autoloader_contracts.ingestion import PartitioningSpec
 from autoloader_core.errors import TransientError
-from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import NeedsLocalCopies, TableRef
 from autoloader_loader.routing import EngineRouter
 from autoloader_loader.spark.engine import SparkConnectEngine
@@ -46,7 +45,7 @@ async def spark(
     async def resolve(tenant_id: str, cluster_id: str | None) -> ClusterTarget:
         return target
 
-    router = EngineRouter(EmbeddedEngine(settings), SparkConnectEngine(settings, pool), resolve)
+    router = EngineRouter(SparkConnectEngine(settings, pool), resolve)
     yield router, pool, target
     await router.close()
 
@@ -131,7 +130,7 @@ async def test_an_unreachable_cluster_is_a_transient_error_and_nothing_is_commit
     async def resolve(tenant_id: str, cluster_id: str | None) -> ClusterTarget:
         return target
 
-    router = EngineRouter(EmbeddedEngine(settings), SparkConnectEngine(settings, SessionPool()), resolve)
+    router = EngineRouter(SparkConnectEngine(settings, SessionPool()), resolve)
     try:
         with pytest.raises(TransientError):
             await router.load_batch(planned(landing, [write_csv(landing, "a.csv", range(10))]))

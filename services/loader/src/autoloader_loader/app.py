@@ -15,7 +15,6 @@ from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
 from autoloader_db.credentials import CredentialStore
 from autoloader_db.database import create_pool
-from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import LoaderEngine
 from autoloader_loader.handlers import LoaderHandlers
 from autoloader_loader.queries import TableQueries
@@ -47,7 +46,7 @@ def consumer_spec(settings: Settings) -> ConsumerSpec:
 def build_engine(settings: Settings, clusters: ClusterDirectory) -> EngineRouter:
     """The loader's engine: embedded, or Spark Connect for ingestions on a Spark cluster."""
     spark = SparkConnectEngine(settings, SessionPool(idle_seconds=settings.spark_idle_seconds))
-    return EngineRouter(EmbeddedEngine(settings), spark, clusters.target)
+    return EngineRouter(spark, clusters.target)
 
 
 async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> None:

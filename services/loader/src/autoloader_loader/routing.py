@@ -1,9 +1,10 @@
 """One :class:`~autoloader_loader.engine.LoaderEngine` that sends each batch to its ingestion's cluster.
 
 Batches of ingestions on the embedded cluster load in this process; batches of ingestions on a
-Spark Connect cluster go through :class:`~autoloader_loader.spark.engine.SparkConnectEngine`.
-With the ``staged`` strategy both write the same catalog, so redelivery checks and table queries
-need no cluster (and open no session).
+Spark Connect cluster go through a Spark session. One :class:`~autoloader_loader.spark.engine.
+SparkConnectEngine` does both (it *is* the embedded engine plus Spark), so both write through the
+same catalogs: with the ``staged`` strategy redelivery checks and table queries need no cluster
+(and open no session).
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ class EngineRouter:
     """Routes batches by cluster; answers table questions from the shared catalog.
 
     Args:
-        embedded: The in-process engine.
-        spark: The Spark Connect engine.
+        engine: The engine: embedded loads (its inherited methods) and Spark loads (``load_on``).
         resolve: Finds the cluster a batch names (the loader passes ``ClusterDirectory.target``).
     """
 
-    def __init__(self, embedded: EmbeddedEngine, spark: SparkConnectEngine, resolve: ResolveCluster) -> None:
-        self.embedded = embedded
-        self.spark = spark
+    def __init__(self, engine: SparkConnectEngine, resolve: ResolveCluster) -> None:
+        self.spark = engine
+        self.embedded: EmbeddedEngine = engine
         self._resolve = resolve
 
     async def find_committed(self, planned: BatchPlanned) -> BatchResult | None:
@@ -80,6 +80,5 @@ class EngineRouter:
         return target if target is not None and target.commit_strategy == "native" else None
 
     async def close(self) -> None:
-        """Stop Spark sessions and release both engines' connections."""
+        """Stop Spark sessions and release the catalogs' connections."""
         await self.spark.close()
-        await self.embedded.close()
