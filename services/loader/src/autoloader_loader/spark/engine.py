@@ -37,7 +37,7 @@ from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import BatchResult, NeedsLocalCopies, TableRef
 from autoloader_loader.spark import errors, native, reading
 from autoloader_loader.spark.cluster_read import ClusterRead, NeedsConnector
-from autoloader_loader.spark.session import ClusterTarget, SessionPool
+from autoloader_loader.spark.session import ClusterTarget, SessionPool, arrow_frame
 from autoloader_loader.spark.staged import NeedsLoaderPartitioning, SparkStagedTable
 from autoloader_loader.streaming import combined
 
@@ -193,7 +193,7 @@ class SparkConnectEngine(EmbeddedEngine):
                     ingested_at=datetime.now(UTC),
                 )
             writer = native.plan_write(
-                parts.to_frame(session, data), name, native.snapshot_properties(planned, files), exists=exists
+                arrow_frame(session, data), name, native.snapshot_properties(planned, files), exists=exists
             )
             writer.append() if exists else writer.create()
             committed = native.committed_batch(session, name, planned)

@@ -23,7 +23,6 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql.connect.readwriter import DataFrameWriterV2
 from pyspark.sql.connect.session import SparkSession
-from pyspark.sql.pandas.types import from_arrow_schema
 
 from autoloader_contracts.events import BatchPlanned, FileResult
 from autoloader_core.errors import FieldError, NotFoundError, TerminalError, ValidationFailed
@@ -155,10 +154,6 @@ class ArrowParts:
         """Forget a bad file's rows (nothing was written yet, so the batch needs no redo)."""
         self.parts = [(i, d) for i, d in self.parts if i != file]
         return False
-
-    def to_frame(self, session: SparkSession, data: pa.Table) -> DataFrame:
-        """``data`` as a DataFrame of the session (timestamps without zone stay without zone)."""
-        return session.createDataFrame(data, schema=from_arrow_schema(data.schema, prefer_timestamp_ntz=True))
 
 
 def describe(session: SparkSession, name: str) -> dict[str, Any]:

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 from pyspark.errors import utils as pyspark_error_utils
+from pyspark.sql import DataFrame
 from pyspark.sql.connect.client.retries import DefaultPolicy
 from pyspark.sql.connect.session import SparkSession
+from pyspark.sql.pandas.types import from_arrow_schema
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,11 @@ def open_session(target: ClusterTarget) -> SparkSession:
     for key, value in SESSION_CONF.items():
         session.conf.set(key, value)
     return session
+
+
+def arrow_frame(session: SparkSession, data: pa.Table) -> DataFrame:
+    """``data`` as a DataFrame of ``session`` (timestamps without a zone stay without one)."""
+    return session.createDataFrame(data, schema=from_arrow_schema(data.schema, prefer_timestamp_ntz=True))
 
 
 @dataclass

@@ -23,9 +23,9 @@ from pyiceberg.table import Transaction
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as sf
 from pyspark.sql.connect.session import SparkSession
-from pyspark.sql.pandas.types import from_arrow_schema
 
 from autoloader_loader import tables
+from autoloader_loader.spark.session import arrow_frame
 from autoloader_loader.writes import quiet_empty_delete
 
 PARTITION_INDEX = "__autoloader_partition"
@@ -109,7 +109,7 @@ class SparkStagedTable(tables.StagedTable):
         if partitioned:
             data = data.append_column(PARTITION_INDEX, self._partition_index(data))
         started = time.monotonic()
-        frame = self._session.createDataFrame(data, schema=from_arrow_schema(data.schema, prefer_timestamp_ntz=True))
+        frame = arrow_frame(self._session, data)
         self.spark_seconds += time.monotonic() - started
         # A group is bounded (rows and bytes): one file per partition of it.
         return self._write_frame(frame, partitioned=partitioned, coalesce=1)
