@@ -2,13 +2,16 @@
 
 Replies are envelopes ``{ok, result}`` or ``{ok: false, kind, message}``; callers get our own
 error types back, so an API can map them to problem details without knowing the transport.
+A served operation may name its request type (a msgspec Struct of ``autoloader_contracts.rpc``):
+the request is then decoded into it, and a malformed one is refused with field errors before the
+handler runs; a caller may name the reply type to get the result decoded the same way.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from nats.aio.msg import Msg
@@ -29,7 +32,9 @@ from autoloader_core.errors import (
 
 log = logging.getLogger(__name__)
 
-RpcHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+RpcHandler = Callable[[Any], Awaitable[Any]]
+"""Takes the decoded request (a dict, or the operation's request Struct) and returns a JSON-able result."""
+R = TypeVar("R")
 
 _KINDS: dict[str, type[AutoloaderError]] = {
     "not_found": NotFoundError,
@@ -49,11 +54,21 @@ class Reply(msgspec.Struct, omit_defaults=True):
     errors: list[dict[str, str]] = []
 
 
-async def serve(bus: Bus, subject: str, handler: RpcHandler, *, queue: str) -> Subscription:
-    """Answer requests on ``subject`` with ``handler`` (load-balanced over ``queue``)."""
+async def serve(
+    bus: Bus, subject: str, handler: RpcHandler, *, queue: str, request_type: type[Any] | None = None
+) -> Subscription:
+    """Answer requests on ``subject`` with ``handler`` (load-balanced over ``queue``).
+
+    Args:
+        bus: The connected bus.
+        subject: The operation's subject.
+        handler: Answers one request.
+        queue: Queue group: replicas of a service share the requests.
+        request_type: Decode requests into this type (else a plain dict).
+    """
 
     async def on_request(msg: Msg) -> None:
-        reply = await _answer(handler, msg.data)
+        reply = await _answer(handler, msg.data, request_type)
         await msg.respond(msgspec.json.encode(reply))
 
     subscription = await bus.nc.subscribe(subject, queue=queue, cb=on_request)
@@ -64,7 +79,7 @@ async def serve(bus: Bus, subject: str, handler: RpcHandler, *, queue: str) -> S
 
 
 async def call(bus: Bus, subject: str, request: Any, *, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
-    """Send ``request`` and return the handler's result.
+    """Send ``request`` and return the handler's result (decoded JSON).
 
     Raises:
         TransientError: Nobody answered in time (the serving service is down or busy).
@@ -82,9 +97,46 @@ async def call(bus: Bus, subject: str, request: Any, *, timeout: float = 30.0) -
     raise _KINDS.get(reply.kind or "terminal", TerminalError)(reply.message or "request failed")
 
 
-async def _answer(handler: RpcHandler, data: bytes) -> Reply:
+async def call_typed(
+    bus: Bus,
+    subject: str,
+    request: msgspec.Struct,
+    reply_type: type[R],
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109 - passed to the NATS request
+) -> R:
+    """Send a typed ``request`` and return the result decoded as ``reply_type``.
+
+    Raises:
+        TransientError: Nobody answered in time, or the reply does not match ``reply_type``
+            (the serving service runs another version).
+        AutoloaderError: The error the handler raised, re-created on this side.
+    """
+    result = await call(bus, subject, request, timeout=timeout)
     try:
-        result = await handler(msgspec.json.decode(data))
+        return msgspec.convert(result, reply_type)
+    except msgspec.ValidationError as exc:
+        raise TransientError(f"unexpected reply on {subject}: {exc}") from exc
+
+
+def _decoded(data: bytes, request_type: type[Any] | None) -> Any:
+    """The request as the handler takes it.
+
+    Raises:
+        ValidationFailed: The request does not match ``request_type``.
+    """
+    if request_type is None:
+        return msgspec.json.decode(data)
+    try:
+        return msgspec.json.decode(data, type=request_type)
+    except msgspec.ValidationError as exc:
+        path = str(exc).rsplit(" - at `$.", 1)[-1].rstrip("`") if " - at `$." in str(exc) else "request"
+        raise ValidationFailed([FieldError(path, str(exc).split(" - at ")[0])]) from exc
+
+
+async def _answer(handler: RpcHandler, data: bytes, request_type: type[Any] | None = None) -> Reply:
+    try:
+        result = await handler(_decoded(data, request_type))
     except ValidationFailed as exc:
         return Reply(
             ok=False,

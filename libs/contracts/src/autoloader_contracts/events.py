@@ -17,7 +17,9 @@ import msgspec
 from autoloader_contracts.cluster import ClusterConfig
 from autoloader_contracts.ingestion import DestinationSpec, ErrorsSpec, FormatSpec, IngestionConfig, SourceSpec
 
-RunTrigger = Literal["manual", "scheduled", "retry", "backfill", "refresh"]
+RunTrigger = Literal["manual", "scheduled", "retry", "backfill", "refresh", "reset", "forget"]
+"""Why a run exists: ``reset`` and ``forget`` runs only change the file ledger (they load nothing)."""
+RunOperationKind = Literal["refresh_full", "refresh_new_only", "backfill", "reset", "forget_files"]
 RunStatus = Literal["success", "partial", "failed"]
 
 
@@ -180,6 +182,57 @@ class RunMetrics(msgspec.Struct, frozen=True, kw_only=True):
     backlog_files: int = 0
     spark_seconds: float = 0.0
     """Spark-side time summed over the run's loaded batches (0 when the embedded engine loaded them)."""
+    files_listed: int = 0
+    """Entries the run's listing saw (the cost model's LIST requests)."""
+    batches: int = 0
+    """Batches the run planned (the cost model's per-batch overhead)."""
+
+
+class RunOperation(msgspec.Struct, frozen=True, kw_only=True):
+    """A run-control operation carried by a run (refresh, backfill, reset, forget processed files).
+
+    The operation runs inside its run, so the "one run per ingestion at a time" rule keeps it
+    from racing a load.
+
+    Attributes:
+        kind: ``refresh_full`` (drop the table, forget the ledger, load everything),
+            ``refresh_new_only`` (drop the table, keep the ledger: only files never seen load),
+            ``backfill`` (load files modified in ``[window_from, window_to)`` not loaded yet),
+            ``reset`` (record every file present now as seen; nothing loads) or
+            ``forget_files`` (forget the ledger; nothing loads, the next run loads everything).
+        load: False: perform the operation's ledger/table steps only (``auto_run: false``).
+        window_from: Backfill window start (file modified time, inclusive).
+        window_to: Backfill window end (exclusive).
+    """
+
+    kind: RunOperationKind
+    load: bool = True
+    window_from: datetime | None = None
+    window_to: datetime | None = None
+
+    @property
+    def drops_table(self) -> bool:
+        """Whether the run drops the destination table before it lists the source."""
+        return self.kind in ("refresh_full", "refresh_new_only")
+
+    @property
+    def forgets_ledger(self) -> bool:
+        """Whether the run forgets the file ledger before it lists the source."""
+        return self.kind in ("refresh_full", "forget_files")
+
+
+class RunCost(msgspec.Struct, frozen=True, kw_only=True):
+    """What a run was expected to cost and what it cost (see docs/cost.md).
+
+    Attributes:
+        estimated: The estimate from the run's planned bytes (None when nothing could be estimated).
+        actual: The cost from the run's measured durations and requests.
+        currency: ISO 4217 code of the cluster's pricing.
+    """
+
+    estimated: float | None = None
+    actual: float | None = None
+    currency: str = "USD"
 
 
 class RunEvent(Event, frozen=True, kw_only=True):
@@ -197,6 +250,8 @@ class RunRequested(RunEvent, frozen=True, kw_only=True, tag="run.requested.v1"):
     scheduled_for: datetime | None = None
     retry_of: str | None = None
     """For ``trigger="retry"``: the run whose failed files this run loads again."""
+    operation: RunOperation | None = None
+    """For ``refresh``, ``backfill``, ``reset`` and ``forget`` runs: what the run does first."""
 
 
 class RunStarted(RunEvent, frozen=True, kw_only=True, tag="run.started.v1"):
@@ -221,6 +276,32 @@ class FilesDiscovered(RunEvent, frozen=True, kw_only=True, tag="run.files_discov
     batch_ids: list[str] = []
 
 
+class TableDropRequested(RunEvent, frozen=True, kw_only=True, tag="run.table_drop_requested.v1"):
+    """A refresh run asks the loader to drop the destination table before it lists the source."""
+
+    destination: DestinationSpec
+    cluster_id: str | None = None
+
+
+class TableDropped(RunEvent, frozen=True, kw_only=True, tag="run.table_dropped.v1"):
+    """The loader dropped the destination table of a refresh run (``existed`` False: there was none)."""
+
+    table: str
+    existed: bool
+
+
+class ProcessedFilesCleared(RunEvent, frozen=True, kw_only=True, tag="run.processed_files_cleared.v1"):
+    """The run forgot the ingestion's file ledger: every file counts as new again."""
+
+    files: int
+
+
+class FilesMarkedSeen(RunEvent, frozen=True, kw_only=True, tag="run.files_marked_seen.v1"):
+    """A reset run recorded every file present now as seen (``files`` new ledger entries, state skipped)."""
+
+    files: int
+
+
 class RunCompleted(RunEvent, frozen=True, kw_only=True, tag="run.completed.v1"):
     """The run ended; ``status`` is success, partial or failed."""
 
@@ -229,6 +310,8 @@ class RunCompleted(RunEvent, frozen=True, kw_only=True, tag="run.completed.v1"):
     started_at: datetime
     errors: list[RunError] = []
     snapshot_ids: list[int] = []
+    cost: RunCost | None = None
+    """Estimated and actual cost (None for runs completed before costs were recorded)."""
 
 
 # --- batch aggregate -----------------------------------------------------------------------
@@ -317,6 +400,38 @@ class FilesSkipped(Event, frozen=True, kw_only=True, tag="baseline.files_skipped
     reason: str
 
 
+# --- alert aggregate (conditions an integration or a user should act on) --------------------------
+
+AlertKind = Literal[
+    "run_failed", "schema_change_pending", "no_new_files", "row_count_below_threshold", "backlog_growing"
+]
+
+
+class AlertEvent(Event, frozen=True, kw_only=True):
+    """Base of events on the alert aggregate (``aggregate_id`` is the alert id: one per episode)."""
+
+    aggregate: ClassVar[str] = "alert"
+
+    ingestion_id: str
+    kind: AlertKind
+
+
+class AlertRaised(AlertEvent, frozen=True, kw_only=True, tag="alert.raised.v1"):
+    """A condition began (a run failed, a schema change waits, no new files for hours, ...).
+
+    ``details`` holds the figures behind it (run id, rows and threshold, hours, backlog sizes).
+    """
+
+    message: str
+    details: dict[str, str] = {}
+
+
+class AlertCleared(AlertEvent, frozen=True, kw_only=True, tag="alert.cleared.v1"):
+    """The condition of an alert ended; ``reason`` says how."""
+
+    reason: str
+
+
 # --- cluster aggregate (where batches are loaded) ---------------------------------------------
 
 
@@ -360,10 +475,16 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RunSkipped,
     FilesDiscovered,
     RunCompleted,
+    TableDropRequested,
+    TableDropped,
+    ProcessedFilesCleared,
+    FilesMarkedSeen,
     BatchPlanned,
     BatchLoaded,
     BatchFailed,
     FilesSkipped,
+    AlertRaised,
+    AlertCleared,
     ClusterRegistered,
     ClusterUpdated,
     ClusterRemoved,

@@ -106,7 +106,8 @@ class ScheduleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """When runs happen.
 
     Attributes:
-        frequency: ``manual`` | ``hourly`` | ``daily`` | ``weekly`` | ``cron``.
+        frequency: ``manual`` | ``hourly`` | ``daily`` | ``weekly`` | ``cron`` (``custom``, the
+            original design's name, is read as ``cron``).
         time: ``HH:MM`` for daily/weekly; for hourly only the minutes count (``00:15`` or ``:15``).
         day_of_week: For weekly: ``monday`` .. ``sunday``.
         timezone: IANA timezone the schedule is read in.
@@ -118,6 +119,11 @@ class ScheduleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     day_of_week: str | None = None
     timezone: str = "UTC"
     cron_expression: str | None = None
+
+    def __post_init__(self) -> None:
+        # The original design's name for a cron schedule; stored and answered as "cron".
+        if self.frequency == "custom":
+            msgspec.structs.force_setattr(self, "frequency", "cron")
 
 
 class DiscoverySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
