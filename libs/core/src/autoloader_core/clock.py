@@ -91,3 +91,8 @@ class FakeClock:
         while self._now < moment:
             self._changed.clear()
             await self._changed.wait()
+
+
+def clock_for(scale: float) -> Clock:
+    """The real clock, or one running ``scale`` times faster (``AUTOLOADER_CLOCK_SCALE``, tests only)."""
+    return SystemClock() if scale == 1 else ScaledClock(scale)

@@ -60,3 +60,8 @@ class ValidationFailed(TerminalError):
     def __post_init__(self) -> None:
         summary = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
         super().__init__(summary or "invalid input")
+
+
+@dataclass
+class ConfirmationRequired(ValidationFailed):
+    """A destructive operation was asked for without ``confirm: true`` (HTTP 400)."""

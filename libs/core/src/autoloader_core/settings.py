@@ -74,7 +74,9 @@ class Settings:
         "AUTOLOADER_SPARK_IDLE_SECONDS", 300.0, "idle Spark Connect sessions are closed after this many seconds"
     )
     heartbeat_seconds: float = _env("AUTOLOADER_HEARTBEAT_SECONDS", 2.0, "service heartbeat interval")
-    clock_scale: float = _env("AUTOLOADER_CLOCK_SCALE", 1.0, "scheduler clock speed (tests only; 1 = real)")
+    clock_scale: float = _env(
+        "AUTOLOADER_CLOCK_SCALE", 1.0, "clock speed of the scheduler and discovery (tests only; 1 = real)"
+    )
     batch_max_files: int = _env("AUTOLOADER_BATCH_MAX_FILES", 100, "files per loader batch")
     batch_max_bytes: int = _env("AUTOLOADER_BATCH_MAX_BYTES", 512 * 1024 * 1024, "bytes per loader batch")
     fault: str = _env("AUTOLOADER_FAULT", "", "fault-injection point for crash tests (never set in production)")

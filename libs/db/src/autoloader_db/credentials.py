@@ -9,19 +9,33 @@ are set without decrypting anything.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import datetime, timedelta
 
 import asyncpg
 import msgspec
 
+from autoloader_core.clock import utcnow
 from autoloader_core.crypto import SecretBox
 from autoloader_core.errors import NotFoundError, TerminalError, TransientError
 from autoloader_core.ids import new_id
 from autoloader_db.database import Connection, Pool, Record
 
 ROTATE_BATCH = 200
+TRANSIENT_LIFETIME = timedelta(minutes=10)
+"""How long a sealed transient credential (an unsaved configuration's, for a preview) can be opened."""
 _decoder = msgspec.json.Decoder(dict[str, str])
+
+
+class _Transient(msgspec.Struct, frozen=True):
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+_transient_decoder = msgspec.json.Decoder(_Transient)
 
 
 class CredentialStore:
@@ -106,6 +120,38 @@ class CredentialStore:
             )
         return {row["id"]: list(row["field_names"]) for row in rows}
 
+    def seal_transient(self, tenant_id: str, fields: Mapping[str, str]) -> str:
+        """Seal credentials that are not stored (an unsaved configuration's) for another service to open.
+
+        The text can be sent over request/reply: it opens only with the installation's keys, for
+        ``tenant_id``, within :data:`TRANSIENT_LIFETIME`. Nothing is written.
+
+        Raises:
+            TerminalError: No encryption key is configured.
+        """
+        plain = msgspec.json.encode(_Transient(dict(fields), utcnow() + TRANSIENT_LIFETIME))
+        sealed = self._box.encrypt(plain, _transient_aad(tenant_id))
+        parts = [sealed.key_id, _b64(sealed.nonce), _b64(sealed.ciphertext)]
+        return ".".join(parts)
+
+    def open_transient(self, tenant_id: str, sealed: str) -> dict[str, str]:
+        """Open what :meth:`seal_transient` sealed for ``tenant_id``.
+
+        Raises:
+            TerminalError: The text is malformed, sealed for another tenant or key, or expired.
+        """
+        try:
+            key_id, nonce, ciphertext = sealed.split(".")
+            aad = _transient_aad(tenant_id)
+            nonce_bytes, cipher_bytes = base64.urlsafe_b64decode(nonce), base64.urlsafe_b64decode(ciphertext)
+            plain = self._box.decrypt(key_id, nonce_bytes, cipher_bytes, aad)
+        except (ValueError, binascii.Error):
+            raise TerminalError("the sealed credentials are malformed; send the configuration again") from None
+        transient = _transient_decoder.decode(plain)
+        if transient.expires_at < utcnow():
+            raise TerminalError("the sealed credentials expired; send the configuration again")
+        return transient.fields
+
     async def rotate(self, *, batch_size: int = ROTATE_BATCH) -> int:
         """Re-encrypt every credential not yet under the active key; return how many changed.
 
@@ -155,6 +201,14 @@ class CredentialStore:
 def _aad(tenant_id: str, ref: str) -> bytes:
     # The unit separator keeps ("ab", "c") and ("a", "bc") apart.
     return f"{tenant_id}\x1f{ref}".encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode()
+
+
+def _transient_aad(tenant_id: str) -> bytes:
+    return f"{tenant_id}\x1ftransient".encode()
 
 
 def _not_found(ref: str) -> NotFoundError:
