@@ -1,27 +1,52 @@
-"""Discovery composition root."""
+"""Discovery composition root: builds the ledger, scanner, costing and alerts, and serves the consumer and RPC."""
 
 from __future__ import annotations
 
+import asyncio
+
 from autoloader_bus.consumer import ConsumerSpec, consume
 from autoloader_bus.event_store import EventStore
+from autoloader_bus.rpc import serve
 from autoloader_bus.runtime import ServiceRuntime
-from autoloader_contracts.events import (
-    BatchFailed,
-    BatchLoaded,
-    IngestionActivated,
-    IngestionCreated,
-    RunRequested,
-    SchemaChangeResolved,
-)
+from autoloader_contracts.rpc import SELECT_FILES, SelectFilesRequest
 from autoloader_contracts.subjects import events_of
-from autoloader_core.clock import SystemClock
+from autoloader_core.clock import clock_for
 from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
 from autoloader_db.credentials import CredentialStore
-from autoloader_db.database import create_pool
+from autoloader_db.database import Pool, create_pool
+from autoloader_discovery.alerts import AlertBook, AlertMonitor
+from autoloader_discovery.costs import RunCosting
 from autoloader_discovery.handlers import Discovery
 from autoloader_discovery.ledger import Ledger, ListingState
+from autoloader_discovery.previews import FileSelection
 from autoloader_discovery.scanning import Scanner
+
+SERVICE = "discovery"
+
+
+def build_discovery(settings: Settings, *, store: EventStore, pool: Pool) -> tuple[Discovery, FileSelection]:
+    """The discovery use cases and the file-selection RPC on real adapters."""
+    clock = clock_for(settings.clock_scale)
+    credentials = CredentialStore(pool, SecretBox.from_settings(settings))
+    ledger = Ledger(pool)
+    scanner = Scanner(
+        ledger=ledger,
+        listing_state=ListingState(pool),
+        credentials=credentials.resolve,
+        allowed_roots=settings.allowed_roots,
+    )
+    discovery = Discovery(
+        store=store,
+        ledger=ledger,
+        scanner=scanner,
+        clock=clock,
+        costing=RunCosting(store=store, ledger=ledger),
+        alerts=AlertMonitor(store=store, book=AlertBook(pool), clock=clock),
+        batch_max_files=settings.batch_max_files,
+        batch_max_bytes=settings.batch_max_bytes,
+    )
+    return discovery, FileSelection(scanner=scanner, open_sealed=credentials.open_transient, clock=clock)
 
 
 async def body(runtime: ServiceRuntime) -> None:
@@ -29,23 +54,17 @@ async def body(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     pool = await create_pool(settings.database_url, max_size=4)
     try:
-        ledger = Ledger(pool)
-        scanner = Scanner(
-            ledger=ledger,
-            listing_state=ListingState(pool),
-            credentials=CredentialStore(pool, SecretBox.from_settings(settings)).resolve,
-            allowed_roots=settings.allowed_roots,
+        discovery, selection = build_discovery(settings, store=EventStore(runtime.bus), pool=pool)
+        subscription = await serve(
+            runtime.bus, SELECT_FILES, selection.select_files, queue=SERVICE, request_type=SelectFilesRequest
         )
-        discovery = Discovery(
-            store=EventStore(runtime.bus),
-            ledger=ledger,
-            scanner=scanner,
-            clock=SystemClock(),
-            batch_max_files=settings.batch_max_files,
-            batch_max_bytes=settings.batch_max_bytes,
-        )
+        watcher = asyncio.create_task(discovery.alerts.watch_forever(runtime.stop))
         runtime.ready()
-        await consume(runtime.bus, consumer_spec(settings), discovery.handle, runtime.stop)
+        try:
+            await consume(runtime.bus, consumer_spec(settings), discovery.handle, runtime.stop)
+        finally:
+            watcher.cancel()
+            await subscription.unsubscribe()
     finally:
         await pool.close()
 
@@ -53,15 +72,8 @@ async def body(runtime: ServiceRuntime) -> None:
 def consumer_spec(settings: Settings) -> ConsumerSpec:
     """Discovery's durable consumer."""
     return ConsumerSpec(
-        durable="discovery",
-        filter_subjects=[
-            events_of(RunRequested),
-            events_of(BatchLoaded),
-            events_of(BatchFailed),
-            events_of(IngestionCreated),
-            events_of(IngestionActivated),
-            events_of(SchemaChangeResolved),
-        ],
+        durable=SERVICE,
+        filter_subjects=[events_of(event_type) for event_type in Discovery.subscribed_types()],
         ack_wait_seconds=settings.ack_wait_seconds,
         max_deliver=settings.max_deliver,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +24,36 @@ class Selection:
     resume_after: str | None = None
     """For incremental listings: every file up to this path was taken or is known for good."""
     left_behind: bool = False
+    stopped_early: bool = False
+    """The listing was cut short (a preview's cap): the counts are lower bounds."""
+
+    @property
+    def known(self) -> int:
+        """Listed files the ledger already holds (or outside a backfill window)."""
+        return self.listed - len(self.new) - self.unsettled - self.backlog_files
+
+
+@dataclass(frozen=True)
+class SelectionRules:
+    """How a run picks files beyond the ingestion's discovery settings.
+
+    Attributes:
+        limits: Apply ``max_files_per_run`` / ``max_bytes_per_run`` (a backfill takes its whole window).
+        settle: Apply ``min_file_age_seconds`` (a reset marks every present file, settled or not).
+        window_from: Only files modified at or after this time (backfill).
+        window_to: Only files modified before this time (backfill).
+    """
+
+    limits: bool = True
+    settle: bool = True
+    window_from: datetime | None = None
+    window_to: datetime | None = None
+
+    def in_window(self, ref: FileRef) -> bool:
+        """Whether ``ref`` was modified inside the window (always, without one)."""
+        if self.window_from is not None and ref.modified_at < self.window_from:
+            return False
+        return self.window_to is None or ref.modified_at < self.window_to
 
 
 @dataclass
@@ -32,11 +62,12 @@ class Selector:
 
     rules: DiscoverySpec
     now: datetime
+    run: SelectionRules = SelectionRules()
     selection: Selection = field(default_factory=Selection)
 
-    def offer(self, files: Iterable[FileRef], known: Mapping[str, set[str]]) -> None:
+    def offer(self, files: Iterable[FileRef], known: Mapping[str, Collection[str]]) -> None:
         """Consider ``files``; ``known`` maps each already-seen path to its identities in the ledger."""
-        settle_before = self.now - timedelta(seconds=self.rules.min_file_age_seconds)
+        settle_before = self.now - timedelta(seconds=self.rules.min_file_age_seconds if self.run.settle else 0)
         for ref in files:
             self.selection.listed += 1
             taken_or_known = self._consider(ref, known.get(ref.path), settle_before)
@@ -45,15 +76,21 @@ class Selector:
             elif not self.selection.left_behind:
                 self.selection.resume_after = ref.path
 
-    def _consider(self, ref: FileRef, seen: set[str] | None, settle_before: datetime) -> bool:
+    def is_full(self) -> bool:
+        """Whether the run has all it may take (later files can only add to the backlog)."""
+        return self.selection.backlog_files > 0
+
+    def _consider(self, ref: FileRef, seen: Collection[str] | None, settle_before: datetime) -> bool:
         """Take ``ref`` if it is new (or changed and reloaded); False when it is left for a later run."""
+        if not self.run.in_window(ref):
+            return True
         if seen is not None:
             if ref.identity in seen:
                 return True
             self.selection.changed += 1
             if self.rules.changed_files != "reload":
                 return True
-        if ref.modified_at > settle_before:
+        if self.run.settle and ref.modified_at > settle_before:
             self.selection.unsettled += 1
             return False
         return self._take(ref)
@@ -77,7 +114,7 @@ class Selector:
             and sel.new
             and sel.new_bytes + ref.size > self.rules.max_bytes_per_run
         )
-        if over_files or over_bytes:
+        if self.run.limits and (over_files or over_bytes):
             sel.backlog_files += 1
             sel.backlog_bytes += ref.size
             return False

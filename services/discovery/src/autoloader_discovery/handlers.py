@@ -4,11 +4,17 @@ Crash safety: every step is either a database transaction or an append with a de
 event id, and the order is "record, then publish". A redelivered ``RunRequested`` finds the
 run's row and re-publishes the stored plans (deduplicated by event id); a redelivered
 ``BatchLoaded`` re-runs the completion check, which is computed from the stored state.
+
+Run-control operations (refresh, backfill, reset, forget processed files) are runs too, so the
+"one run per ingestion at a time" rule keeps them from racing a load. A refresh run first asks
+the loader to drop the table (``TableDropRequested``) and continues when ``TableDropped`` arrives;
+forgetting the ledger happens in the same transaction that claims the run's files.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,14 +26,17 @@ from autoloader_contracts.ingestion_state import fold
 from autoloader_core.clock import Clock
 from autoloader_core.errors import TerminalError, TransientError
 from autoloader_core.ids import deterministic_id, new_id
-from autoloader_discovery.domain import run_status, split_batches, total_spark_seconds
-from autoloader_discovery.ledger import AnotherRunActive, Ledger, RunRow, record_skipped
-from autoloader_discovery.scanning import Scanner, chunked
+from autoloader_discovery.alerts import AlertMonitor
+from autoloader_discovery.costs import RunCosting
+from autoloader_discovery.domain import Selection, run_status, split_batches, total_spark_seconds
+from autoloader_discovery.ledger import AnotherRunActive, Ledger, RunRow, RunWork, record_skipped
+from autoloader_discovery.scanning import Scanner, chunked, scan_plan
 
 log = logging.getLogger(__name__)
 
 ACTOR = "service:discovery"
 SKIPPED_CHUNK = 1000
+RESET_REASON = "marked as seen by a reset of the ingestion"
 
 
 class Discovery:
@@ -40,6 +49,8 @@ class Discovery:
         ledger: Ledger,
         scanner: Scanner,
         clock: Clock,
+        costing: RunCosting,
+        alerts: AlertMonitor,
         batch_max_files: int,
         batch_max_bytes: int,
     ) -> None:
@@ -47,69 +58,96 @@ class Discovery:
         self._ledger = ledger
         self._scanner = scanner
         self._clock = clock
+        self._costing = costing
+        self._alerts = alerts
         self._batch_max_files = batch_max_files
         self._batch_max_bytes = batch_max_bytes
+        self._handlers: dict[type[ev.Event], Callable[[Any, Delivery], Awaitable[None]]] = {
+            ev.RunRequested: self.on_run_requested,
+            ev.TableDropped: self.on_table_dropped,
+            ev.BatchLoaded: lambda event, _: self.on_batch_loaded(event),
+            ev.BatchFailed: lambda event, _: self.on_batch_failed(event),
+            ev.SchemaChangeDetected: lambda event, _: self._alerts.on_schema_change(event),
+            ev.SchemaChangeResolved: lambda event, _: self.on_schema_change_resolved(event),
+            ev.IngestionActivated: lambda event, _: self.on_activated(event),
+            ev.IngestionCreated: lambda event, _: self.on_activated(event) if event.status == "active" else _nothing(),
+        }
+
+    @property
+    def alerts(self) -> AlertMonitor:
+        """The alert monitor (its periodic check runs beside the consumer)."""
+        return self._alerts
+
+    @staticmethod
+    def subscribed_types() -> tuple[type[ev.Event], ...]:
+        """The event types discovery handles (its consumer's filter)."""
+        return (
+            ev.RunRequested,
+            ev.TableDropped,
+            ev.BatchLoaded,
+            ev.BatchFailed,
+            ev.SchemaChangeDetected,
+            ev.SchemaChangeResolved,
+            ev.IngestionActivated,
+            ev.IngestionCreated,
+        )
 
     async def handle(self, delivery: Delivery) -> None:
-        """Dispatch one delivered event."""
-        event = delivery.event
-        if isinstance(event, ev.RunRequested):
-            await self.on_run_requested(event, delivery)
-        elif isinstance(event, ev.BatchLoaded):
-            await self.on_batch_loaded(event)
-        elif isinstance(event, ev.BatchFailed):
-            await self.on_batch_failed(event)
-        elif isinstance(event, ev.SchemaChangeResolved):
-            await self.on_schema_change_resolved(event)
-        elif isinstance(event, ev.IngestionActivated) or (
-            isinstance(event, ev.IngestionCreated) and event.status == "active"
-        ):
-            await self.on_activated(event)
+        """Dispatch one delivered event (other types are acknowledged and ignored)."""
+        handler = self._handlers.get(type(delivery.event))
+        if handler is not None:
+            await handler(delivery.event, delivery)
 
     # --- activation baseline ------------------------------------------------------------------
 
     async def on_activated(self, event: ev.IngestionEvent) -> None:
-        """With include_existing_files = false, record every file present now as skipped for good."""
-        history = await self._store.read(event.tenant_id, "ingestion", event.aggregate_id)
-        state = fold((s.seq, s.event) for s in history)
-        if state is None or state.config.discovery.include_existing_files:
+        """Start the alert watch; with include_existing_files = false, record every file present now as skipped."""
+        state = await self._ingestion(event.tenant_id, event.aggregate_id)
+        if state is None:
             return
-        baseline_id = deterministic_id("bsl", event.aggregate_id, event.event_id)
-        seen_at = self._clock.now()
+        await self._alerts.on_activated(event, state.config.quality)
+        if state.config.discovery.include_existing_files:
+            return
+        reason = "present when the ingestion was activated (include_existing_files is false)"
         try:
             async with await self._scanner.source(event.tenant_id, state.config) as source:
                 async for chunk in chunked(source, size=SKIPPED_CHUNK):
-                    await record_skipped(
-                        self._ledger.pool,
-                        tenant_id=event.tenant_id,
-                        ingestion_id=event.aggregate_id,
-                        files=chunk,
-                        seen_at=seen_at,
-                    )
-                    await self._store.append(
-                        ev.FilesSkipped(
-                            event_id=deterministic_id("evt", baseline_id, chunk[0].path, chunk[-1].path),
-                            occurred_at=seen_at,
-                            tenant_id=event.tenant_id,
-                            aggregate_id=baseline_id,
-                            actor=ACTOR,
-                            correlation_id=event.correlation_id,
-                            causation_id=event.event_id,
-                            ingestion_id=event.aggregate_id,
-                            files=chunk,
-                            reason="present when the ingestion was activated (include_existing_files is false)",
-                        )
-                    )
+                    await self._mark_skipped(event, event.aggregate_id, chunk, reason=reason)
         except TerminalError as exc:
             # Nothing to skip if the source cannot be listed; the first run will report the cause.
             log.warning(
                 "activation baseline not recorded", extra={"ingestion_id": event.aggregate_id, "error": exc.message}
             )
 
+    async def _mark_skipped(self, cause: ev.Event, ingestion_id: str, files: list[ev.FileRef], *, reason: str) -> None:
+        """Record ``files`` as skipped for good and announce them (``FilesSkipped``, deterministic ids)."""
+        if not files:
+            return
+        baseline_id = deterministic_id("bsl", ingestion_id, cause.event_id)
+        seen_at = self._clock.now()
+        await record_skipped(
+            self._ledger.pool, tenant_id=cause.tenant_id, ingestion_id=ingestion_id, files=files, seen_at=seen_at
+        )
+        await self._store.append(
+            ev.FilesSkipped(
+                event_id=deterministic_id("evt", baseline_id, files[0].path, files[-1].path),
+                occurred_at=seen_at,
+                tenant_id=cause.tenant_id,
+                aggregate_id=baseline_id,
+                actor=ACTOR,
+                correlation_id=cause.correlation_id,
+                causation_id=cause.event_id,
+                ingestion_id=ingestion_id,
+                files=files,
+                reason=reason,
+            )
+        )
+
     # --- schema versions ---------------------------------------------------------------------
 
     async def on_schema_change_resolved(self, event: ev.SchemaChangeResolved) -> None:
         """Let the next run retry the files that failed on the schema change that is now resolved."""
+        await self._alerts.on_schema_change(event)
         forgotten = await self._ledger.forget_schema_change_failures(event.aggregate_id)
         log.info(
             "schema change resolved: failed files will be retried",
@@ -123,8 +161,7 @@ class Discovery:
         run = await self._ledger.get_run(event.aggregate_id)
         if run is not None and run.status == "completed":
             return
-        history = await self._store.read(event.tenant_id, "ingestion", event.ingestion_id)
-        state = fold((s.seq, s.event) for s in history)
+        state = await self._ingestion(event.tenant_id, event.ingestion_id)
         if run is None:
             run = await self._start(event, state)
             if run is None:
@@ -133,6 +170,8 @@ class Discovery:
         if not run.planned:
             if state is None:
                 await self._fail_run(event, run, "ingestion_missing", "the ingestion no longer exists")
+                return
+            if await self._waiting_for_table_drop(event, state):
                 return
             try:
                 await self._plan(event, state, run)
@@ -166,27 +205,71 @@ class Discovery:
             return None
         return await self._ledger.get_run(event.aggregate_id)
 
+    async def _waiting_for_table_drop(self, event: ev.RunRequested, state: IngestionState) -> bool:
+        """A refresh run asks the loader to drop the table first: True while that has not happened."""
+        if event.operation is None or not event.operation.drops_table:
+            return False
+        history = await self._store.read(event.tenant_id, "run", event.aggregate_id)
+        if any(isinstance(stored.event, ev.TableDropped) for stored in history):
+            return False
+        await self._append(
+            ev.TableDropRequested,
+            event,
+            run_key="table_drop_requested",
+            destination=state.config.destination,
+            cluster_id=state.config.cluster_id,
+        )
+        log.info("refresh run waits for the table drop", extra={"run_id": event.aggregate_id})
+        return True
+
+    async def on_table_dropped(self, event: ev.TableDropped, delivery: Delivery | None = None) -> None:
+        """The refresh run's table is gone: plan the run now (as if its request came again)."""
+        history = await self._store.read(event.tenant_id, "run", event.aggregate_id)
+        requested = next((s.event for s in history if isinstance(s.event, ev.RunRequested)), None)
+        if requested is None:
+            raise TerminalError(f"run {event.aggregate_id} has no RunRequested event; nothing to continue")
+        await self.on_run_requested(requested, delivery)
+
     async def _plan(self, event: ev.RunRequested, state: IngestionState, run: RunRow) -> None:
+        operation = event.operation
         if event.trigger == "retry" and event.retry_of:
             await self._plan_retry(event, state, run, event.retry_of)
+            return
+        if operation is not None and operation.kind == "reset":
+            await self._plan_reset(event, state, run)
             return
         if state.pending_schema_version is None:
             # Files that failed on a schema change since resolved are new again (even if this run
             # was requested before the SchemaChangeResolved event reached us).
             await self._ledger.forget_schema_change_failures(event.ingestion_id)
+        forget = operation is not None and operation.forgets_ledger
+        if operation is not None and not operation.load:
+            await self._claim(event, run, [], Selection(), forget=forget)
+            return
         selection = await self._scanner.select(
-            tenant_id=event.tenant_id, ingestion_id=event.ingestion_id, config=state.config, now=self._clock.now()
+            tenant_id=event.tenant_id,
+            ingestion_id=event.ingestion_id,
+            config=state.config,
+            now=self._clock.now(),
+            plan=scan_plan(
+                operation.kind if operation else "next_run",
+                window_from=operation.window_from if operation else None,
+                window_to=operation.window_to if operation else None,
+            ),
         )
         groups = split_batches(selection.new, max_files=self._batch_max_files, max_bytes=self._batch_max_bytes)
         plans = [self._batch_plan(event, state, number, files) for number, files in enumerate(groups, start=1)]
-        await self._ledger.claim(
-            run_id=run.run_id,
-            tenant_id=event.tenant_id,
-            ingestion_id=event.ingestion_id,
-            batches=plans,
-            files_listed=selection.listed,
-            backlog_files=selection.backlog_files,
+        estimated = await self._costing.estimate(
+            event.tenant_id,
+            event.ingestion_id,
+            state.config,
+            bytes_planned=selection.new_bytes,
+            files=len(selection.new),
+            listed=selection.listed,
+            batches=len(plans),
+            at=self._clock.now(),
         )
+        await self._claim(event, run, plans, selection, forget=forget, estimated_cost=estimated)
         log.info(
             "run planned",
             extra={
@@ -196,6 +279,44 @@ class Discovery:
                 "batches": len(plans),
             },
         )
+
+    async def _claim(
+        self,
+        event: ev.RunRequested,
+        run: RunRow,
+        plans: list[ev.BatchPlanned],
+        selection: Selection,
+        *,
+        forget: bool = False,
+        estimated_cost: float | None = None,
+        operation_files: int | None = None,
+    ) -> None:
+        await self._ledger.claim(
+            run_id=run.run_id,
+            tenant_id=event.tenant_id,
+            ingestion_id=event.ingestion_id,
+            batches=plans,
+            files_listed=selection.listed,
+            backlog_files=selection.backlog_files,
+            forget=forget,
+            estimated_cost=estimated_cost,
+            operation_files=operation_files,
+        )
+
+    async def _plan_reset(self, event: ev.RunRequested, state: IngestionState, run: RunRow) -> None:
+        """Record every file present now (and not in the ledger) as seen; the run loads nothing."""
+        selection = await self._scanner.select(
+            tenant_id=event.tenant_id,
+            ingestion_id=event.ingestion_id,
+            config=state.config,
+            now=self._clock.now(),
+            plan=scan_plan("reset"),
+        )
+        for start in range(0, len(selection.new), SKIPPED_CHUNK):
+            chunk = selection.new[start : start + SKIPPED_CHUNK]
+            await self._mark_skipped(event, event.ingestion_id, chunk, reason=RESET_REASON)
+        await self._claim(event, run, [], selection, operation_files=len(selection.new))
+        log.info("reset: files marked as seen", extra={"run_id": run.run_id, "files": len(selection.new)})
 
     async def _plan_retry(self, event: ev.RunRequested, state: IngestionState, run: RunRow, retry_of: str) -> None:
         """Plan only the failed files of run ``retry_of`` (no listing), re-claiming them for this run."""
@@ -244,6 +365,7 @@ class Discovery:
 
     async def _publish_plans(self, event: ev.RunRequested, run: RunRow) -> None:
         plans = await self._ledger.planned_batches(run.run_id)
+        await self._announce_operation(event, run)
         await self._append(
             ev.FilesDiscovered,
             event,
@@ -258,6 +380,16 @@ class Discovery:
             await self._store.append(plan)
         if not plans:
             await self._complete_if_done(run.run_id, event)
+
+    async def _announce_operation(self, event: ev.RunRequested, run: RunRow) -> None:
+        """Announce the ledger step of a run-control run (before its batches: readers apply them in order)."""
+        operation = event.operation
+        if operation is None:
+            return
+        if operation.forgets_ledger:
+            await self._append(ev.ProcessedFilesCleared, event, run_key="files_cleared", files=run.operation_files or 0)
+        elif operation.kind == "reset":
+            await self._append(ev.FilesMarkedSeen, event, run_key="files_marked_seen", files=run.operation_files or 0)
 
     # --- batch outcomes ----------------------------------------------------------------------
 
@@ -311,10 +443,13 @@ class Discovery:
         left_out = sum(b.get("files_failed", 0) for b in loaded)
         files_loaded = sum(b["files"] for b in loaded) - left_out
         files_failed = sum(b["files"] for b in failed) + left_out
+        requested = await self._request_of(run.run_id, cause)
+        operation = requested.operation if requested is not None else None
         metrics = ev.RunMetrics(
             files_discovered=files_loaded + files_failed,
             files_processed=files_loaded,
             files_failed=files_failed,
+            files_skipped=(run.operation_files or 0) if operation is not None and operation.kind == "reset" else 0,
             records_ingested=sum(b["rows"] for b in loaded),
             records_rejected=sum(b.get("rejected_rows", 0) for b in loaded),
             bytes_read=sum(b["bytes"] for b in loaded),
@@ -322,6 +457,8 @@ class Discovery:
             error_count=len(errors),
             backlog_files=run.backlog_files,
             spark_seconds=total_spark_seconds(loaded),
+            files_listed=run.files_listed,
+            batches=len(batches),
         )
         fail_run = await self._policy(run.run_id) == "fail_run"
         status = (
@@ -330,7 +467,11 @@ class Discovery:
             else run_status(files_loaded, files_failed, rejected_rows=metrics.records_rejected, fail_run=fail_run)
         )
         snapshots = sorted({b["snapshot_id"] for b in loaded if b["snapshot_id"] is not None})
-        await self._append(
+        state = await self._ingestion(cause.tenant_id, cause.ingestion_id)
+        cost = None
+        if state is not None:
+            cost = await self._costing.priced(cause.tenant_id, state.config, metrics, estimated=run.estimated_cost)
+        completed = await self._append(
             ev.RunCompleted,
             cause,
             run_key="completed",
@@ -340,8 +481,17 @@ class Discovery:
             started_at=run.started_at,
             errors=errors,
             snapshot_ids=snapshots,
+            cost=cost,
         )
-        await self._ledger.complete_run(run.run_id, now)
+        work = RunWork(
+            bytes_read=metrics.bytes_read,
+            duration_seconds=metrics.duration_seconds,
+            spark_seconds=metrics.spark_seconds or None,
+            batches=metrics.batches,
+        )
+        await self._ledger.complete_run(run.run_id, now, work=work)
+        if state is not None and isinstance(completed, ev.RunCompleted):
+            await self._alerts.on_run_completed(completed, state.config.quality)
         log.info("run completed", extra={"run_id": run.run_id, "status": status, "rows": metrics.records_ingested})
 
     # --- helpers -----------------------------------------------------------------------------
@@ -350,6 +500,16 @@ class Discovery:
         """The run's on_error policy, as its batch plans carry it."""
         plans = await self._ledger.planned_batches(run_id)
         return plans[0].errors.on_error if plans else "skip_file"
+
+    async def _ingestion(self, tenant_id: str, ingestion_id: str) -> IngestionState | None:
+        history = await self._store.read(tenant_id, "ingestion", ingestion_id)
+        return fold((s.seq, s.event) for s in history)
+
+    async def _request_of(self, run_id: str, cause: ev.RunEvent | ev.BatchEvent) -> ev.RunRequested | None:
+        if isinstance(cause, ev.RunRequested):
+            return cause
+        history = await self._store.read(cause.tenant_id, "run", run_id)
+        return next((s.event for s in history if isinstance(s.event, ev.RunRequested)), None)
 
     async def _append(
         self,
@@ -360,7 +520,7 @@ class Discovery:
         run_id: str | None = None,
         occurred_at: datetime | None = None,
         **fields: Any,
-    ) -> None:
+    ) -> ev.RunEvent:
         run_id = run_id or (cause.run_id if isinstance(cause, ev.BatchEvent) else cause.aggregate_id)
         event = event_type(
             event_id=deterministic_id("evt", run_id, run_key),
@@ -374,6 +534,11 @@ class Discovery:
             **fields,
         )
         await self._store.append(event)
+        return event
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _skip_reason(event: ev.RunRequested, state: IngestionState | None) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from autoloader_contracts.codec import decode, encode
 from autoloader_contracts.events import BatchPlanned, FileRef, RunError
-from autoloader_db.database import Pool, UniqueViolation
+from autoloader_db.database import Connection, Pool, UniqueViolation
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,9 @@ class RunRow:
     files_listed: int
     backlog_files: int
     correlation_id: str
+    estimated_cost: float | None = None
+    operation_files: int | None = None
+    """Files a run-control step affected: ledger entries forgotten, or files marked seen (reset)."""
 
 
 class AnotherRunActive(Exception):
@@ -47,7 +50,8 @@ class Ledger:
     async def get_run(self, run_id: str) -> RunRow | None:
         """Return the run's row, if discovery has taken it on."""
         row = await self._pool.fetchrow(
-            """SELECT run_id, status, planned, started_at, files_listed, backlog_files, correlation_id
+            """SELECT run_id, status, planned, started_at, files_listed, backlog_files, correlation_id,
+                      estimated_cost, operation_files
                FROM discovery.runs WHERE run_id = $1""",
             run_id,
         )
@@ -87,12 +91,17 @@ class Ledger:
             )
             raise AnotherRunActive(active or "unknown") from None
 
-    async def known_identities(self, ingestion_id: str, paths: list[str]) -> dict[str, set[str]]:
-        """Return path -> identities already in the ledger, for the given paths."""
+    async def known_identities(
+        self, ingestion_id: str, paths: list[str], *, states: Sequence[str] | None = None
+    ) -> dict[str, set[str]]:
+        """Return path -> identities already in the ledger (only rows in ``states`` when given)."""
         rows = await self._pool.fetch(
-            "SELECT path, identity FROM discovery.ledger WHERE ingestion_id = $1 AND path = ANY($2::text[])",
+            """SELECT path, identity FROM discovery.ledger
+               WHERE ingestion_id = $1 AND path = ANY($2::text[])
+                 AND ($3::text[] IS NULL OR state = ANY($3::text[]))""",
             ingestion_id,
             paths,
+            list(states) if states is not None else None,
         )
         known: dict[str, set[str]] = {}
         for row in rows:
@@ -109,11 +118,16 @@ class Ledger:
         files_listed: int,
         backlog_files: int,
         retry_of: str | None = None,
+        forget: bool = False,
+        estimated_cost: float | None = None,
+        operation_files: int | None = None,
     ) -> None:
         """Claim the batches' files and store the batches, atomically with marking the run planned.
 
         With ``retry_of``, the files' failed rows of that run are replaced (a retry re-claims them,
-        under their current identity).
+        under their current identity). With ``forget``, the ingestion's ledger and incremental
+        listing position are forgotten first, in the same transaction. A claimed file whose row
+        says skipped or failed (a backfill takes those) is claimed again.
         """
         ledger_rows = [
             (
@@ -132,6 +146,8 @@ class Ledger:
             for f in b.files
         ]
         async with self._pool.acquire() as conn, conn.transaction():
+            if forget:
+                operation_files = await _forget(conn, ingestion_id)
             if retry_of is not None:
                 await conn.execute(
                     "DELETE FROM discovery.ledger WHERE run_id = $1 AND state = 'failed' AND path = ANY($2::text[])",
@@ -141,7 +157,11 @@ class Ledger:
             await conn.executemany(
                 """INSERT INTO discovery.ledger (tenant_id, ingestion_id, path, identity, size, etag, modified_at,
                                                  first_seen_at, run_id, batch_id, state)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'loading')""",
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'loading')
+                   ON CONFLICT (ingestion_id, path, identity) DO UPDATE
+                   SET run_id = EXCLUDED.run_id, batch_id = EXCLUDED.batch_id, state = 'loading', error = NULL,
+                       rows = NULL, snapshot_id = NULL
+                   WHERE discovery.ledger.state IN ('skipped', 'failed')""",
                 ledger_rows,
             )
             await conn.executemany(
@@ -150,10 +170,13 @@ class Ledger:
                 [(b.aggregate_id, run_id, b.batch_number, encode(b)) for b in batches],
             )
             await conn.execute(
-                "UPDATE discovery.runs SET planned = true, files_listed = $2, backlog_files = $3 WHERE run_id = $1",
+                """UPDATE discovery.runs SET planned = true, files_listed = $2, backlog_files = $3,
+                          operation_files = $4, estimated_cost = $5 WHERE run_id = $1""",
                 run_id,
                 files_listed,
                 backlog_files,
+                operation_files,
+                estimated_cost,
             )
 
     async def planned_batches(self, run_id: str) -> list[BatchPlanned]:
@@ -263,14 +286,48 @@ class Ledger:
         )
         return {"batches": [dict(r.items()) for r in rows]}
 
-    async def complete_run(self, run_id: str, completed_at: datetime) -> None:
-        """Mark the run completed (frees the ingestion for its next run)."""
+    async def complete_run(self, run_id: str, completed_at: datetime, *, work: RunWork | None = None) -> None:
+        """Mark the run completed (frees the ingestion for its next run), with what it did for the cost model."""
+        work = work or RunWork()
         await self._pool.execute(
-            """UPDATE discovery.runs SET status = 'completed', completed_at = $2
+            """UPDATE discovery.runs SET status = 'completed', completed_at = $2, bytes_read = $3,
+                      duration_seconds = $4, spark_seconds = $5, batches = $6
                WHERE run_id = $1 AND status = 'running'""",
             run_id,
             completed_at,
+            work.bytes_read,
+            work.duration_seconds,
+            work.spark_seconds,
+            work.batches,
         )
+
+    async def run_history(self, ingestion_id: str, *, limit: int = 20) -> list[RunWork]:
+        """What the ingestion's last completed runs did, newest first (the cost model's history)."""
+        rows = await self._pool.fetch(
+            """SELECT bytes_read, duration_seconds, spark_seconds, batches FROM discovery.runs
+               WHERE ingestion_id = $1 AND status = 'completed' AND bytes_read IS NOT NULL
+               ORDER BY completed_at DESC LIMIT $2""",
+            ingestion_id,
+            limit,
+        )
+        return [RunWork(**dict(r.items())) for r in rows]
+
+
+@dataclass(frozen=True)
+class RunWork:
+    """What a completed run did: the cost model's inputs."""
+
+    bytes_read: int = 0
+    duration_seconds: float = 0.0
+    spark_seconds: float | None = None
+    batches: int = 0
+
+
+async def _forget(conn: Connection, ingestion_id: str) -> int:
+    """Forget the ingestion's ledger and listing position; return how many ledger entries went."""
+    status = await conn.execute("DELETE FROM discovery.ledger WHERE ingestion_id = $1", ingestion_id)
+    await conn.execute("DELETE FROM discovery.listing_state WHERE ingestion_id = $1", ingestion_id)
+    return int(status.split()[-1])
 
 
 def _error_dict(error: RunError) -> dict[str, Any]:

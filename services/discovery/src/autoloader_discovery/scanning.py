@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from autoloader_contracts.events import FileRef
 from autoloader_contracts.ingestion import IngestionConfig
-from autoloader_discovery.domain import Selection, Selector
+from autoloader_contracts.rpc import SelectionMode
+from autoloader_discovery.domain import Selection, SelectionRules, Selector
 from autoloader_discovery.ledger import Ledger, ListingState
 from autoloader_sources.base import Source, SourceNotFound
 from autoloader_sources.registry import open_source
@@ -20,6 +23,45 @@ CredentialsFor = Callable[[str, str | None], Awaitable[Mapping[str, str] | None]
 LEDGER_CHUNK = 500
 SETTLE_BY_RELISTING = frozenset({"ftp", "sftp"})
 """Servers without content identity: a file is taken only if size and mtime agree in two listings."""
+LOADED_STATES = ("loaded", "loading")
+FULL_RUN_LISTING = 10_000
+"""A capped listing (a preview) stops once the run is full and this many entries were seen."""
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """How a run, or a preview of one, lists the source and diffs it against the ledger.
+
+    Attributes:
+        rules: Limits, settle rule and backfill window.
+        ledger: Which ledger rows count as known: ``all``, only ``loaded`` ones (a backfill takes
+            skipped and failed files too), or ``none`` (the ledger is about to be forgotten).
+        incremental: The run may list incrementally (and records where it stopped).
+        listing_cap: Stop listing after this many entries (previews); None lists everything.
+    """
+
+    rules: SelectionRules = field(default_factory=SelectionRules)
+    ledger: Literal["all", "loaded", "none"] = "all"
+    incremental: bool = True
+    listing_cap: int | None = None
+
+
+def scan_plan(
+    mode: SelectionMode,
+    *,
+    window_from: datetime | None = None,
+    window_to: datetime | None = None,
+    listing_cap: int | None = None,
+) -> ScanPlan:
+    """The scan of a run of ``mode`` (``next_run`` or a run-control operation)."""
+    if mode in ("refresh_full", "forget_files"):
+        return ScanPlan(ledger="none", incremental=False, listing_cap=listing_cap)
+    if mode == "backfill":
+        window = SelectionRules(limits=False, window_from=window_from, window_to=window_to)
+        return ScanPlan(rules=window, ledger="loaded", incremental=False, listing_cap=listing_cap)
+    if mode == "reset":
+        return ScanPlan(rules=SelectionRules(limits=False, settle=False), incremental=False, listing_cap=listing_cap)
+    return ScanPlan(listing_cap=listing_cap)
 
 
 class Scanner:
@@ -33,33 +75,61 @@ class Scanner:
         self._credentials = credentials
         self._roots = tuple(allowed_roots)
 
-    async def source(self, tenant_id: str, config: IngestionConfig) -> Source:
-        """The connector for ``config`` with its decrypted credentials."""
-        credentials = await self._credentials(tenant_id, config.source.credential_ref)
+    async def source(
+        self, tenant_id: str, config: IngestionConfig, *, credentials: Mapping[str, str] | None = None
+    ) -> Source:
+        """The connector for ``config`` with its decrypted credentials (or the ``credentials`` given)."""
+        if credentials is None:
+            credentials = await self._credentials(tenant_id, config.source.credential_ref)
         return open_source(config.source, credentials=credentials, allowed_roots=self._roots)
 
-    async def select(self, *, tenant_id: str, ingestion_id: str, config: IngestionConfig, now: datetime) -> Selection:
+    async def select(
+        self,
+        *,
+        tenant_id: str,
+        ingestion_id: str | None,
+        config: IngestionConfig,
+        now: datetime,
+        plan: ScanPlan = ScanPlan(),
+        persist: bool = True,
+        credentials: Mapping[str, str] | None = None,
+    ) -> Selection:
         """List the source (incrementally when configured) and select the files this run takes.
+
+        Args:
+            tenant_id: The ingestion's tenant.
+            ingestion_id: Whose ledger counts (None: an unsaved configuration, nothing is known).
+            config: The configuration.
+            now: The run's time (settle rule).
+            plan: The run's scan (see :func:`scan_plan`).
+            persist: Record where an incremental listing stopped (False for previews).
+            credentials: Use these instead of the configuration's stored ones (unsaved configurations).
 
         Raises:
             TerminalError / TransientError: from the connector (missing path, bad credentials, network).
         """
         rules = config.discovery
-        last_path, runs_since_full = await self._state.get(ingestion_id)
-        incremental = (
-            rules.incremental_listing
-            and last_path is not None
-            and (runs_since_full + 1 < rules.full_listing_every_runs)
-        )
-        selector = Selector(rules=rules, now=now)
-        async with await self.source(tenant_id, config) as source:
-            await self._offer_listing(selector, ingestion_id, source, start_after=last_path if incremental else None)
-            if config.source.type in SETTLE_BY_RELISTING and selector.selection.new:
+        start_after, incremental = await self._start_after(ingestion_id, config, plan)
+        selector = Selector(rules=rules, now=now, run=plan.rules)
+        async with await self.source(tenant_id, config, credentials=credentials) as source:
+            await self._offer_listing(selector, ingestion_id, source, start_after=start_after, plan=plan)
+            if config.source.type in SETTLE_BY_RELISTING and selector.selection.new and plan.rules.settle:
                 await asyncio.sleep(rules.settle_interval_seconds)
                 selector.drop_unstable(await _identities(source, {f.path for f in selector.selection.new}))
-        if rules.incremental_listing:
+        if persist and ingestion_id is not None and rules.incremental_listing and plan.incremental:
             await self._state.put(ingestion_id, last_path=selector.selection.resume_after, full=not incremental)
         return selector.selection
+
+    async def _start_after(
+        self, ingestion_id: str | None, config: IngestionConfig, plan: ScanPlan
+    ) -> tuple[str | None, bool]:
+        """Where the listing starts, and whether it is incremental (else a full listing)."""
+        rules = config.discovery
+        if ingestion_id is None or not (plan.incremental and rules.incremental_listing):
+            return None, False
+        last_path, runs_since_full = await self._state.get(ingestion_id)
+        incremental = last_path is not None and runs_since_full + 1 < rules.full_listing_every_runs
+        return (last_path if incremental else None), incremental
 
     async def failed_files(
         self, *, tenant_id: str, config: IngestionConfig, run_id: str
@@ -86,11 +156,27 @@ class Scanner:
         return found, gone
 
     async def _offer_listing(
-        self, selector: Selector, ingestion_id: str, source: Source, *, start_after: str | None
+        self, selector: Selector, ingestion_id: str | None, source: Source, *, start_after: str | None, plan: ScanPlan
     ) -> None:
         async for chunk in chunked(source, start_after=start_after):
-            known = await self._ledger.known_identities(ingestion_id, [f.path for f in chunk])
-            selector.offer(chunk, known)
+            selector.offer(chunk, await self._known(ingestion_id, chunk, plan))
+            if _enough(selector, plan.listing_cap):
+                selector.selection.stopped_early = True
+                return
+
+    async def _known(self, ingestion_id: str | None, chunk: list[FileRef], plan: ScanPlan) -> dict[str, set[str]]:
+        if ingestion_id is None or plan.ledger == "none":
+            return {}
+        states = LOADED_STATES if plan.ledger == "loaded" else None
+        return await self._ledger.known_identities(ingestion_id, [f.path for f in chunk], states=states)
+
+
+def _enough(selector: Selector, cap: int | None) -> bool:
+    """Whether a capped listing has seen enough: the cap, or a full run and what a preview shows of it."""
+    if cap is None:
+        return False
+    listed = selector.selection.listed
+    return listed >= cap or (selector.is_full() and listed >= min(cap, FULL_RUN_LISTING))
 
 
 async def chunked(
