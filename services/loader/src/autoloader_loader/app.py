@@ -9,14 +9,17 @@ from autoloader_bus.consumer import ConsumerSpec, consume
 from autoloader_bus.event_store import EventStore
 from autoloader_bus.rpc import serve
 from autoloader_bus.runtime import ServiceRuntime
-from autoloader_contracts.events import BatchPlanned, IngestionDeleted
+from autoloader_contracts.events import BatchPlanned, IngestionDeleted, TableDropRequested
+from autoloader_contracts.rpc import PREVIEW_SAMPLE, PreviewSampleRequest
 from autoloader_contracts.subjects import events_of, rpc_subject
+from autoloader_core.clock import SystemClock
 from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
 from autoloader_db.credentials import CredentialStore
 from autoloader_db.database import create_pool
 from autoloader_loader.engine import LoaderEngine
 from autoloader_loader.handlers import LoaderHandlers
+from autoloader_loader.previews import Previews
 from autoloader_loader.queries import TableQueries
 from autoloader_loader.routing import EngineRouter
 from autoloader_loader.spark.checks import ClusterChecks
@@ -37,7 +40,7 @@ def consumer_spec(settings: Settings) -> ConsumerSpec:
     """The loader's durable consumer: planned batches and deleted ingestions."""
     return ConsumerSpec(
         durable=SERVICE,
-        filter_subjects=[events_of(BatchPlanned), events_of(IngestionDeleted)],
+        filter_subjects=[events_of(BatchPlanned), events_of(IngestionDeleted), events_of(TableDropRequested)],
         ack_wait_seconds=settings.ack_wait_seconds,
         max_deliver=settings.max_deliver,
     )
@@ -53,7 +56,8 @@ async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> N
     """Run the loader until ``runtime.stop`` is set (tests may pass another engine)."""
     settings = runtime.settings
     pool = await create_pool(settings.database_url, max_size=2)
-    credentials = CredentialStore(pool, SecretBox.from_settings(settings)).resolve
+    credential_store = CredentialStore(pool, SecretBox.from_settings(settings))
+    credentials = credential_store.resolve
     clusters = ClusterDirectory(EventStore(runtime.bus), credentials)
     engine = engine or build_engine(settings, clusters)
     stager = Stager(
@@ -64,10 +68,21 @@ async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> N
     handlers = LoaderHandlers(engine=engine, store=EventStore(runtime.bus), settings=settings, stager=stager)
     queries = TableQueries(engine)
     checks = ClusterChecks(clusters)
+    previews = Previews(
+        engine=engine,
+        credentials=credentials,
+        open_sealed=credential_store.open_transient,
+        scratch_root=settings.data_dir / "staging",
+        allowed_roots=settings.allowed_roots,
+        clock=SystemClock(),
+    )
     subscriptions = [
         await serve(runtime.bus, TABLE_INFO, queries.table_info, queue=SERVICE),
         await serve(runtime.bus, TABLE_SAMPLE, queries.table_sample, queue=SERVICE),
         await serve(runtime.bus, TEST_CLUSTER, checks.test_cluster, queue=SERVICE),
+        await serve(
+            runtime.bus, PREVIEW_SAMPLE, previews.preview_sample, queue=SERVICE, request_type=PreviewSampleRequest
+        ),
     ]
     consumer = asyncio.create_task(consume(runtime.bus, consumer_spec(settings), handlers.handle, runtime.stop))
     runtime.ready()

@@ -113,7 +113,9 @@ def read_file(path: Path, fmt: FormatSpec, *, file: str, log: BadDataLog) -> pa.
     return table
 
 
-def iter_file(path: Path, fmt: FormatSpec, *, file: str, rows: BadDataLog, batch_rows: int) -> Iterator[pa.Table]:
+def iter_file(
+    path: Path, fmt: FormatSpec, *, file: str, rows: BadDataLog, batch_rows: int, limit_bytes: int | None = None
+) -> Iterator[pa.Table]:
     """Stream one file's rows, normalised for Iceberg and with pinned types, chunk by chunk.
 
     Malformed rows are dropped into ``rows`` under ``skip_row``; under the other policies the
@@ -125,6 +127,7 @@ def iter_file(path: Path, fmt: FormatSpec, *, file: str, rows: BadDataLog, batch
         file: The file's path as listed, named in errors.
         rows: This file's own log of dropped rows (merge it into the batch's once the file is read).
         batch_rows: The largest chunk to yield.
+        limit_bytes: Read only about this many (decompressed) bytes (a preview's sample).
 
     Raises:
         UnreadableFile: The file is corrupt, truncated, empty or (policy other than ``skip_row``)
@@ -133,7 +136,14 @@ def iter_file(path: Path, fmt: FormatSpec, *, file: str, rows: BadDataLog, batch
     bad_rows: list[BadRow] = []
     has_columns = False
     try:
-        batches = iter_batches(str(path), fmt, path_for_errors=file, on_bad_row=bad_rows.append, batch_rows=batch_rows)
+        batches = iter_batches(
+            str(path),
+            fmt,
+            path_for_errors=file,
+            on_bad_row=bad_rows.append,
+            batch_rows=batch_rows,
+            limit_bytes=limit_bytes,
+        )
         for batch in batches:
             if bad_rows and rows.policy != SKIP_ROW:
                 raise _malformed(file, bad_rows, batches)

@@ -32,9 +32,10 @@ from pyiceberg.table import Table, Transaction
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from autoloader_contracts.events import BatchPlanned, FileResult, RunError
+from autoloader_contracts.rpc import PreviewSampleReply
 from autoloader_core.errors import FieldError, NotFoundError, TerminalError, TransientError, ValidationFailed
 from autoloader_core.settings import Settings
-from autoloader_loader import bad_data, streaming, tables, writes
+from autoloader_loader import bad_data, sampling, streaming, tables, writes
 from autoloader_loader.domain import catalog_name, sqlalchemy_url, warehouse_location
 from autoloader_loader.engine import (
     MAX_SAMPLE_ROWS,
@@ -97,6 +98,12 @@ class EmbeddedEngine:
     async def table_sample(self, ref: TableRef, *, limit: int, columns: list[str] | None) -> list[dict[str, Any]]:
         """See :meth:`LoaderEngine.table_sample`."""
         return await asyncio.to_thread(self._guarded, self._table_sample, ref, limit, columns)
+
+    async def preview(
+        self, planned: BatchPlanned, files: Mapping[str, sampling.SampleFile], *, sample_rows: int, now: datetime
+    ) -> PreviewSampleReply:
+        """See :meth:`LoaderEngine.preview`."""
+        return await asyncio.to_thread(self._guarded, self._preview, planned, files, sample_rows, now)
 
     async def close(self) -> None:
         """Dispose of every catalog's connection pool."""
@@ -273,6 +280,13 @@ class EmbeddedEngine:
         with table.transaction() as tx:
             tx.set_properties(tables.NO_INTERNAL_RETRY)
         return table
+
+    def _preview(
+        self, planned: BatchPlanned, files: Mapping[str, sampling.SampleFile], sample_rows: int, now: datetime
+    ) -> PreviewSampleReply:
+        ref = TableRef.of(planned.tenant_id, planned.destination)
+        table = self._load_or_none(self._catalog(ref), ref)
+        return sampling.preview(planned, files, table, sample_rows=sample_rows, now=now)
 
     # --- queries -----------------------------------------------------------------------------
 

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from autoloader_contracts.events import BatchPlanned, FileResult, RunError, SchemaChange, SchemaResolution
 from autoloader_contracts.ingestion import DestinationSpec
 from autoloader_core.errors import TerminalError
+
+if TYPE_CHECKING:
+    from autoloader_contracts.rpc import PreviewSampleReply
+    from autoloader_loader.sampling import SampleFile
 
 MAX_SAMPLE_ROWS = 10_000
 
@@ -192,6 +197,16 @@ class LoaderEngine(Protocol):
         Raises:
             NotFoundError: The table does not exist yet.
             ValidationFailed: A requested column is not in the table.
+            TransientError: The catalog is unavailable.
+        """
+        ...
+
+    async def preview(
+        self, planned: BatchPlanned, files: Mapping[str, SampleFile], *, sample_rows: int, now: datetime
+    ) -> PreviewSampleReply:
+        """Read sampled files of ``planned`` as its load would write them; write nothing.
+
+        Raises:
             TransientError: The catalog is unavailable.
         """
         ...

@@ -28,6 +28,8 @@ from autoloader_contracts.events import (
     RunError,
     SchemaChange,
     SchemaChangeDetected,
+    TableDropped,
+    TableDropRequested,
 )
 from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
@@ -67,6 +69,37 @@ class LoaderHandlers:
             await self.on_batch_planned(event, delivery)
         elif isinstance(event, IngestionDeleted):
             await self.on_ingestion_deleted(event)
+        elif isinstance(event, TableDropRequested):
+            await self.on_table_drop_requested(event)
+
+    async def on_table_drop_requested(self, requested: TableDropRequested) -> None:
+        """Drop a refresh run's table, once: a redelivery after ``TableDropped`` was appended drops nothing.
+
+        The run loads nothing before ``TableDropped`` exists, so dropping again before it does is harmless.
+        """
+        history = await self._store.read(requested.tenant_id, "run", requested.aggregate_id)
+        if any(isinstance(stored.event, TableDropped) for stored in history):
+            return
+        ref = TableRef.of(requested.tenant_id, requested.destination, requested.cluster_id)
+        existed = await self._engine.drop_table(ref)
+        await self._store.append(
+            TableDropped(
+                event_id=deterministic_id("evt", requested.aggregate_id, "table_dropped"),
+                occurred_at=datetime.now(UTC),
+                tenant_id=requested.tenant_id,
+                aggregate_id=requested.aggregate_id,
+                actor=ACTOR,
+                correlation_id=requested.correlation_id,
+                causation_id=requested.event_id,
+                ingestion_id=requested.ingestion_id,
+                table=ref.identifier,
+                existed=existed,
+            )
+        )
+        log.info(
+            "refresh: table dropped",
+            extra={"run_id": requested.aggregate_id, "table": ref.identifier, "existed": existed},
+        )
 
     async def on_batch_planned(self, planned: BatchPlanned, delivery: Delivery) -> None:
         """Load the batch and record the outcome as an event.

@@ -10,12 +10,17 @@ same catalogs: with the ``staged`` strategy redelivery checks and table queries 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from autoloader_contracts.events import BatchPlanned
+from autoloader_contracts.rpc import PreviewSampleReply
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import BatchResult, TableRef
+from autoloader_loader.sampling import SampleFile
 from autoloader_loader.spark.engine import SparkConnectEngine
 from autoloader_loader.spark.session import ClusterTarget
 
@@ -71,6 +76,17 @@ class EngineRouter:
         if (native := await self._native_cluster(ref)) is not None:
             return await self.spark.native_table_sample(native, ref, limit=limit, columns=columns)
         return await self.embedded.table_sample(ref, limit=limit, columns=columns)
+
+    async def preview(
+        self, planned: BatchPlanned, files: Mapping[str, SampleFile], *, sample_rows: int, now: datetime
+    ) -> PreviewSampleReply:
+        """See :meth:`LoaderEngine.preview`: read in this process (no Spark session is opened for a preview)."""
+        reply = await self.embedded.preview(planned, files, sample_rows=sample_rows, now=now)
+        native = await self._native_cluster(TableRef.of(planned.tenant_id, planned.destination, planned.cluster_id))
+        if native is None:
+            return reply
+        note = "the table lives in the cluster's own catalog; the schema comparison is against the loader's catalog"
+        return msgspec.structs.replace(reply, warnings=[*reply.warnings, note])
 
     async def _native_cluster(self, ref: TableRef) -> ClusterTarget | None:
         """The cluster whose own catalog holds ``ref`` (``native`` strategy); None: the loader's catalog."""

@@ -161,7 +161,16 @@ def align_to_table(data: pa.Table, table: TableLike) -> pa.Table:
     Raises:
         SchemaConflictError: Values of a column cannot be converted to the table's type.
     """
-    target = table.schema().as_arrow()
+    return align_to_schema(data, table.schema())
+
+
+def align_to_schema(data: pa.Table, schema: Schema) -> pa.Table:
+    """Cast ``data`` to ``schema``, in its column order; columns the data lacks are null.
+
+    Raises:
+        SchemaConflictError: Values of a column cannot be converted to the schema's type.
+    """
+    target = schema.as_arrow()
     columns = []
     for field in target:
         if field.name not in data.column_names:
