@@ -16,12 +16,21 @@ from autoloader_bus.follow import follow
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.subjects import ALL_EVENTS
 from autoloader_db.database import Connection, Pool, create_pool
-from autoloader_projector.projections import PROJECTIONS
+from autoloader_projector.projections import PROJECTIONS, audit
 
 log = logging.getLogger(__name__)
 
 PROJECTION = "read_models"
-READ_TABLES = ("read.files", "read.runs", "read.ingestions", "read.schema_versions", "read.clusters")
+READ_TABLES = (
+    "read.files",
+    "read.runs",
+    "read.ingestions",
+    "read.schema_versions",
+    "read.clusters",
+    "read.daily_run_stats",
+    "read.alerts",
+    "read.ingestion_events",
+)
 RETRY_SECONDS = 2.0
 
 
@@ -56,6 +65,7 @@ async def apply_batch(pool: Pool, batch: list[StoredEvent], position: int) -> in
             handler = PROJECTIONS.get(type(item.event))
             if handler is not None:
                 await handler(conn, item.event, item.seq)
+            await audit(conn, item.event, item.seq)
             position = item.seq
         await conn.execute(
             "UPDATE read.checkpoints SET last_seq = $2 WHERE projection = $1", PROJECTION, position

@@ -98,6 +98,7 @@ async def _run_skipped(conn: Connection, e: ev.RunSkipped, seq: int) -> None:
         e.reason,
         e.occurred_at,
     )
+    await _add_daily(conn, e, runs=1, skipped=1)
 
 
 async def _files_discovered(conn: Connection, e: ev.FilesDiscovered, seq: int) -> None:
@@ -131,7 +132,7 @@ async def _files_skipped(conn: Connection, e: ev.FilesSkipped, seq: int) -> None
 async def _run_completed(conn: Connection, e: ev.RunCompleted, seq: int) -> None:
     await conn.execute(
         """UPDATE read.runs SET status = $2, started_at = COALESCE(started_at, $3), ended_at = $4, metrics = $5,
-                  errors = $6, snapshot_ids = $7 WHERE id = $1""",
+                  errors = $6, snapshot_ids = $7, cost = $8 WHERE id = $1""",
         e.aggregate_id,
         e.status,
         e.started_at,
@@ -139,6 +140,21 @@ async def _run_completed(conn: Connection, e: ev.RunCompleted, seq: int) -> None
         _json(e.metrics),
         _json(e.errors),
         list(e.snapshot_ids),
+        _json(e.cost) if e.cost is not None else None,
+    )
+    m = e.metrics
+    await _add_daily(
+        conn,
+        e,
+        runs=1,
+        **{e.status: 1},
+        files=m.files_processed,
+        files_failed=m.files_failed,
+        rows=m.records_ingested,
+        bytes=m.bytes_read,
+        duration_sum=m.duration_seconds,
+        cost_actual=(e.cost.actual or 0.0) if e.cost is not None else 0.0,
+        cost_estimated=(e.cost.estimated or 0.0) if e.cost is not None else 0.0,
     )
     await conn.execute(
         """UPDATE read.ingestions SET last_run_id = $2, last_run_status = $3, last_run_time = $4
@@ -252,6 +268,93 @@ async def _schema_change_resolved(conn: Connection, e: ev.SchemaChangeResolved, 
     )
 
 
+_DAILY_COLUMNS = (
+    "runs", "success", "partial", "failed", "skipped", "files", "files_failed", "rows", "bytes",
+    "duration_sum", "cost_actual", "cost_estimated",
+)
+
+
+async def _add_daily(conn: Connection, e: ev.RunEvent, **amounts: float) -> None:
+    """Add ``amounts`` to the ingestion's roll-up of the UTC day ``e`` happened (the dashboard's totals)."""
+    columns = [name for name in _DAILY_COLUMNS if name in amounts]
+    values = [amounts[name] for name in columns]
+    names = ", ".join(columns)
+    placeholders = ", ".join(f"${i + 4}" for i in range(len(columns)))
+    updates = ", ".join(f"{name} = read.daily_run_stats.{name} + EXCLUDED.{name}" for name in columns)
+    await conn.execute(
+        f"""INSERT INTO read.daily_run_stats (tenant_id, ingestion_id, day, {names})
+            VALUES ($1, $2, $3, {placeholders})
+            ON CONFLICT (ingestion_id, day) DO UPDATE SET {updates}""",  # noqa: S608 - whitelisted names
+        e.tenant_id,
+        e.ingestion_id,
+        e.occurred_at.date(),
+        *values,
+    )
+
+
+async def _processed_files_cleared(conn: Connection, e: ev.ProcessedFilesCleared, seq: int) -> None:
+    # Discovery appends this before the run's BatchPlanned events, so their rows come after.
+    await conn.execute(
+        "DELETE FROM read.files WHERE ingestion_id = $1 AND tenant_id = $2", e.ingestion_id, e.tenant_id
+    )
+
+
+async def _alert_raised(conn: Connection, e: ev.AlertRaised, seq: int) -> None:
+    await conn.execute(
+        """INSERT INTO read.alerts (id, tenant_id, ingestion_id, kind, message, details, raised_at, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'active') ON CONFLICT (id) DO NOTHING""",
+        e.aggregate_id,
+        e.tenant_id,
+        e.ingestion_id,
+        e.kind,
+        e.message,
+        dict(e.details),
+        e.occurred_at,
+    )
+
+
+async def _alert_cleared(conn: Connection, e: ev.AlertCleared, seq: int) -> None:
+    await conn.execute(
+        """UPDATE read.alerts SET status = 'cleared', cleared_at = $3, clear_reason = $4
+           WHERE id = $1 AND tenant_id = $2""",
+        e.aggregate_id,
+        e.tenant_id,
+        e.occurred_at,
+        e.reason,
+    )
+
+
+_ENVELOPE = frozenset(
+    {"type", "event_id", "occurred_at", "tenant_id", "aggregate_id", "actor", "correlation_id", "causation_id"}
+)
+_NOT_AUDITED = frozenset({"batch", "cluster"})
+"""Batch events are the loader's working steps (their outcomes reach the run's events); clusters have no ingestion."""
+
+
+async def audit(conn: Connection, e: ev.Event, seq: int) -> None:
+    """Record ``e`` in its ingestion's audit trail (``read.ingestion_events``), if it belongs to one."""
+    ingestion_id = e.aggregate_id if e.aggregate == "ingestion" else getattr(e, "ingestion_id", None)
+    if ingestion_id is None or e.aggregate in _NOT_AUDITED:
+        return
+    data = {k: v for k, v in msgspec.to_builtins(e).items() if k not in _ENVELOPE}
+    await conn.execute(
+        """INSERT INTO read.ingestion_events (seq, tenant_id, ingestion_id, type, occurred_at, actor, aggregate,
+                                              aggregate_id, correlation_id, causation_id, data)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (seq) DO NOTHING""",
+        seq,
+        e.tenant_id,
+        ingestion_id,
+        e.type_tag(),
+        e.occurred_at,
+        e.actor,
+        e.aggregate,
+        e.aggregate_id,
+        e.correlation_id,
+        e.causation_id,
+        data,
+    )
+
+
 async def _cluster_registered(conn: Connection, e: ev.ClusterRegistered, seq: int) -> None:
     await conn.execute(
         """INSERT INTO read.clusters (id, tenant_id, name, kind, config, version, created_by, created_at, updated_at)
@@ -301,6 +404,9 @@ PROJECTIONS: dict[type[ev.Event], Projection] = {
     ev.BatchLoaded: _batch_loaded,
     ev.BatchFailed: _batch_failed,
     ev.FilesSkipped: _files_skipped,
+    ev.ProcessedFilesCleared: _processed_files_cleared,
+    ev.AlertRaised: _alert_raised,
+    ev.AlertCleared: _alert_cleared,
     ev.SchemaChangeDetected: _schema_change_detected,
     ev.SchemaChangeResolved: _schema_change_resolved,
     ev.ClusterRegistered: _cluster_registered,
