@@ -48,6 +48,8 @@ async def test_create_then_get_returns_the_stored_ingestion(stack: ApiStack) -> 
         "schema_version": None,
         "estimated_monthly_cost": None,
         "backlog_files": 0,
+        "health": "draft",
+        "active_alerts": [],
     }
 
 
@@ -192,7 +194,7 @@ async def test_run_now_is_accepted_and_the_run_appears_queued(stack: ApiStack) -
     run = (await stack.client.get(f"{path}/runs/{run_id}", headers=headers)).json()
     assert run["status"] == "queued"
     assert run["files"] == []
-    assert run["cost"] == {"estimated": None, "actual": None}
+    assert run["cost"] == {"estimated": None, "actual": None, "currency": "USD"}
     assert run["schema_version"] is None
     problem(await stack.client.get(f"{path}/runs/run_doesnotexist00", headers=headers), 404)
     assert (await stack.client.get(f"{path}/files", headers=headers)).json() == {

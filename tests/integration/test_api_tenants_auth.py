@@ -114,7 +114,11 @@ async def test_readiness_reports_postgres_down(stack: ApiStack) -> None:
 
 
 async def test_status_lists_services_from_heartbeats(stack: ApiStack) -> None:
-    headers = await stack.tenant()
+    tenant = await stack.tenant()
+    # Host names and process ids are for operators: a tenant key or no key is refused.
+    assert (await stack.client.get("/api/v1/status", headers=tenant)).status_code == 401
+    assert (await stack.client.get("/api/v1/status")).status_code == 401
+    headers = admin_headers()
     services: list[dict[str, object]] = []
     for _ in range(50):  # the projector publishes its first beat once it is ready
         services = (await stack.client.get("/api/v1/status", headers=headers)).json()["services"]

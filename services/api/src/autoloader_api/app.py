@@ -21,14 +21,22 @@ from autoloader_api.controllers.admin import AdminController
 from autoloader_api.controllers.clusters import ClusterController
 from autoloader_api.controllers.health import HealthController
 from autoloader_api.controllers.ingestions import IngestionController
+from autoloader_api.controllers.monitoring import IngestionMonitoringController, TenantMonitoringController
+from autoloader_api.controllers.operations import RunControlController
+from autoloader_api.controllers.previews import PreviewController
 from autoloader_api.controllers.runs import RunController
 from autoloader_api.controllers.schema_versions import SchemaVersionController
 from autoloader_api.controllers.status import StatusController
 from autoloader_api.controllers.tables import TableController
+from autoloader_api.costing import CostEstimator
 from autoloader_api.credentials import SourceCredentials
-from autoloader_api.loader_gateway import TableGateway
+from autoloader_api.loader_gateway import PreviewGateway, TableGateway
+from autoloader_api.monitoring import Monitoring
+from autoloader_api.presenter import IngestionPresenter
+from autoloader_api.previewing import Previewer
 from autoloader_api.problems import problem_response
 from autoloader_api.queries import ReadModels
+from autoloader_api.run_control import RunControl
 from autoloader_api.tenants import TenantStore
 from autoloader_bus.connection import Bus
 from autoloader_bus.event_store import EventStore
@@ -67,9 +75,28 @@ def create_app(
     reads = ReadModels(pool)
     credential_store = CredentialStore(pool, SecretBox.from_settings(settings))
     source_credentials = SourceCredentials(credential_store)
+    store = EventStore(bus)
     clusters = ClusterCommands(
-        store=EventStore(bus), reads=reads, clock=clock, tokens=credential_store, projection_timeout=projection_timeout
+        store=store, reads=reads, clock=clock, tokens=credential_store, projection_timeout=projection_timeout
     )
+    commands = IngestionCommands(
+        store=store,
+        reads=reads,
+        clock=clock,
+        allowed_roots=settings.allowed_roots,
+        projection_timeout=projection_timeout,
+        credentials=source_credentials,
+        clusters=clusters,
+    )
+    costs = CostEstimator(
+        clusters=clusters,
+        reads=reads,
+        clock=clock,
+        batch_max_files=settings.batch_max_files,
+        batch_max_bytes=settings.batch_max_bytes,
+    )
+    monitoring = Monitoring(pool)
+    previews = PreviewGateway(bus)
     adapters: dict[str, Any] = {
         "settings": settings,
         "bus": bus,
@@ -80,20 +107,27 @@ def create_app(
         "tables": TableGateway(bus, timeout=rpc_timeout),
         "source_credentials": source_credentials,
         "clusters": clusters,
-        "commands": IngestionCommands(
-            store=EventStore(bus),
+        "commands": commands,
+        "costs": costs,
+        "monitoring": monitoring,
+        "presenter": IngestionPresenter(
+            reads=reads, credentials=source_credentials, costs=costs, monitoring=monitoring, clock=clock
+        ),
+        "previewer": Previewer(commands=commands, gateway=previews, credentials=source_credentials, costs=costs),
+        "control": RunControl(
+            commands=commands,
+            store=store,
             reads=reads,
+            gateway=previews,
+            costs=costs,
             clock=clock,
-            allowed_roots=settings.allowed_roots,
             projection_timeout=projection_timeout,
-            credentials=source_credentials,
-            clusters=clusters,
         ),
     }
     dependencies = {name: _constant(value) for name, value in adapters.items()}
     admin = Router(
         API_PREFIX,
-        route_handlers=[AdminController],
+        route_handlers=[AdminController, StatusController],
         guards=[admin_guard(settings.admin_token)],
         security=[{SECURITY_SCHEME: []}],
     )
@@ -101,10 +135,13 @@ def create_app(
         API_PREFIX,
         route_handlers=[
             IngestionController,
+            PreviewController,
+            RunControlController,
+            IngestionMonitoringController,
+            TenantMonitoringController,
             RunController,
             SchemaVersionController,
             TableController,
-            StatusController,
             ClusterController,
         ],
         dependencies={"caller": Provide(provide_caller)},

@@ -18,7 +18,7 @@ from autoloader_api.queries import ReadModels
 from autoloader_api.schemas import CreateCluster, UpdateCluster
 from autoloader_api.tenants import Caller
 from autoloader_bus.event_store import EventStore
-from autoloader_contracts.cluster import ClusterConfig, ClusterState
+from autoloader_contracts.cluster import ClusterConfig, ClusterPricing, ClusterState
 from autoloader_contracts.cluster_state import fold
 from autoloader_contracts.events import ClusterRegistered, ClusterRemoved, ClusterUpdated, Event
 from autoloader_core.clock import Clock
@@ -79,14 +79,17 @@ class ClusterCommands:
         self._has_embedded.add(tenant_id)
         return cluster_id
 
-    async def cluster_for_ingestion(self, caller: Caller, cluster_id: str | None) -> str:
+    async def cluster_for_ingestion(self, caller: Caller, cluster_id: str | None, *, register: bool = True) -> str:
         """Return the cluster an ingestion loads on: ``cluster_id``, or the embedded one when omitted.
+
+        ``register`` registers the tenant's embedded cluster on first use (a preview, which
+        writes nothing, only names it).
 
         Raises:
             ValidationFailed: ``cluster_id`` names no cluster of the tenant.
         """
-        embedded = await self.ensure_embedded(caller)
-        if cluster_id is None:
+        embedded = await self.ensure_embedded(caller) if register else embedded_cluster_id(caller.tenant_id)
+        if cluster_id is None or cluster_id == embedded:
             return embedded
         state = fold(await self._history(caller.tenant_id, cluster_id)) if is_valid_id(cluster_id) else None
         if state is None or state.status == "removed":
@@ -100,6 +103,15 @@ class ClusterCommands:
                 ]
             )
         return cluster_id
+
+    async def costs_of(self, caller: Caller, cluster_id: str | None) -> tuple[str, ClusterPricing]:
+        """Kind and pricing of the tenant's cluster (the embedded defaults when it is not registered yet)."""
+        if cluster_id is None or not is_valid_id(cluster_id):
+            return "embedded", ClusterPricing()
+        state = fold(await self._history(caller.tenant_id, cluster_id))
+        if state is None or state.status == "removed":
+            return "embedded", ClusterPricing()
+        return state.config.kind, state.config.pricing
 
     async def kind_of(self, caller: Caller, cluster_id: str) -> str | None:
         """Return the kind (``embedded`` | ``spark_connect``) of the tenant's cluster, None when it is gone."""

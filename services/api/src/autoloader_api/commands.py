@@ -88,11 +88,7 @@ class IngestionCommands:
         Raises:
             ValidationFailed: The configuration is invalid; nothing is stored.
         """
-        config = body.to_config()
-        sent = body.source.credentials
-        self._validate(config, credentials_given=sent is not None, credentials=sent)
-        config = await self._with_cluster(caller, config)
-        await self._check_engine(caller, config)
+        config, sent = await self.prepare(caller, body, register_cluster=True)
         if sent:
             config = with_credential_ref(config, await self._credentials.save(caller.tenant_id, sent))
         ingestion_id = new_id("ing")
@@ -102,6 +98,32 @@ class IngestionCommands:
             status="active" if body.activate else "draft",
         )
         return await self._append(event, [], expected_version=0)
+
+    async def prepare(
+        self, caller: Caller, body: CreateIngestion, *, register_cluster: bool = False
+    ) -> tuple[IngestionConfig, dict[str, Any] | None]:
+        """Validate a create body and put it on its cluster; return the configuration and the credentials sent.
+
+        Nothing is stored unless ``register_cluster`` lets the tenant's embedded cluster be
+        registered on first use (a create does; a preview never writes).
+
+        Raises:
+            ValidationFailed: The configuration is invalid.
+        """
+        config = body.to_config()
+        sent = body.source.credentials
+        self._validate(config, credentials_given=sent is not None, credentials=sent)
+        config = await self._with_cluster(caller, config, register=register_cluster)
+        await self._check_engine(caller, config)
+        return config, sent
+
+    async def state(self, caller: Caller, ingestion_id: str) -> IngestionState:
+        """The ingestion's current state, folded from its events.
+
+        Raises:
+            NotFoundError: No such ingestion (or deleted).
+        """
+        return ensure_exists(fold(await self._history(caller, ingestion_id)), ingestion_id)
 
     async def update(self, caller: Caller, ingestion_id: str, body: UpdateIngestion) -> Outcome:
         """Replace the sections sent in ``body``.
@@ -251,7 +273,7 @@ class IngestionCommands:
             return with_credential_ref(proposed, kept), None
         return with_credential_ref(proposed, kept), unmasked
 
-    async def _with_cluster(self, caller: Caller, config: IngestionConfig) -> IngestionConfig:
+    async def _with_cluster(self, caller: Caller, config: IngestionConfig, *, register: bool = True) -> IngestionConfig:
         """``config`` on its named cluster, or on the tenant's embedded one when none is named.
 
         Raises:
@@ -259,7 +281,7 @@ class IngestionCommands:
         """
         if self._clusters is None:
             return config
-        cluster_id = await self._clusters.cluster_for_ingestion(caller, config.cluster_id)
+        cluster_id = await self._clusters.cluster_for_ingestion(caller, config.cluster_id, register=register)
         return msgspec.structs.replace(config, cluster_id=cluster_id)
 
     async def _check_engine(self, caller: Caller, config: IngestionConfig) -> None:

@@ -36,6 +36,14 @@ class SourceCredentials:
         """
         return await self._required().save(tenant_id, normalise_credentials(credentials))
 
+    def seal(self, tenant_id: str, credentials: Mapping[str, Any]) -> str:
+        """Seal validated ``credentials`` for another service to use once (a preview); nothing is stored.
+
+        Raises:
+            TerminalError: No credential store or no encryption key is configured.
+        """
+        return self._required().seal_transient(tenant_id, normalise_credentials(credentials))
+
     async def unmask(
         self, tenant_id: str, sent: Mapping[str, Any], current_ref: str | None
     ) -> dict[str, Any]:

@@ -1,12 +1,20 @@
-"""Questions about destination tables, answered by the loader over NATS request/reply."""
+"""Questions for other services over NATS request/reply: tables and clusters (loader), previews (discovery, loader)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from autoloader_bus.connection import Bus
-from autoloader_bus.rpc import call
+from autoloader_bus.rpc import call, call_typed
 from autoloader_contracts.ingestion import DestinationSpec
+from autoloader_contracts.rpc import (
+    PREVIEW_SAMPLE,
+    SELECT_FILES,
+    PreviewSampleReply,
+    PreviewSampleRequest,
+    SelectFilesReply,
+    SelectFilesRequest,
+)
 from autoloader_contracts.subjects import rpc_subject
 
 CLUSTER_TEST_TIMEOUT = 40.0
@@ -72,3 +80,32 @@ def _table(tenant_id: str, destination: DestinationSpec, cluster_id: str | None)
         "table": destination.table,
         "cluster_id": cluster_id,
     }
+
+
+PREVIEW_TIMEOUT = 75.0
+"""How long to wait for a preview step: the listing gives up after 60 s and reports that."""
+
+
+class PreviewGateway:
+    """Ask discovery which files a run would take, and the loader for a sample of them (nothing is written)."""
+
+    def __init__(self, bus: Bus, *, timeout: float = PREVIEW_TIMEOUT) -> None:
+        self._bus = bus
+        self._timeout = timeout
+
+    async def select_files(self, request: SelectFilesRequest) -> SelectFilesReply:
+        """Discovery's answer (a source failure is a report inside the reply).
+
+        Raises:
+            TransientError: Discovery did not answer.
+        """
+        return await call_typed(self._bus, SELECT_FILES, request, SelectFilesReply, timeout=self._timeout)
+
+    async def preview_sample(self, request: PreviewSampleRequest) -> PreviewSampleReply:
+        """The loader's reading of the sample.
+
+        Raises:
+            TransientError: The loader did not answer.
+            TerminalError: The source refused the credentials.
+        """
+        return await call_typed(self._bus, PREVIEW_SAMPLE, request, PreviewSampleReply, timeout=self._timeout)

@@ -13,6 +13,7 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 
 from autoloader_core.errors import (
     AutoloaderError,
+    ConfirmationRequired,
     ConflictError,
     FieldError,
     NotFoundError,
@@ -27,6 +28,7 @@ PROBLEM_JSON = "application/problem+json"
 _TYPE_PREFIX = "urn:autoloader:problem:"
 # Checked in order: the first matching class decides the status.
 _STATUS_BY_ERROR: tuple[tuple[type[AutoloaderError], int, str], ...] = (
+    (ConfirmationRequired, 400, "confirmation-required"),
     (ValidationFailed, 422, "validation"),
     (NotFoundError, 404, "not-found"),
     (ConflictError, 409, "conflict"),

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from autoloader_contracts.cost import RunSample
+
 from autoloader_api.pagination import decode_cursor, encode_cursor
 from autoloader_core.errors import FieldError, NotFoundError, ValidationFailed
 from autoloader_db.database import Pool, Record
@@ -23,6 +25,7 @@ INGESTION_SORTS = {  # sort parameter -> (column, descending)
 }
 LISTABLE_STATUSES = ("draft", "active", "paused", "error")
 FILE_STATES = ("discovered", "loading", "loaded", "failed", "skipped")
+FINISHED_RUN_STATES = ("success", "partial", "failed")
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,60 @@ class ReadModels:
             "SELECT * FROM read.clusters WHERE tenant_id = $1 AND id = $2", tenant_id, cluster_id
         )
 
+    async def active_run(self, tenant_id: str, ingestion_id: str) -> Record | None:
+        """The ingestion's queued or running run, if any."""
+        return await self._pool.fetchrow(
+            """SELECT * FROM read.runs WHERE tenant_id = $1 AND ingestion_id = $2 AND status IN ('queued', 'running')
+               ORDER BY requested_at DESC LIMIT 1""",
+            tenant_id,
+            ingestion_id,
+        )
+
+    async def recent_run_averages(
+        self, tenant_id: str, ingestion_ids: list[str], *, limit: int
+    ) -> dict[str, dict[str, float]]:
+        """Ingestion id -> average ``bytes``, ``files`` and ``listed`` of its last ``limit`` finished runs."""
+        rows = await self._pool.fetch(
+            """SELECT i.id, avg(COALESCE((r.metrics->>'bytes_read')::bigint, 0)) AS bytes,
+                      avg(COALESCE((r.metrics->>'files_processed')::bigint, 0)) AS files,
+                      avg(COALESCE((r.metrics->>'files_listed')::bigint, 0)) AS listed
+               FROM unnest($2::text[]) AS i(id)
+               CROSS JOIN LATERAL (SELECT metrics FROM read.runs
+                                   WHERE tenant_id = $1 AND ingestion_id = i.id AND status = ANY($4::text[])
+                                   ORDER BY requested_at DESC LIMIT $3) r
+               GROUP BY i.id""",
+            tenant_id,
+            ingestion_ids,
+            limit,
+            list(FINISHED_RUN_STATES),
+        )
+        return {r["id"]: {name: float(r[name]) for name in ("bytes", "files", "listed")} for r in rows}
+
+    async def rows_per_byte(self, tenant_id: str, ingestion_id: str) -> float | None:
+        """Rows per byte read over the ingestion's finished runs (None before one loaded data)."""
+        value = await self._pool.fetchval(
+            """SELECT sum((metrics->>'records_ingested')::float8) / NULLIF(sum((metrics->>'bytes_read')::float8), 0)
+               FROM read.runs WHERE tenant_id = $1 AND ingestion_id = $2 AND status = ANY($3::text[])""",
+            tenant_id,
+            ingestion_id,
+            list(FINISHED_RUN_STATES),
+        )
+        return float(value) if value is not None else None
+
+    async def run_samples(self, tenant_id: str, ingestion_id: str, *, limit: int) -> list[RunSample]:
+        """What the ingestion's last ``limit`` runs that loaded data did (the cost model's history)."""
+        rows = await self._pool.fetch(
+            """SELECT metrics FROM read.runs
+               WHERE tenant_id = $1 AND ingestion_id = $2 AND status = ANY($4::text[])
+                 AND COALESCE((metrics->>'bytes_read')::bigint, 0) > 0
+               ORDER BY requested_at DESC LIMIT $3""",
+            tenant_id,
+            ingestion_id,
+            limit,
+            list(FINISHED_RUN_STATES),
+        )
+        return [_run_sample(r["metrics"]) for r in rows]
+
     async def cluster_usage(self, tenant_id: str, *, default_cluster_id: str) -> dict[str, int]:
         """Return cluster id -> live ingestions loading on it (no ``cluster_id`` means the default one)."""
         rows = await self._pool.fetch(
@@ -265,6 +322,16 @@ class ReadModels:
             default_cluster_id,
         )
         return {row["cluster_id"]: int(row["n"]) for row in rows}
+
+
+def _run_sample(metrics: dict[str, Any]) -> RunSample:
+    spark = float(metrics.get("spark_seconds") or 0.0)
+    return RunSample(
+        bytes_read=int(metrics.get("bytes_read") or 0),
+        duration_seconds=float(metrics.get("duration_seconds") or 0.0),
+        spark_seconds=spark or None,
+        batches=int(metrics.get("batches") or 0),
+    )
 
 
 def _page(rows: list[Record], limit: int, key: Any) -> Page:

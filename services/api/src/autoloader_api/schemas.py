@@ -147,6 +147,15 @@ class SourceOut(_Out, frozen=True, kw_only=True):
     credentials: dict[str, str] = {}
 
 
+class AlertBrief(_Out, frozen=True, kw_only=True):
+    """An active alert of an ingestion (``GET /alerts`` has the details)."""
+
+    id: str
+    kind: str
+    message: str
+    raised_at: datetime
+
+
 class IngestionMetadata(_Out, frozen=True, kw_only=True):
     """Derived facts about an ingestion."""
 
@@ -156,8 +165,12 @@ class IngestionMetadata(_Out, frozen=True, kw_only=True):
     last_run_status: str | None = None
     schema_version: int | None = None
     estimated_monthly_cost: float | None = None
+    """``total_monthly`` of the cost model from the ingestion's recent runs (null before its first run)."""
     backlog_files: int = 0
     """New files the last run left for later (per-run limits or not yet settled)."""
+    health: str = "healthy"
+    """``healthy``, ``warning`` (an active alert or a partial last run), ``error``, ``paused`` or ``draft``."""
+    active_alerts: list[AlertBrief] = []
 
 
 class IngestionOut(_Out, frozen=True, kw_only=True):
@@ -240,10 +253,11 @@ class RunAccepted(_Out, frozen=True, kw_only=True):
 
 
 class RunCost(_Out, frozen=True, kw_only=True):
-    """Estimated and actual cost of a run (not computed in this version)."""
+    """Estimated and actual cost of a run (docs/cost.md); null for runs still going or from before costs."""
 
     estimated: float | None = None
     actual: float | None = None
+    currency: str = "USD"
 
 
 class FileOut(_Out, frozen=True, kw_only=True):

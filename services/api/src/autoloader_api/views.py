@@ -10,10 +10,12 @@ import msgspec
 
 from autoloader_api.domain.source_rules import MASK
 from autoloader_api.schemas import (
+    AlertBrief,
     ClusterOut,
     FileOut,
     IngestionMetadata,
     IngestionOut,
+    RunCost,
     RunOut,
     SchemaVersionOut,
     SourceOut,
@@ -24,7 +26,12 @@ from autoloader_contracts.schedule import ScheduleError, next_fire_time
 
 
 def ingestion_from_row(
-    row: Mapping[str, Any], *, now: datetime, credentials: Mapping[str, str] | None = None
+    row: Mapping[str, Any],
+    *,
+    now: datetime,
+    credentials: Mapping[str, str] | None = None,
+    estimated_monthly_cost: float | None = None,
+    alerts: list[AlertBrief] | None = None,
 ) -> IngestionOut:
     """Build the response for a ``read.ingestions`` row.
 
@@ -32,8 +39,11 @@ def ingestion_from_row(
         row: The read-model row.
         now: Current time (for the next run time).
         credentials: The masked credential fields of its source (``{field: "********"}``).
+        estimated_monthly_cost: The cost model's monthly figure from its recent runs.
+        alerts: Its active alerts.
     """
     config = msgspec.convert(row["config"], IngestionConfig)
+    alerts = alerts or []
     metadata = IngestionMetadata(
         next_run_time=_next_run_time(config, row["status"], now),
         last_run_id=row["last_run_id"],
@@ -41,8 +51,22 @@ def ingestion_from_row(
         last_run_status=row["last_run_status"],
         backlog_files=row["backlog_files"],
         schema_version=row["schema_version"],
+        estimated_monthly_cost=estimated_monthly_cost,
+        health=health(row["status"], row["last_run_status"], active_alerts=len(alerts)),
+        active_alerts=alerts,
     )
     return _ingestion(config, row, metadata, credentials or {})
+
+
+def health(status: str, last_run_status: str | None, *, active_alerts: int) -> str:
+    """The badge of an ingestion: draft, paused, error, warning or healthy."""
+    if status in ("draft", "paused"):
+        return status
+    if status == "error" or last_run_status == "failed":
+        return "error"
+    if active_alerts or last_run_status == "partial":
+        return "warning"
+    return "healthy"
 
 
 def ingestion_from_state(
@@ -58,7 +82,9 @@ def ingestion_from_state(
         "updated_at": state.updated_at,
     }
     metadata = IngestionMetadata(
-        next_run_time=_next_run_time(state.config, state.status, now), schema_version=state.schema_version or None
+        next_run_time=_next_run_time(state.config, state.status, now),
+        schema_version=state.schema_version or None,
+        health=health(state.status, None, active_alerts=0),
     )
     return _ingestion(state.config, fields, metadata, credentials or {})
 
@@ -123,6 +149,7 @@ def run_from_row(row: Mapping[str, Any], files: list[FileOut] | None = None) -> 
         metrics=_metrics(row["metrics"]),
         errors=row["errors"] or [],
         snapshot_ids=row["snapshot_ids"] or [],
+        cost=msgspec.convert(row["cost"], RunCost) if row.get("cost") else RunCost(),
         **extra,
     )
 

@@ -6,9 +6,9 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from autoloader_api.commands import IngestionCommands, Outcome
+from autoloader_api.commands import IngestionCommands
 from autoloader_api.connection_check import check_source_connection
-from autoloader_api.credentials import SourceCredentials, credential_ref_of
+from autoloader_api.presenter import IngestionPresenter
 from autoloader_api.queries import IngestionFilter, ReadModels
 from autoloader_api.schemas import (
     CheckConnection,
@@ -20,8 +20,6 @@ from autoloader_api.schemas import (
     UpdateIngestion,
 )
 from autoloader_api.tenants import Caller
-from autoloader_api.views import ingestion_from_row, ingestion_from_state
-from autoloader_core.clock import Clock
 from autoloader_core.settings import Settings
 
 
@@ -37,13 +35,11 @@ class IngestionController(Controller):
         *,
         caller: NamedDependency[Caller],
         commands: NamedDependency[IngestionCommands],
-        reads: NamedDependency[ReadModels],
-        clock: NamedDependency[Clock],
-        source_credentials: NamedDependency[SourceCredentials],
+        presenter: NamedDependency[IngestionPresenter],
         data: JSONBody[CreateIngestion],
     ) -> IngestionOut:
         """Validate and create; nothing is stored when validation fails (422 with field errors)."""
-        return await _respond(await commands.create(caller, data), caller, reads, clock, source_credentials)
+        return await presenter.outcome(caller, await commands.create(caller, data))
 
     @get("/", summary="List ingestions")
     async def list(
@@ -51,8 +47,7 @@ class IngestionController(Controller):
         *,
         caller: NamedDependency[Caller],
         reads: NamedDependency[ReadModels],
-        clock: NamedDependency[Clock],
-        source_credentials: NamedDependency[SourceCredentials],
+        presenter: NamedDependency[IngestionPresenter],
         status: FromQuery[str | None] = None,
         source_type: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
@@ -65,13 +60,7 @@ class IngestionController(Controller):
             status=status, source_type=source_type, q=q, sort=sort, limit=limit, cursor=cursor
         )
         page = await reads.list_ingestions(caller.tenant_id, query)
-        now = clock.now()
-        masked = await source_credentials.masked(caller.tenant_id, [credential_ref_of(r["config"]) for r in page.rows])
-        items = [
-            ingestion_from_row(r, now=now, credentials=masked.get(credential_ref_of(r["config"]) or ""))
-            for r in page.rows
-        ]
-        return IngestionPage(items=items, next_cursor=page.next_cursor)
+        return IngestionPage(items=await presenter.many(caller, page.rows), next_cursor=page.next_cursor)
 
     @post(
         "/test-connection",
@@ -99,14 +88,11 @@ class IngestionController(Controller):
         *,
         caller: NamedDependency[Caller],
         reads: NamedDependency[ReadModels],
-        clock: NamedDependency[Clock],
-        source_credentials: NamedDependency[SourceCredentials],
+        presenter: NamedDependency[IngestionPresenter],
         ingestion_id: FromPath[str],
     ) -> IngestionOut:
         """Return the ingestion; another tenant's or a deleted one is 404."""
-        row = await reads.ingestion(caller.tenant_id, ingestion_id)
-        masked = await _masked(source_credentials, caller, credential_ref_of(row["config"]))
-        return ingestion_from_row(row, now=clock.now(), credentials=masked)
+        return await presenter.one(caller, await reads.ingestion(caller.tenant_id, ingestion_id))
 
     @put("/{ingestion_id:str}", summary="Change an ingestion (sections sent are replaced)")
     async def update(
@@ -114,16 +100,12 @@ class IngestionController(Controller):
         *,
         caller: NamedDependency[Caller],
         commands: NamedDependency[IngestionCommands],
-        reads: NamedDependency[ReadModels],
-        clock: NamedDependency[Clock],
-        source_credentials: NamedDependency[SourceCredentials],
+        presenter: NamedDependency[IngestionPresenter],
         ingestion_id: FromPath[str],
         data: JSONBody[UpdateIngestion],
     ) -> IngestionOut:
         """source/format/destination may change only while the ingestion is a draft (else 409)."""
-        return await _respond(
-            await commands.update(caller, ingestion_id, data), caller, reads, clock, source_credentials
-        )
+        return await presenter.outcome(caller, await commands.update(caller, ingestion_id, data))
 
     @delete("/{ingestion_id:str}", status_code=204, summary="Delete an ingestion")
     async def remove(
@@ -143,15 +125,11 @@ class IngestionController(Controller):
         *,
         caller: NamedDependency[Caller],
         commands: NamedDependency[IngestionCommands],
-        reads: NamedDependency[ReadModels],
-        clock: NamedDependency[Clock],
-        source_credentials: NamedDependency[SourceCredentials],
+        presenter: NamedDependency[IngestionPresenter],
         ingestion_id: FromPath[str],
     ) -> IngestionOut:
         """Start scheduled runs of a draft."""
-        return await _respond(
-            await commands.transition(caller, ingestion_id, "activate"), caller, reads, clock, source_credentials
-        )
+        return await presenter.outcome(caller, await commands.transition(caller, ingestion_id, "activate"))
 
     @post("/{ingestion_id:str}/pause", status_code=200, summary="active -> paused")
     async def pause(
@@ -159,15 +137,11 @@ class IngestionController(Controller):
         *,
         caller: NamedDependency[Caller],
         commands: NamedDependency[IngestionCommands],
-        reads: NamedDependency[ReadModels],
-        clock: NamedDependency[Clock],
-        source_credentials: NamedDependency[SourceCredentials],
+        presenter: NamedDependency[IngestionPresenter],
         ingestion_id: FromPath[str],
     ) -> IngestionOut:
         """Stop scheduled runs until resumed."""
-        return await _respond(
-            await commands.transition(caller, ingestion_id, "pause"), caller, reads, clock, source_credentials
-        )
+        return await presenter.outcome(caller, await commands.transition(caller, ingestion_id, "pause"))
 
     @post("/{ingestion_id:str}/resume", status_code=200, summary="paused -> active")
     async def resume(
@@ -175,15 +149,11 @@ class IngestionController(Controller):
         *,
         caller: NamedDependency[Caller],
         commands: NamedDependency[IngestionCommands],
-        reads: NamedDependency[ReadModels],
-        clock: NamedDependency[Clock],
-        source_credentials: NamedDependency[SourceCredentials],
+        presenter: NamedDependency[IngestionPresenter],
         ingestion_id: FromPath[str],
     ) -> IngestionOut:
         """Restart scheduled runs."""
-        return await _respond(
-            await commands.transition(caller, ingestion_id, "resume"), caller, reads, clock, source_credentials
-        )
+        return await presenter.outcome(caller, await commands.transition(caller, ingestion_id, "resume"))
 
     @post("/{ingestion_id:str}/run", status_code=202, summary="Run now")
     async def run(
@@ -195,23 +165,3 @@ class IngestionController(Controller):
     ) -> RunAccepted:
         """Request a manual run; follow it at ``.../runs/{run_id}``."""
         return RunAccepted(run_id=await commands.request_run(caller, ingestion_id))
-
-
-async def _respond(
-    outcome: Outcome,
-    caller: Caller,
-    reads: ReadModels,
-    clock: Clock,
-    source_credentials: SourceCredentials,
-) -> IngestionOut:
-    """Serve the read model when it caught up (it has the run metadata), else the aggregate itself."""
-    masked = await _masked(source_credentials, caller, outcome.state.config.source.credential_ref)
-    if outcome.projected:
-        row = await reads.find_ingestion(caller.tenant_id, outcome.state.id)
-        if row is not None:
-            return ingestion_from_row(row, now=clock.now(), credentials=masked)
-    return ingestion_from_state(outcome.state, now=clock.now(), created_by=None, credentials=masked)
-
-
-async def _masked(source_credentials: SourceCredentials, caller: Caller, ref: str | None) -> dict[str, str]:
-    return (await source_credentials.masked(caller.tenant_id, [ref])).get(ref or "", {})

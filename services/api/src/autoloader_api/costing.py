@@ -1,0 +1,121 @@
+"""Cost estimates at the API: gathers the inputs of :mod:`autoloader_contracts.cost` (docs/cost.md).
+
+Inputs: the ingestion's schedule and formats, its cluster's kind and pricing, the bytes and files
+of a run (from a listing, the caller, or the ingestion's recent runs), and the ingestion's past
+runs (which refine the engine's throughput). No I/O of its own beyond the read models and the
+cluster aggregate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from autoloader_contracts.cost import CostEstimate, CostInputs, RunSample, estimate_cost
+
+from autoloader_api.cluster_commands import ClusterCommands
+from autoloader_api.queries import ReadModels
+from autoloader_api.tenants import Caller
+from autoloader_contracts.ingestion import IngestionConfig
+from autoloader_core.clock import Clock
+
+HISTORY_RUNS = 20
+"""Past runs that refine the throughput and give a saved ingestion's typical run."""
+
+
+@dataclass(frozen=True)
+class RunSize:
+    """What one run handles: the inputs that come from a listing or from history."""
+
+    bytes: int
+    files: int
+    listed: int
+
+
+class CostEstimator:
+    """Estimates per run and per month for a configuration (saved or not)."""
+
+    def __init__(
+        self, *, clusters: ClusterCommands, reads: ReadModels, clock: Clock, batch_max_files: int, batch_max_bytes: int
+    ) -> None:
+        self._clusters = clusters
+        self._reads = reads
+        self._clock = clock
+        self._batch_max_files = batch_max_files
+        self._batch_max_bytes = batch_max_bytes
+
+    async def estimate(
+        self,
+        caller: Caller,
+        config: IngestionConfig,
+        size: RunSize,
+        *,
+        ingestion_id: str | None = None,
+        runs_per_month: int | None = None,
+    ) -> CostEstimate:
+        """The estimate for runs of ``size`` bytes/files (history refines the throughput of a saved one)."""
+        kind, pricing = await self._clusters.costs_of(caller, config.cluster_id)
+        history = await self._history(caller.tenant_id, ingestion_id)
+        return estimate_cost(
+            CostInputs(
+                schedule=config.schedule,
+                source_type=config.source.type,
+                format_type=config.format.type,
+                cluster_kind=kind,
+                pricing=pricing,
+                bytes_per_run=size.bytes,
+                files_per_run=size.files,
+                keys_listed_per_run=size.listed,
+                batches_per_run=self.batches(size),
+                history=history,
+                runs_per_month=runs_per_month,
+            ),
+            at=self._clock.now(),
+        )
+
+    async def typical_run(self, tenant_id: str, ingestion_id: str) -> RunSize | None:
+        """The average run of a saved ingestion over its recent completed runs (None before its first)."""
+        averages = await self._reads.recent_run_averages(tenant_id, [ingestion_id], limit=HISTORY_RUNS)
+        return _size(averages.get(ingestion_id))
+
+    async def monthly(self, caller: Caller, rows: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
+        """Ingestion id -> ``total_monthly`` from its recent runs (None before its first run); one query."""
+        rows = list(rows)
+        averages = await self._reads.recent_run_averages(caller.tenant_id, [r["id"] for r in rows], limit=HISTORY_RUNS)
+        found: dict[str, float | None] = {}
+        for row in rows:
+            size = _size(averages.get(row["id"]))
+            if size is None:
+                found[row["id"]] = None
+                continue
+            estimate = await self.estimate(caller, _config(row), size, ingestion_id=row["id"])
+            found[row["id"]] = estimate.total_monthly
+        return found
+
+    def batches(self, size: RunSize) -> int:
+        """How many batches discovery would split a run of ``size`` into."""
+        if size.files == 0:
+            return 0
+        by_files = math.ceil(size.files / max(1, self._batch_max_files))
+        by_bytes = math.ceil(size.bytes / max(1, self._batch_max_bytes))
+        return max(1, by_files, by_bytes)
+
+    async def _history(self, tenant_id: str, ingestion_id: str | None) -> list[RunSample]:
+        if ingestion_id is None:
+            return []
+        return await self._reads.run_samples(tenant_id, ingestion_id, limit=HISTORY_RUNS)
+
+
+def _size(average: Mapping[str, Any] | None) -> RunSize | None:
+    if average is None:
+        return None
+    return RunSize(
+        bytes=round(average["bytes"] or 0), files=round(average["files"] or 0), listed=round(average["listed"] or 0)
+    )
+
+
+def _config(row: Mapping[str, Any]) -> IngestionConfig:
+    return msgspec.convert(row["config"], IngestionConfig)
