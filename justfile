@@ -22,7 +22,7 @@ test *ARGS:
 
 # ruff, import layering rules, mypy on the libraries
 lint:
-    uv run ruff check .
+    uv run ruff check --no-cache .
     uv run lint-imports
     uv run mypy {{mypy_targets}}
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from autoloader_contracts.cost import CostEstimate, CostInputs, RunSample, estimate_cost
 
 from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.queries import ReadModels
 from autoloader_api.tenants import Caller
+from autoloader_contracts.cost import CostEstimate, CostInputs, RunSample, estimate_cost
 from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_core.clock import Clock
 

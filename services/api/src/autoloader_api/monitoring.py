@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from autoloader_contracts.cost import estimate_accuracy
-
 from autoloader_api.monitoring_schemas import (
     AlertCount,
     AlertOut,
@@ -30,6 +28,7 @@ from autoloader_api.monitoring_schemas import (
     RunCounts,
 )
 from autoloader_api.pagination import decode_cursor, encode_cursor
+from autoloader_contracts.cost import estimate_accuracy
 from autoloader_core.errors import FieldError, ValidationFailed
 from autoloader_db.database import Pool, Record
 

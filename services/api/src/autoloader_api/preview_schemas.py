@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from autoloader_contracts.cost import CostEstimate
 
 from autoloader_api.schemas import CreateIngestion, SampleFile, SourceIn
+from autoloader_contracts.cost import CostEstimate
 from autoloader_contracts.events import ColumnChange
 from autoloader_contracts.ingestion import (
     DestinationSpec,

@@ -7,8 +7,6 @@ of them through the load's own pipeline, and the cost model prices the run.
 
 from __future__ import annotations
 
-from autoloader_contracts.cost import CostEstimate
-
 from autoloader_api.commands import IngestionCommands
 from autoloader_api.costing import CostEstimator, RunSize
 from autoloader_api.credentials import SourceCredentials
@@ -23,6 +21,7 @@ from autoloader_api.preview_schemas import (
 )
 from autoloader_api.schemas import CreateIngestion, SampleFile
 from autoloader_api.tenants import Caller
+from autoloader_contracts.cost import CostEstimate
 from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_contracts.rpc import PreviewSampleReply, PreviewSampleRequest, SelectFilesReply, SelectFilesRequest
 from autoloader_core.errors import FieldError, ValidationFailed

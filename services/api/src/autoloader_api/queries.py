@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from autoloader_contracts.cost import RunSample
-
 from autoloader_api.pagination import decode_cursor, encode_cursor
+from autoloader_contracts.cost import RunSample
 from autoloader_core.errors import FieldError, NotFoundError, ValidationFailed
 from autoloader_db.database import Pool, Record
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from autoloader_contracts.cost import CostInputs, RunSample, actual_run_cost, estimate_cost
-
 from autoloader_bus.event_store import EventStore
 from autoloader_contracts.cluster import ClusterPricing
 from autoloader_contracts.cluster_state import fold as fold_cluster
+from autoloader_contracts.cost import CostInputs, RunSample, actual_run_cost, estimate_cost
 from autoloader_contracts.events import RunCost, RunMetrics
 from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_discovery.ledger import Ledger

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from autoloader_contracts.cost import CostEstimate
 from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -14,6 +13,7 @@ from autoloader_api.preview_schemas import EstimateCostIn, PreviewOut
 from autoloader_api.previewing import Previewer
 from autoloader_api.schemas import CreateIngestion
 from autoloader_api.tenants import Caller
+from autoloader_contracts.cost import CostEstimate
 from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_core.errors import FieldError, ValidationFailed
 
