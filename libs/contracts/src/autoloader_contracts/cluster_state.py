@@ -8,6 +8,7 @@ import msgspec
 
 from autoloader_contracts.cluster import ClusterState
 from autoloader_contracts.events import ClusterRegistered, ClusterRemoved, ClusterUpdated, Event
+from autoloader_core.ids import deterministic_id
 
 
 def apply(state: ClusterState | None, event: Event, seq: int) -> ClusterState | None:
@@ -37,3 +38,11 @@ def fold(history: Iterable[tuple[int, Event]]) -> ClusterState | None:
     for seq, event in history:
         state = apply(state, event, seq)
     return state
+
+
+def embedded_cluster_id(tenant_id: str) -> str:
+    """The id of the tenant's embedded cluster (the same on every call, in every process).
+
+    The api registers it on the tenant's first ingestion; a preview names it before that.
+    """
+    return deterministic_id("clu", tenant_id, "embedded")

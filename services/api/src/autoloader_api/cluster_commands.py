@@ -19,7 +19,7 @@ from autoloader_api.schemas import CreateCluster, UpdateCluster
 from autoloader_api.tenants import Caller
 from autoloader_bus.event_store import EventStore
 from autoloader_contracts.cluster import ClusterConfig, ClusterPricing, ClusterState
-from autoloader_contracts.cluster_state import fold
+from autoloader_contracts.cluster_state import embedded_cluster_id, fold
 from autoloader_contracts.events import ClusterRegistered, ClusterRemoved, ClusterUpdated, Event
 from autoloader_core.clock import Clock
 from autoloader_core.errors import ConflictError, FieldError, NotFoundError, TerminalError, ValidationFailed
@@ -27,11 +27,6 @@ from autoloader_core.ids import deterministic_id, is_valid_id, new_id
 from autoloader_db.credentials import CredentialStore
 
 EMBEDDED_NAME = "embedded"
-
-
-def embedded_cluster_id(tenant_id: str) -> str:
-    """The id of the tenant's embedded cluster (the same on every call, in every process)."""
-    return deterministic_id("clu", tenant_id, "embedded")
 
 
 class ClusterCommands:

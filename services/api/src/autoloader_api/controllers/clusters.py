@@ -6,13 +6,14 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from autoloader_api.cluster_commands import ClusterCommands, embedded_cluster_id
+from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.loader_gateway import TableGateway
 from autoloader_api.queries import ReadModels
 from autoloader_api.schemas import ClusterConnectionResult, ClusterOut, ClusterPage, CreateCluster, UpdateCluster
 from autoloader_api.tenants import Caller
 from autoloader_api.views import cluster_from_row, cluster_from_state
 from autoloader_contracts.cluster import ClusterState
+from autoloader_contracts.cluster_state import embedded_cluster_id
 from autoloader_core.errors import NotFoundError
 
 

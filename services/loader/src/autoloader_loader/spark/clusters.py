@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from autoloader_bus.event_store import EventStore
-from autoloader_contracts.cluster_state import fold
+from autoloader_contracts.cluster_state import embedded_cluster_id, fold
 from autoloader_core.errors import TerminalError
 from autoloader_loader.spark.session import ClusterTarget
 
@@ -35,6 +35,8 @@ class ClusterDirectory:
             return None
         history = await self._store.read(tenant_id, "cluster", cluster_id)
         state = fold((s.seq, s.event) for s in history)
+        if state is None and cluster_id == embedded_cluster_id(tenant_id):
+            return None  # the tenant's embedded cluster, named by a preview before its first ingestion
         if state is None or state.status != "active":
             raise TerminalError(f"cluster {cluster_id!r} does not exist any more; point the ingestion at another")
         config = state.config
