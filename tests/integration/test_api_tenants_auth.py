@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -101,6 +102,25 @@ async def test_health_and_openapi_are_public(stack: ApiStack) -> None:
     paths = openapi.json()["paths"]
     assert "/api/v1/ingestions/{ingestion_id}/runs/{run_id}" in paths
     assert "/api/v1/admin/tenants" in paths
+
+
+PUBLIC_PATHS = ("/health/",)
+
+
+async def test_every_route_but_health_refuses_a_request_without_a_key(stack: ApiStack) -> None:
+    paths = (await stack.client.get("/schema/openapi.json")).json()["paths"]
+    routes = [
+        (method, re.sub(r"\{[^}]+\}", "1", path))
+        for path, operations in paths.items()
+        if not path.startswith(PUBLIC_PATHS)
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+    answers = {(m, p): (await stack.client.request(m.upper(), p, json={})).status_code for m, p in routes}
+
+    assert len(routes) > 30  # the whole API, not an empty schema
+    assert {route: code for route, code in answers.items() if code != 401} == {}
 
 
 async def test_readiness_reports_postgres_down(stack: ApiStack) -> None:

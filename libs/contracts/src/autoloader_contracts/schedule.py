@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cron_descriptor import ExpressionDescriptor, Options
 from croniter import croniter
 
 from autoloader_contracts.ingestion import ScheduleSpec
@@ -95,6 +96,46 @@ def previous_fire_time(spec: ScheduleSpec, before: datetime) -> datetime | None:
         due = _instant(candidates.get_prev(datetime), zone, before.tzinfo)
         if due <= before:
             return due
+
+
+def upcoming_fire_times(spec: ScheduleSpec, after: datetime, count: int = 5) -> list[datetime]:
+    """Return the next ``count`` due times strictly after ``after`` (empty for manual schedules).
+
+    Raises:
+        ScheduleError: The spec is invalid.
+    """
+    times: list[datetime] = []
+    moment = after
+    while len(times) < count and (due := next_fire_time(spec, moment)) is not None:
+        times.append(due)
+        moment = due
+    return times
+
+
+def describe(spec: ScheduleSpec) -> str:
+    """Say in words when ``spec`` fires, e.g. "Every day at 02:00 (Europe/Berlin)".
+
+    Raises:
+        ScheduleError: The spec is invalid.
+    """
+    expression = cron_of(spec)
+    if expression is None:
+        return "Manually only (Run now or the API)"
+    zone = f" ({spec.timezone})"
+    if spec.frequency == "hourly":
+        minute = int(expression.split()[0])
+        return f"Every hour at {minute:02d} minutes past{zone}"
+    if spec.frequency in ("daily", "weekly"):
+        hour, minute = _parse_time(spec)
+        days = "day" if spec.frequency == "daily" else str(spec.day_of_week).capitalize()
+        return f"Every {days} at {hour:02d}:{minute:02d}{zone}"
+    return f"{_cron_in_words(expression)}{zone}"
+
+
+def _cron_in_words(expression: str) -> str:
+    options = Options()
+    options.use_24hour_time_format = True
+    return str(ExpressionDescriptor(expression, options).get_description())
 
 
 def _wall_clock(moment: datetime, zone: ZoneInfo) -> datetime:

@@ -25,6 +25,7 @@ from autoloader_api.controllers.monitoring import IngestionMonitoringController,
 from autoloader_api.controllers.operations import RunControlController
 from autoloader_api.controllers.previews import PreviewController
 from autoloader_api.controllers.runs import RunController
+from autoloader_api.controllers.schedules import ScheduleController
 from autoloader_api.controllers.schema_versions import SchemaVersionController
 from autoloader_api.controllers.status import StatusController
 from autoloader_api.controllers.tables import TableController
@@ -136,6 +137,7 @@ def create_app(
         route_handlers=[
             IngestionController,
             PreviewController,
+            ScheduleController,
             RunControlController,
             IngestionMonitoringController,
             TenantMonitoringController,

@@ -160,6 +160,8 @@ class IngestionMetadata(_Out, frozen=True, kw_only=True):
     """Derived facts about an ingestion."""
 
     next_run_time: datetime | None = None
+    schedule_description: str | None = None
+    """The schedule in words, e.g. "Every day at 02:00 (Europe/Berlin)"."""
     last_run_id: str | None = None
     last_run_time: datetime | None = None
     last_run_status: str | None = None
@@ -220,6 +222,26 @@ class CheckConnection(_In, frozen=True, kw_only=True):
     quality: Any = None
     engine: Any = None
     activate: Any = None
+
+
+class ExplainSchedule(_In, frozen=True, kw_only=True):
+    """Body of ``POST /schedules/explain``."""
+
+    schedule: ScheduleSpec
+    count: int = 5
+    """How many upcoming run times to list (1..50)."""
+
+
+class ScheduleExplanation(_Out, frozen=True, kw_only=True):
+    """A schedule in words and its next run times."""
+
+    frequency: str
+    cron: str | None
+    """The 5-field cron equivalent (null for manual)."""
+    timezone: str
+    description: str
+    next_runs: list[datetime]
+    """Upcoming run times (UTC), soonest first; empty for manual."""
 
 
 class SampleFile(_Out, frozen=True, kw_only=True):

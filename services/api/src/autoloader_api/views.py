@@ -22,7 +22,7 @@ from autoloader_api.schemas import (
 )
 from autoloader_contracts.cluster import ClusterConfig, ClusterState
 from autoloader_contracts.ingestion import IngestionConfig, IngestionState
-from autoloader_contracts.schedule import ScheduleError, next_fire_time
+from autoloader_contracts.schedule import ScheduleError, describe, next_fire_time
 
 
 def ingestion_from_row(
@@ -46,6 +46,7 @@ def ingestion_from_row(
     alerts = alerts or []
     metadata = IngestionMetadata(
         next_run_time=_next_run_time(config, row["status"], now),
+        schedule_description=_schedule_in_words(config),
         last_run_id=row["last_run_id"],
         last_run_time=row["last_run_time"],
         last_run_status=row["last_run_status"],
@@ -83,6 +84,7 @@ def ingestion_from_state(
     }
     metadata = IngestionMetadata(
         next_run_time=_next_run_time(state.config, state.status, now),
+        schedule_description=_schedule_in_words(state.config),
         schema_version=state.schema_version or None,
         health=health(state.status, None, active_alerts=0),
     )
@@ -122,6 +124,13 @@ def _ingestion(
         updated_at=fields["updated_at"],
         metadata=metadata,
     )
+
+
+def _schedule_in_words(config: IngestionConfig) -> str | None:
+    try:
+        return describe(config.schedule)
+    except ScheduleError:
+        return None
 
 
 def _next_run_time(config: IngestionConfig, status: str, now: datetime) -> datetime | None:
