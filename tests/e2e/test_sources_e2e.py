@@ -87,6 +87,36 @@ async def test_new_and_changed_files_load_exactly_as_configured(stack: Stack, ap
     assert api.table(reloading["id"])["row_count"] == 5010
 
 
+async def test_preview_shows_what_the_run_then_loads(stack: Stack, api: Api, place: SourcePlace) -> None:
+    for n in range(3):
+        await place.put(f"part-{n}.csv", csv_bytes(n * 100, 100))
+    body = {
+        "name": unique("preview"),
+        "source": source_body(place, place.credentials),
+        "format": {"type": "csv"},
+        "destination": {"catalog": "lake", "database": "e2e", "table": unique("preview")},
+        "discovery": {"settle_interval_seconds": 0.5},
+    }
+
+    response = api.http.post("/ingestions/test", json=body, params={"sample_rows": 5})
+
+    assert response.status_code == 200, response.text
+    shown = response.json()
+    assert shown["connection"]["authorised"] is True, shown["connection"]
+    assert shown["files"]["count"] == 3
+    assert shown["estimated_records"] == 300
+    assert [row["id"] for row in shown["sample_data"]] == [0, 1, 2, 3, 4]
+    assert {c["name"] for c in shown["schema"]} >= {"id", "name", "_source_file"}
+    ingestion = api.create(body)
+    run = run_ok(api, ingestion)
+    assert (run["metrics"]["files_processed"], run["metrics"]["records_ingested"]) == (3, 300)
+    written = {c["name"]: c["type"] for c in api.table(ingestion["id"])["schema"]}
+    assert written == {c["name"]: c["type"] for c in shown["schema"]}
+    sources = {row["_source_file"] for row in shown["sample_data"]}
+    assert len(sources) == 1
+    assert sources <= {f["path"] for f in run["files"]}
+
+
 async def test_wrong_credentials_fail_clearly_and_mark_nothing(stack: Stack, api: Api, place: SourcePlace) -> None:
     await place.put("a.csv", csv_bytes(0, 10))
     assert place.bad_credentials is not None
