@@ -42,6 +42,7 @@ async def test_create_then_get_returns_the_stored_ingestion(stack: ApiStack) -> 
     assert fetched["created_by"].startswith("key:")
     assert fetched["metadata"] == {
         "next_run_time": None,
+        "schedule_description": "Every day at 02:00 (Europe/Berlin)",
         "last_run_id": None,
         "last_run_time": None,
         "last_run_status": None,
