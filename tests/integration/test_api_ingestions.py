@@ -51,6 +51,7 @@ async def test_create_then_get_returns_the_stored_ingestion(stack: ApiStack) -> 
         "backlog_files": 0,
         "health": "draft",
         "active_alerts": [],
+        "current_run": None,
     }
 
 

@@ -29,6 +29,7 @@ from autoloader_api.controllers.schedules import ScheduleController
 from autoloader_api.controllers.schema_versions import SchemaVersionController
 from autoloader_api.controllers.status import StatusController
 from autoloader_api.controllers.tables import TableController
+from autoloader_api.controllers.ui import index, ui_router
 from autoloader_api.costing import CostEstimator
 from autoloader_api.credentials import SourceCredentials
 from autoloader_api.loader_gateway import PreviewGateway, TableGateway
@@ -150,7 +151,7 @@ def create_app(
         security=[{SECURITY_SCHEME: []}],
     )
     return Litestar(
-        route_handlers=[HealthController, admin, tenant_api],
+        route_handlers=[HealthController, admin, tenant_api, index, ui_router()],
         dependencies=dependencies,
         exception_handlers={Exception: problem_response},
         openapi_config=_openapi(),

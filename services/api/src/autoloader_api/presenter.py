@@ -14,7 +14,7 @@ from autoloader_api.costing import CostEstimator
 from autoloader_api.credentials import SourceCredentials, credential_ref_of
 from autoloader_api.monitoring import Monitoring
 from autoloader_api.queries import ReadModels
-from autoloader_api.schemas import AlertBrief, IngestionOut
+from autoloader_api.schemas import AlertBrief, CurrentRun, IngestionOut
 from autoloader_api.tenants import Caller
 from autoloader_api.views import ingestion_from_row, ingestion_from_state
 from autoloader_core.clock import Clock
@@ -42,7 +42,9 @@ class IngestionPresenter:
         """The responses of ``rows`` (one query per derived fact, whatever the number of rows)."""
         masked = await self._credentials.masked(caller.tenant_id, [credential_ref_of(r["config"]) for r in rows])
         costs = await self._costs.monthly(caller, rows)
-        alerts = await self._monitoring.active_alerts(caller.tenant_id, [r["id"] for r in rows])
+        ids = [r["id"] for r in rows]
+        alerts = await self._monitoring.active_alerts(caller.tenant_id, ids)
+        in_progress = await self._reads.active_runs(caller.tenant_id, ids)
         now = self._clock.now()
         return [
             ingestion_from_row(
@@ -54,6 +56,7 @@ class IngestionPresenter:
                     AlertBrief(id=a.id, kind=a.kind, message=a.message, raised_at=a.raised_at)
                     for a in alerts.get(row["id"], [])
                 ],
+                current_run=_current_run(in_progress.get(row["id"])),
             )
             for row in rows
         ]
@@ -71,3 +74,15 @@ class IngestionPresenter:
         ref = outcome.state.config.source.credential_ref
         masked = (await self._credentials.masked(caller.tenant_id, [ref])).get(ref or "", {})
         return ingestion_from_state(outcome.state, now=self._clock.now(), created_by=None, credentials=masked)
+
+
+def _current_run(row: Mapping[str, Any] | None) -> CurrentRun | None:
+    if row is None:
+        return None
+    return CurrentRun(
+        run_id=row["id"],
+        status=row["status"],
+        trigger=row["trigger"],
+        requested_at=row["requested_at"],
+        started_at=row["started_at"],
+    )

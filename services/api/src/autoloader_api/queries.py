@@ -267,6 +267,17 @@ class ReadModels:
             ingestion_id,
         )
 
+    async def active_runs(self, tenant_id: str, ingestion_ids: list[str]) -> dict[str, Record]:
+        """The newest queued or running run of each of ``ingestion_ids`` that has one."""
+        rows = await self._pool.fetch(
+            """SELECT DISTINCT ON (ingestion_id) * FROM read.runs
+               WHERE tenant_id = $1 AND ingestion_id = ANY($2::text[]) AND status IN ('queued', 'running')
+               ORDER BY ingestion_id, requested_at DESC""",
+            tenant_id,
+            ingestion_ids,
+        )
+        return {row["ingestion_id"]: row for row in rows}
+
     async def recent_run_averages(
         self, tenant_id: str, ingestion_ids: list[str], *, limit: int
     ) -> dict[str, dict[str, float]]:

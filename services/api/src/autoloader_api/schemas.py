@@ -156,6 +156,17 @@ class AlertBrief(_Out, frozen=True, kw_only=True):
     raised_at: datetime
 
 
+class CurrentRun(_Out, frozen=True, kw_only=True):
+    """The ingestion's run in progress (``GET …/runs/{run_id}`` has its files and counts)."""
+
+    run_id: str
+    status: str
+    """``queued`` or ``running``."""
+    trigger: str
+    requested_at: datetime
+    started_at: datetime | None = None
+
+
 class IngestionMetadata(_Out, frozen=True, kw_only=True):
     """Derived facts about an ingestion."""
 
@@ -173,6 +184,8 @@ class IngestionMetadata(_Out, frozen=True, kw_only=True):
     health: str = "healthy"
     """``healthy``, ``warning`` (an active alert or a partial last run), ``error``, ``paused`` or ``draft``."""
     active_alerts: list[AlertBrief] = []
+    current_run: CurrentRun | None = None
+    """The queued or running run, if any (null when nothing is in progress)."""
 
 
 class IngestionOut(_Out, frozen=True, kw_only=True):

@@ -12,6 +12,7 @@ from autoloader_api.domain.source_rules import MASK
 from autoloader_api.schemas import (
     AlertBrief,
     ClusterOut,
+    CurrentRun,
     FileOut,
     IngestionMetadata,
     IngestionOut,
@@ -32,6 +33,7 @@ def ingestion_from_row(
     credentials: Mapping[str, str] | None = None,
     estimated_monthly_cost: float | None = None,
     alerts: list[AlertBrief] | None = None,
+    current_run: CurrentRun | None = None,
 ) -> IngestionOut:
     """Build the response for a ``read.ingestions`` row.
 
@@ -41,6 +43,7 @@ def ingestion_from_row(
         credentials: The masked credential fields of its source (``{field: "********"}``).
         estimated_monthly_cost: The cost model's monthly figure from its recent runs.
         alerts: Its active alerts.
+        current_run: Its queued or running run, if any.
     """
     config = msgspec.convert(row["config"], IngestionConfig)
     alerts = alerts or []
@@ -55,6 +58,7 @@ def ingestion_from_row(
         estimated_monthly_cost=estimated_monthly_cost,
         health=health(row["status"], row["last_run_status"], active_alerts=len(alerts)),
         active_alerts=alerts,
+        current_run=current_run,
     )
     return _ingestion(config, row, metadata, credentials or {})
 
