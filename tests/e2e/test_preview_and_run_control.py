@@ -403,10 +403,17 @@ def test_run_control_is_refused_while_a_run_is_active(stack: Stack, api: Api) ->
     run_id = api.run(ingestion["id"])
 
     refused = operate(api, "POST", f"/ingestions/{ingestion['id']}/refresh/full", {"confirm": True})
+    in_progress = api.http.get(f"/ingestions/{ingestion['id']}").json()["metadata"]["current_run"]
+    listed = api.http.get("/ingestions", params={"q": ingestion["name"]}).json()["items"][0]["metadata"]
 
     assert refused.status_code == 409, refused.text
     assert run_id in refused.text
+    assert in_progress["run_id"] == run_id
+    assert in_progress["status"] in {"queued", "running"}
+    assert in_progress["trigger"] == "manual"
+    assert listed["current_run"]["run_id"] == run_id
     api.wait_run(ingestion["id"], run_id, timeout=120)
+    assert api.http.get(f"/ingestions/{ingestion['id']}").json()["metadata"]["current_run"] is None
 
 
 # --- monitoring and alerts ---------------------------------------------------------------------

@@ -150,7 +150,8 @@ def _print_banner(stack: Stack) -> None:
     lines = [
         "",
         "Autoloader is running.",
-        f"  UI / API:     {stack.api_url}",
+        f"  Web UI:       {stack.api_url}/  (open it in a browser; sign in with the API key below)",
+        f"  HTTP API:     {stack.api_url}/api/v1",
         f"  API docs:     {stack.api_url}/schema  (OpenAPI JSON at /schema/openapi.json)",
         f"  API key:      {tenant.api_key if tenant else '?'}  (tenant 'default'; kept in "
         f"{stack.data_dir / 'default-tenant.json'})",
