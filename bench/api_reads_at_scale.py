@@ -102,6 +102,7 @@ class Target:
     now: datetime
     busiest: str = ""
     typical: str = ""
+    idle: str = ""
     run_id: str = ""
     page: list[Any] = field(default_factory=list)
     cursors: dict[str, str | None] = field(default_factory=dict)
@@ -206,6 +207,7 @@ def _run_cases() -> list[Case]:
             "run_files (one run)", "GET /ingestions/{id}/runs/{run_id}", lambda t: t.reads.run_files(t.tenant, t.run_id)
         ),
         Case("active_run (busiest)", "run control", lambda t: t.reads.active_run(t.tenant, t.busiest)),
+        Case("active_run (busiest idle one)", "run control", lambda t: t.reads.active_run(t.tenant, t.idle)),
         Case(
             "list_files (busiest, 100)",
             "GET /ingestions/{id}/files",
@@ -327,6 +329,12 @@ async def prepare(target: Target, pool: Pool) -> None:
         """SELECT ingestion_id FROM (SELECT ingestion_id, sum(runs) AS n FROM read.daily_run_stats
            WHERE tenant_id = $1 GROUP BY ingestion_id) s ORDER BY n OFFSET (SELECT count(DISTINCT ingestion_id) / 2
            FROM read.daily_run_stats WHERE tenant_id = $1) LIMIT 1""",
+        tenant,
+    )
+    target.idle = await pool.fetchval(
+        """SELECT ingestion_id FROM read.daily_run_stats s WHERE tenant_id = $1 AND NOT EXISTS
+             (SELECT 1 FROM read.runs r WHERE r.ingestion_id = s.ingestion_id AND r.status IN ('queued', 'running'))
+           GROUP BY ingestion_id ORDER BY sum(runs) DESC LIMIT 1""",
         tenant,
     )
     target.run_id = await pool.fetchval(

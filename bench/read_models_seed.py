@@ -104,7 +104,8 @@ def config_templates() -> list[dict[str, Any]]:
 
 
 async def seed_tenant(conn: Connection, spec: TenantSpec, now: datetime) -> dict[str, int]:
-    """Fill every read model of ``spec``'s tenant; return the rows inserted per table."""
+    """Fill every read model of ``spec``'s tenant; return the rows inserted per table (``random()`` seeded)."""
+    await conn.execute("SELECT setseed(0.42)")
     counts = {
         "ingestions": await _ingestions(conn, spec, now),
         "runs": await _runs(conn, spec, now),
