@@ -24,7 +24,7 @@ async def pool(database_url: str) -> AsyncIterator[Pool]:
         await opened.close()
 
 
-async def _add_run(pool: Pool, tenant: str, ingestion: str, n: int, status: str, bytes_read: int) -> None:
+async def _add_run(pool: Pool, tenant: str, ingestion: str, n: int, *, status: str, bytes_read: int) -> None:
     await pool.execute(
         """INSERT INTO read.runs (id, tenant_id, ingestion_id, status, trigger, requested_at, requested_by, metrics)
            VALUES ($1, $2, $3, $4, 'scheduled', $5, 'service:scheduler', $6)""",
@@ -41,8 +41,10 @@ async def test_run_samples_of_a_page_equals_the_samples_of_each_ingestion(pool: 
     statuses = ("success", "partial", "failed", "skipped", "running")
     for ingestion in ("ing_a", "ing_b"):
         for n in range(30):
-            await _add_run(pool, "tnt_1", ingestion, n, statuses[n % 5], 0 if n % 7 == 0 else 1000 + n)
-    await _add_run(pool, "tnt_2", "ing_c", 1, "success", 5000)  # another tenant's
+            await _add_run(
+                pool, "tnt_1", ingestion, n, status=statuses[n % 5], bytes_read=0 if n % 7 == 0 else 1000 + n
+            )
+    await _add_run(pool, "tnt_2", "ing_c", 1, status="success", bytes_read=5000)  # another tenant's
     reads = ReadModels(pool)
 
     batched = await reads.run_samples_of("tnt_1", ["ing_a", "ing_b", "ing_a", "ing_c", "ing_none"], limit=5)
