@@ -30,6 +30,10 @@ lint:
 bench:
     uv run python bench/full_stack_vs_bare.py
 
+# the API's read models for a small vs a big tenant (1,000 ingestions, 1M runs); `just bench-reads --scale 0.01` is quick
+bench-reads *ARGS:
+    uv run python bench/api_reads_at_scale.py {{ARGS}}
+
 # regenerate docs/asyncapi.json from the event catalogue (commit the result)
 asyncapi:
     uv run python -m autoloader_contracts.asyncapi docs/asyncapi.json

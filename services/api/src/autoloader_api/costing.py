@@ -18,6 +18,7 @@ import msgspec
 from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.queries import ReadModels
 from autoloader_api.tenants import Caller
+from autoloader_contracts.cluster import ClusterPricing
 from autoloader_contracts.cost import CostEstimate, CostInputs, RunSample, estimate_cost
 from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_core.clock import Clock
@@ -59,6 +60,18 @@ class CostEstimator:
         """The estimate for runs of ``size`` bytes/files (history refines the throughput of a saved one)."""
         kind, pricing = await self._clusters.costs_of(caller, config.cluster_id)
         history = await self._history(caller.tenant_id, ingestion_id)
+        return self._estimate(config, size, kind, pricing, history, runs_per_month=runs_per_month)
+
+    def _estimate(
+        self,
+        config: IngestionConfig,
+        size: RunSize,
+        kind: str,
+        pricing: ClusterPricing,
+        history: list[RunSample],
+        *,
+        runs_per_month: int | None,
+    ) -> CostEstimate:
         return estimate_cost(
             CostInputs(
                 schedule=config.schedule,
@@ -82,16 +95,29 @@ class CostEstimator:
         return _size(averages.get(ingestion_id))
 
     async def monthly(self, caller: Caller, rows: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
-        """Ingestion id -> ``total_monthly`` from its recent runs (None before its first run); one query."""
+        """Ingestion id -> ``total_monthly`` from its recent runs (None before its first run).
+
+        One query for the sizes and one for the histories, whatever the number of rows; each cluster's
+        pricing is read once.
+        """
         rows = list(rows)
         averages = await self._reads.recent_run_averages(caller.tenant_id, [r["id"] for r in rows], limit=HISTORY_RUNS)
+        sizes = {r["id"]: size for r in rows if (size := _size(averages.get(r["id"]))) is not None}
+        histories = (
+            await self._reads.run_samples_of(caller.tenant_id, list(sizes), limit=HISTORY_RUNS) if sizes else {}
+        )
+        clusters: dict[str | None, tuple[str, ClusterPricing]] = {}
         found: dict[str, float | None] = {}
         for row in rows:
-            size = _size(averages.get(row["id"]))
+            size = sizes.get(row["id"])
             if size is None:
                 found[row["id"]] = None
                 continue
-            estimate = await self.estimate(caller, _config(row), size, ingestion_id=row["id"])
+            config = _config(row)
+            if config.cluster_id not in clusters:
+                clusters[config.cluster_id] = await self._clusters.costs_of(caller, config.cluster_id)
+            kind, pricing = clusters[config.cluster_id]
+            estimate = self._estimate(config, size, kind, pricing, histories.get(row["id"], []), runs_per_month=None)
             found[row["id"]] = estimate.total_monthly
         return found
 

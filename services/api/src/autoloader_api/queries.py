@@ -311,17 +311,29 @@ class ReadModels:
 
     async def run_samples(self, tenant_id: str, ingestion_id: str, *, limit: int) -> list[RunSample]:
         """What the ingestion's last ``limit`` runs that loaded data did (the cost model's history)."""
+        return (await self.run_samples_of(tenant_id, [ingestion_id], limit=limit)).get(ingestion_id, [])
+
+    async def run_samples_of(
+        self, tenant_id: str, ingestion_ids: list[str], *, limit: int
+    ) -> dict[str, list[RunSample]]:
+        """Ingestion id -> :meth:`run_samples` of each (one query for a page of ingestions; newest first)."""
         rows = await self._pool.fetch(
-            """SELECT metrics FROM read.runs
-               WHERE tenant_id = $1 AND ingestion_id = $2 AND status = ANY($4::text[])
-                 AND COALESCE((metrics->>'bytes_read')::bigint, 0) > 0
-               ORDER BY requested_at DESC LIMIT $3""",
+            """SELECT i.id, r.metrics
+               FROM unnest($2::text[]) AS i(id)
+               CROSS JOIN LATERAL (SELECT metrics, requested_at FROM read.runs
+                                   WHERE tenant_id = $1 AND ingestion_id = i.id AND status = ANY($4::text[])
+                                     AND COALESCE((metrics->>'bytes_read')::bigint, 0) > 0
+                                   ORDER BY requested_at DESC LIMIT $3) r
+               ORDER BY i.id, r.requested_at DESC""",
             tenant_id,
-            ingestion_id,
+            list(dict.fromkeys(ingestion_ids)),
             limit,
             list(FINISHED_RUN_STATES),
         )
-        return [_run_sample(r["metrics"]) for r in rows]
+        found: dict[str, list[RunSample]] = {}
+        for row in rows:
+            found.setdefault(row["id"], []).append(_run_sample(row["metrics"]))
+        return found
 
     async def cluster_usage(self, tenant_id: str, *, default_cluster_id: str) -> dict[str, int]:
         """Return cluster id -> live ingestions loading on it (no ``cluster_id`` means the default one)."""
