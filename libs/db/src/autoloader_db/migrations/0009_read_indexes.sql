@@ -13,3 +13,7 @@ CREATE INDEX runs_by_ingestion_end ON read.runs (tenant_id, ingestion_id, ended_
 -- walked every run of an idle ingestion looking for one. Only active runs are in this index, so it stays tiny.
 CREATE INDEX runs_active_by_ingestion ON read.runs (tenant_id, ingestion_id, requested_at DESC)
     WHERE status IN ('queued', 'running');
+
+-- The projector marks each file of a loaded or failed batch (UPDATE read.files ... WHERE batch_id = $1 AND
+-- path = $2, once per file): without this index every file of every batch scanned the whole ledger.
+CREATE INDEX files_by_batch ON read.files (batch_id, path);
