@@ -45,7 +45,7 @@ function liveRun(ingestion) {
       "Last run: ",
       badge(lastStatus),
       " ",
-      h("a", { href: `#${runRoute(ingestion.id, lastId)}` }, "open"),
+      h("a", { href: `#${runRoute(ingestion.id, lastId)}` }, "open the run"),
       " · ",
       timeAgo(lastTime),
     ];

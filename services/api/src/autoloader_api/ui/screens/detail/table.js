@@ -9,7 +9,7 @@ const SAMPLE_ROWS = 20;
 
 function schemaTable(columns) {
   return dataTable(
-    ["#", "Column", "Type", "Required"],
+    [["#", true], "Column", "Type", "Required"],
     columns.map((column) =>
       h("tr", null, numCell(column.id), h("td.mono", null, column.name), h("td.mono", null, column.type),
         h("td", null, column.required ? "yes" : "no")),
