@@ -210,3 +210,28 @@ def test_the_table_tab_says_when_there_is_no_table_yet(ui_stack: Stack, tenant: 
 
     expect(page.get_by_text("No table yet")).to_be_visible()
     screenshot(page, "detail-table-none")
+
+
+def test_the_detail_screen_fits_a_phone(ui_stack: Stack, tenant: Api, page: Page) -> None:
+    _, ingestion = loaded_once(ui_stack, tenant)
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    open_detail(page, tenant, ingestion)
+
+    expect(page.get_by_role("figure").filter(has_text="Rows per day")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "detail-overview-phone")
+    page.get_by_role("link", name="Runs", exact=True).click()
+    expect(page.get_by_role("table", name="Runs, newest first")).to_contain_text("3,000")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "detail-runs-phone")
+
+
+def test_the_overview_holds_at_1920_wide(ui_stack: Stack, tenant: Api, page: Page) -> None:
+    _, ingestion = loaded_once(ui_stack, tenant)
+    page.set_viewport_size({"width": 1920, "height": 1080})
+
+    open_detail(page, tenant, ingestion)
+
+    expect(page.get_by_role("figure").filter(has_text="Rows per day").locator("rect.bar")).to_have_count(7)
+    screenshot(page, "detail-overview-1920")

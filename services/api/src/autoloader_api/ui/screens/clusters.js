@@ -245,7 +245,7 @@ export async function render(main) {
     h("p.muted", null, "Ingestions load on a cluster: the embedded engine (built in), or a Spark Connect cluster you add."),
     message,
     formSlot,
-    dataTable(HEADERS, [], { caption: "Clusters", body }),
+    h("div.clusters-list", null, dataTable(HEADERS, [], { caption: "Clusters", body })),
     testSlot,
   );
   await refresh();
