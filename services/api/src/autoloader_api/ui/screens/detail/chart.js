@@ -43,9 +43,11 @@ function geometry(points) {
   };
 }
 
-function axes(points, shape, format) {
+// Counts get no fractional tick ("2.5 files").
+function axes(points, shape, format, integer) {
   const group = svg("g", { class: "chart-axes", "aria-hidden": "true" });
-  for (const fraction of [0, 0.5, 1]) {
+  const fractions = [0, 0.5, 1].filter((fraction) => !integer || Number.isInteger(shape.max * fraction));
+  for (const fraction of fractions) {
     const value = shape.max * fraction;
     const y = shape.y(value);
     group.append(
@@ -128,10 +130,11 @@ function dataTable(title, points, format) {
 /**
  * A daily chart.
  * @param {{title: string, points: Array<{date: string, value: number|null}>, format: (n: number) => string,
- *   kind?: "bar"|"line"}} spec - points oldest first; `format` writes a value as it is read
+ *   kind?: "bar"|"line", integer?: boolean}} spec - points oldest first; `format` writes a value as it is read;
+ *   `integer` for counts
  * @returns {HTMLElement} a <figure>
  */
-export function dailyChart({ title, points, format, kind = "bar" }) {
+export function dailyChart({ title, points, format, kind = "bar", integer = false }) {
   const titleId = uid("chart");
   const total = points.reduce((sum, point) => sum + (point.value ?? 0), 0);
   const description = kind === "bar" ? `${title}: ${format(total)} in ${points.length} days` : title;
@@ -146,7 +149,7 @@ export function dailyChart({ title, points, format, kind = "bar" }) {
       class: `chart-svg chart-${kind}`,
     },
     svg("title", { id: titleId }, description),
-    axes(points, shape, format),
+    axes(points, shape, format, integer),
     kind === "bar" ? bars(points, shape, format) : line(points, shape, format),
   );
   return h("figure.chart", null, h("figcaption", null, title), drawing, dataTable(title, points, format));

@@ -85,8 +85,8 @@ function charts(metrics) {
   return h(
     "div.charts",
     null,
-    dailyChart({ title: "Files per day", points: series("files"), format: number }),
-    dailyChart({ title: "Rows per day", points: series("rows"), format: number }),
+    dailyChart({ title: "Files per day", points: series("files"), format: number, integer: true }),
+    dailyChart({ title: "Rows per day", points: series("rows"), format: number, integer: true }),
     dailyChart({ title: "Average run duration", points: series("avg_duration_seconds"), format: duration, kind: "line" }),
   );
 }
