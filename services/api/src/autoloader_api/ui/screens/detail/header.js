@@ -18,11 +18,14 @@ export function detailHeader(ingestion, ctx) {
   const live = h("p.live-run", { role: "status", "aria-live": "polite" });
   const actions = h("div.actions");
   const element = h("div.page-head.detail-head", null, title, actions, live);
+  let shownStatus = null;
   const update = (current) => {
     replace(title, h("h1", null, current.name), badge(current.metadata?.health || current.status),
       h("span.muted", null, `Status: ${current.status}`));
     replace(live, liveRun(current));
-    replace(actions, ...actionButtons(current, ctx));
+    // Redrawn only when they change, so a live poll never takes the keyboard focus away from a button.
+    if (current.status !== shownStatus) replace(actions, ...actionButtons(current, ctx));
+    shownStatus = current.status;
   };
   update(ingestion);
   return { element, update };
