@@ -67,9 +67,18 @@ export async function api(path, { method = "GET", body, signal, key } = {}) {
   return data;
 }
 
+// Iceberg snapshot ids are 64-bit integers, beyond what a JS number holds exactly: keep those as their exact
+// digits (a string) instead of a rounded number (JSON.parse's source-text access gives the digits).
+function exactIntegers(key, value, context) {
+  if (typeof value === "number" && !Number.isSafeInteger(value) && Number.isInteger(value) && context?.source) {
+    return context.source;
+  }
+  return value;
+}
+
 function safeJson(text) {
   try {
-    return JSON.parse(text);
+    return JSON.parse(text, exactIntegers);
   } catch {
     return { detail: text };
   }

@@ -233,7 +233,7 @@ function actions(item, refresh) {
   if (item.status !== "draft") {
     buttons.push(act("Run now", "run", () => perform(`/ingestions/${item.id}/run`, `Run of ${item.name} started.`, refresh), { disabled: Boolean(item.metadata.current_run) }));
   }
-  if (item.status === "active" || item.status === "error") {
+  if (item.status === "active") {
     buttons.push(act("Pause", "pause", () => perform(`/ingestions/${item.id}/pause`, `${item.name} paused.`, refresh)));
   } else if (item.status === "paused") {
     buttons.push(act("Resume", "pause", () => perform(`/ingestions/${item.id}/resume`, `${item.name} resumed.`, refresh)));

@@ -78,7 +78,6 @@ async function runNow(ingestion, ctx) {
 // Pause and resume for a live ingestion; a draft is activated first (that is its next state).
 const TRANSITIONS = {
   active: ["pause", "Pause", "Paused: scheduled runs stop until you resume."],
-  error: ["pause", "Pause", "Paused."],
   paused: ["resume", "Resume", "Resumed: scheduled runs start again."],
   draft: ["activate", "Activate", "Activated: the schedule now runs it."],
 };
