@@ -59,14 +59,14 @@ def playwright_driver() -> Iterator[Playwright]:
 
 
 @pytest.fixture(scope="session")
-def browser(playwright_driver: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    """Debian's Chromium, headless; never a downloaded browser (``playwright install`` cannot work here)."""
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium, headless; never a downloaded browser (``playwright install`` cannot work here).
+
+    Playwright gives each launch a fresh temporary profile itself (it refuses a ``--user-data-dir`` flag).
+    """
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does")
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    launched = playwright_driver.chromium.launch(
-        executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
-    )
+    launched = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
     try:
         yield launched
     finally:
