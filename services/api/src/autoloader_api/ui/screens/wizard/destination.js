@@ -12,6 +12,8 @@ const WRITE_MODES = [
   { value: "merge", label: "Merge (upsert)", description: "Rows with a known key replace the old ones; new keys are inserted." },
 ];
 
+const CHECK_DELAY_MS = 700;
+
 export const title = "Destination";
 
 /** Draw the destination step; whether the table exists comes from the preview. */
@@ -25,11 +27,14 @@ export function render(panel, ctx) {
     const control = input({
       value: destination[name],
       disabled: ctx.frozen,
+      // Checked a moment after typing stops, not on change: a change fires as the user clicks Next, and the
+      // progress line appearing then would move the button away from under the pointer.
       oninput: (event) => {
         destination[name] = event.target.value.trim();
         showName();
+        clearTimeout(ctx.tableTimer);
+        ctx.tableTimer = setTimeout(() => checkTable(panel, ctx, status), CHECK_DELAY_MS);
       },
-      onchange: () => checkTable(panel, ctx, status),
     });
     return field({ label, name: `destination.${name}`, control, required: true, hint });
   };
@@ -140,6 +145,7 @@ export async function validate(panel, ctx) {
   if (destination.write_mode === "merge" && !destination.merge_keys.length) {
     return fieldError(panel, "destination.merge_keys", "Merge needs at least one key column, e.g. id.");
   }
+  clearTimeout(ctx.tableTimer);
   const outcome = await checkTable(panel, ctx, panel.querySelector(".table-status"));
   return outcome.ok;
 }

@@ -63,7 +63,7 @@ export function render(panel, ctx) {
     field({ label: "Format", name: "format.type", control: type, required: true }),
     options,
     section("Schema", h("p.hint", null, "Inferred from a sample of the files (at most 5 files); columns as they would be written."), schema, h("div.actions", null, refresh)),
-    choiceGroup({
+    h("div.grid-2.policies", null, choiceGroup({
       legend: "When the files' columns change (evolution mode)",
       name: "format.schema.evolution_mode",
       options: EVOLUTION,
@@ -77,7 +77,7 @@ export function render(panel, ctx) {
       options: ON_ERROR,
       value: ctx.draft.errors.on_error,
       onChange: (value) => (ctx.draft.errors.on_error = value),
-    }),
+    })),
   );
   inferSchema(panel, ctx, schema);
 }

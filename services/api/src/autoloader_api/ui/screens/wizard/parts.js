@@ -37,14 +37,15 @@ function choiceItem(option, { group, name, value, onChange, disabled, errorId })
     "aria-describedby": [descriptionId, errorId].filter(Boolean).join(" "),
     onchange: () => onChange(option.value),
   });
+  // The description is outside the label (tied by aria-describedby) so the option's name stays short.
   return h(
     "div.choice",
     null,
     radio,
     h(
-      "label",
-      { for: id },
-      h("span.choice-label", null, option.label),
+      "div.choice-text",
+      null,
+      h("label.choice-label", { for: id }, option.label),
       option.description ? h("span.choice-description", { id: descriptionId }, option.description) : null,
     ),
   );

@@ -96,6 +96,9 @@ function costBlock(cost) {
       h("dt", null, "Always-on cluster"), h("dd", null, `${money(cost.always_on_monthly, cost.currency)} / month (${number(cost.always_on_cluster_hours)} h)`),
       h("dt", null, "Savings"), h("dd", null, `${money(cost.savings_monthly, cost.currency)} / month (${percent(cost.savings_percent)})`),
     ),
+    cost.assumptions?.hourly_price === 0
+      ? h("p.hint", null, "The chosen engine has no hourly price, so compute is free here; give a cluster a price to compare.")
+      : null,
   );
 }
 
