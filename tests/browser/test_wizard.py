@@ -118,7 +118,7 @@ def pass_schedule_step(page: Page, picked: Choices, shot: str) -> None:
     """Step 4: daily at a time in a timezone, explained in words with the next 5 runs."""
     next_step(page, "Schedule")
     page.get_by_label("Daily").check()
-    page.get_by_label("Time (24-hour)").fill(picked.time)
+    page.get_by_label("Time", exact=True).fill(picked.time)
     page.get_by_label("Timezone").select_option(picked.timezone)
     expect(page.get_by_text(f"Every day at {picked.time} ({picked.timezone})")).to_be_visible()
     expect(page.locator(".next-runs li")).to_have_count(5)

@@ -84,7 +84,7 @@ function timingFields(ctx, explain) {
     fields.push(field({ label: "Day", name: "schedule.day_of_week", control: day }));
   }
   if (schedule.frequency === "daily" || schedule.frequency === "weekly") {
-    fields.push(field({ label: "Time (24-hour)", name: "schedule.time", control: input({ type: "time", value: schedule.time, oninput: bind("time") }) }));
+    fields.push(field({ label: "Time", name: "schedule.time", control: input({ type: "time", value: schedule.time, oninput: bind("time") }), hint: "In the chosen timezone." }));
   }
   if (schedule.frequency === "cron") {
     const cron = input({ value: schedule.cron_expression, placeholder: "0 2 * * 1-5", class: "mono", oninput: bind("cron_expression") });

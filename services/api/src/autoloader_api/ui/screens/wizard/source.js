@@ -127,6 +127,7 @@ export function render(panel, ctx) {
   drawDetails();
   replace(
     panel,
+    ctx.frozen ? h("p.notice", { role: "note" }, ctx.frozenReason) : null,
     field({ label: "Ingestion name", name: "name", control: name, required: true, hint: "Shown on the dashboard." }),
     cards,
     details,
@@ -137,7 +138,6 @@ function sourceDetails(ctx) {
   const { draft } = ctx;
   const spec = SOURCES[draft.source.type];
   return [
-    ctx.frozen ? h("p.notice", null, ctx.frozenReason) : null,
     pathFields(ctx, spec),
     spec.credentials.length ? credentialFields(ctx, spec) : null,
     spec.options.length ? optionFields(ctx, spec) : null,
