@@ -47,7 +47,7 @@ async function context(id) {
   const ctx = { id: id || null, status: null, step: 0, reached: 0, tasks: new Set(), previews: new Map() };
   if (!id) return { ...ctx, draft: emptyDraft(), frozen: false };
   const ingestion = await api(`/ingestions/${encodeURIComponent(id)}`);
-  return { ...ctx, ...savedState(ingestion), reached: LAST };
+  return { ...ctx, ...savedState(ingestion), reached: LAST, editing: true };
 }
 
 function savedState(ingestion) {
@@ -101,8 +101,9 @@ async function show(ctx, index) {
 }
 
 function stepItem(ctx, step, index) {
-  const done = index < ctx.reached && index !== ctx.step;
-  const state = index === ctx.step ? "current" : done ? "completed" : "not reached yet";
+  // A saved ingestion opened for editing has every step filled in already.
+  const done = index !== ctx.step && (index < ctx.reached || ctx.editing);
+  const state = index === ctx.step ? "current" : done ? "completed" : index <= ctx.reached ? "visited" : "not reached yet";
   const button = h(
     "button.step-link",
     {
