@@ -300,3 +300,18 @@ def test_the_wizard_is_usable_on_a_phone(page: Page, tenant: Api, ui_stack: Stac
     pass_review_step(page, "wizard-phone")
     assert_no_horizontal_overflow(page)
     assert_created_as_chosen(create_and_activate(page, tenant, picked), picked)
+
+
+def test_a_connection_test_that_hangs_can_be_cancelled(page: Page, tenant: Api, ui_stack: Stack) -> None:
+    """While the API has not answered, the test shows progress and a Cancel button that abandons it."""
+    page.route("**/api/v1/ingestions/test-connection", lambda route: None)  # never answered
+    open_new_wizard(page, tenant)
+    fill_local_source(page, choices(), landing_folder(ui_stack))
+    test_button = page.get_by_role("button", name="Test connection")
+    test_button.click()
+    expect(page.get_by_role("status").filter(has_text="Listing the source…")).to_be_visible()
+    expect(test_button).to_be_disabled()
+    screenshot(page, "wizard-connection-in-progress")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text("Connection test cancelled.")).to_be_visible()
+    expect(test_button).to_be_enabled()
