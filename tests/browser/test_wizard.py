@@ -75,7 +75,7 @@ def next_step(page: Page, title: str) -> None:
 def open_new_wizard(page: Page, tenant: Api) -> None:
     """Sign in and open the wizard from the navigation."""
     sign_in(page, tenant)
-    page.get_by_role("link", name="New ingestion").click()
+    page.get_by_role("link", name="New ingestion", exact=True).click()
     current_step(page, "Source")
 
 

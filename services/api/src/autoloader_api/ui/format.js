@@ -104,7 +104,7 @@ export function badge(status) {
 
 export const SOURCE_LABELS = {
   s3: "Amazon S3",
-  azure: "Azure Blob",
+  azure_blob: "Azure Blob",
   gcs: "Google Cloud Storage",
   ftp: "FTP",
   sftp: "SFTP",
