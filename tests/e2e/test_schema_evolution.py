@@ -126,6 +126,11 @@ def test_fail_mode_waits_for_a_resolution_then_loads_the_files(stack: Stack, api
     assert api.table(ingestion["id"])["row_count"] == 5000
     assert [c for c in column_names(api, ingestion["id"]) if c in BASE + EXTRA] == BASE + EXTRA
     assert_old_rows_null_in_new_columns(api, ingestion["id"])
+    # loading the accepted change records no new schema version and leaves the ingestion active
+    after = api.http.get(f"/ingestions/{ingestion['id']}").json()
+    assert (after["status"], after["metadata"]["schema_version"]) == ("active", 1)
+    versions = api.http.get(f"/ingestions/{ingestion['id']}/schema-versions").json()["items"]
+    assert [(v["version"], v["status"]) for v in versions] == [(1, "resolved")]
 
 
 def test_rescue_mode_keeps_extra_fields_as_json(stack: Stack, api: Api) -> None:

@@ -145,6 +145,7 @@ async def test_fail_rejects_any_new_column_with_the_diff_until_accepted(engine: 
     assert accepted == {"city": "string", "zip": "int64"}
     assert (await rows_by_id(engine, "f"))[2] == {"id": 2, "name": "b", "city": "Oslo", "zip": 150}
     assert result.rows == 1
+    assert result.schema_change is None  # the resolved version records it; no new (pending) version
 
 
 async def test_ignored_columns_of_a_resolution_are_dropped_in_fail_mode(engine: EmbeddedEngine, landing: Path) -> None:

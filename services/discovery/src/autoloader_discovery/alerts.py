@@ -88,9 +88,11 @@ class AlertBook:
 
     async def overdue(self, now: datetime) -> list[tuple[str, str, datetime]]:
         """(tenant, ingestion, last files time) of watched ingestions past their hours without an alert."""
+        # The cast matters: untyped, $1 - interval makes PostgreSQL infer $1 as an interval.
         rows = await self._pool.fetch(
             """SELECT w.tenant_id, w.ingestion_id, w.last_files_at FROM discovery.alert_watch w
-               WHERE w.no_files_hours IS NOT NULL AND w.last_files_at < $1 - make_interval(hours => w.no_files_hours)
+               WHERE w.no_files_hours IS NOT NULL
+                 AND w.last_files_at < $1::timestamptz - make_interval(hours => w.no_files_hours)
                  AND NOT EXISTS (SELECT 1 FROM discovery.alerts a
                                  WHERE a.ingestion_id = w.ingestion_id AND a.kind = 'no_new_files')
                LIMIT 500""",

@@ -5,7 +5,8 @@
   ``_rescued_data`` text column as one JSON object per row (null when nothing was rescued).
 - ``ignore``: drop the new fields.
 - ``fail``: any new column or type change fails the batch (``schema_change``) with the diff, unless
-  a resolved schema version accepted exactly that change (``BatchPlanned.accepted_columns``).
+  a resolved schema version accepted exactly that change (``BatchPlanned.accepted_columns``); then
+  the batch loads and reports no change (the resolved version is the record of it).
 
 Removed columns never drop table columns: their values are null for the new rows. Columns a
 resolution chose to ignore (``BatchPlanned.ignored_columns``) are dropped in every mode.
@@ -51,10 +52,12 @@ def apply(
     found = _relevant(diff(table.schema().as_arrow(), data.schema))
     detected = None
     if found is not None:
-        detected = DetectedChange(
-            change=to_contract(found), mode=mode, resolution=RESOLUTIONS.get(mode, "auto_applied")
-        )
-        data = _resolve(found, data, mode=mode, accepted=planned.accepted_columns, change=detected.change)
+        change = to_contract(found)
+        data = _resolve(found, data, mode=mode, accepted=planned.accepted_columns, change=change)
+        if mode != "fail":
+            detected = DetectedChange(change=change, mode=mode, resolution=RESOLUTIONS.get(mode, "auto_applied"))
+        # Mode fail got here only because a resolved version accepted exactly this change: that
+        # version already records it, so no new (pending) version is detected.
     table = tables.evolve_schema(table, data.schema)
     return table, tables.align_to_table(data, table), detected
 
