@@ -92,6 +92,18 @@ CASES: list[tuple[str, Any, str, str]] = [
     ),
     ("unknown format", {"format": {"type": "xlsx"}}, "format.type", "unknown format 'xlsx'; use one of csv"),
     (
+        "misspelt format option",
+        {"format": {"type": "csv", "options": {"delimter": ";"}}},
+        "format.options.delimter",
+        "unknown option 'delimter' for csv; use one of compression, delimiter, encoding, escape, header",
+    ),
+    (
+        "a CSV option on parquet",
+        {"format": {"type": "parquet", "options": {"header": True}}},
+        "format.options.header",
+        "unknown option 'header' for parquet; use one of compression",
+    ),
+    (
         "merge without keys",
         {"destination": {"database": "s", "table": "t", "write_mode": "merge"}},
         "destination.merge_keys",

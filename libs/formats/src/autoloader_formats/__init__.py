@@ -2,9 +2,17 @@
 
 from autoloader_formats.inference import Inferred, conform, infer_schema, parse_hints, parse_type, schema_from_json
 from autoloader_formats.normalise import iceberg_type, normalise_for_iceberg
-from autoloader_formats.readers import SUPPORTED_FORMATS, BadRow, compression_of, iter_batches, read_table
+from autoloader_formats.readers import (
+    FORMAT_OPTIONS,
+    SUPPORTED_FORMATS,
+    BadRow,
+    compression_of,
+    iter_batches,
+    read_table,
+)
 
 __all__ = [
+    "FORMAT_OPTIONS",
     "SUPPORTED_FORMATS",
     "BadRow",
     "Inferred",

@@ -742,3 +742,15 @@ _READERS: dict[str, _BatchReader] = {
 }
 SUPPORTED_FORMATS = tuple(_READERS)
 """Format type names ``read_table`` and ``iter_batches`` accept."""
+
+_TEXT_OPTIONS = frozenset({"encoding", "multiline", "compression"})
+FORMAT_OPTIONS: dict[str, frozenset[str]] = {
+    "csv": _TEXT_OPTIONS | {"header", "delimiter", "quote", "escape", "null_value"},
+    "tsv": _TEXT_OPTIONS | {"header", "delimiter", "quote", "escape", "null_value"},
+    "json": _TEXT_OPTIONS,
+    "jsonl": _TEXT_OPTIONS,
+    "parquet": frozenset({"compression"}),
+    "avro": frozenset({"compression"}),
+    "orc": frozenset({"compression"}),
+}
+"""The ``format.options`` each reader understands (any other name is a typo the API refuses)."""

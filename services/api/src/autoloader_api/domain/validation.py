@@ -23,7 +23,7 @@ from autoloader_contracts.ingestion import (
 from autoloader_contracts.partitioning import PartitionSyntaxError, parse_partition
 from autoloader_contracts.schedule import ScheduleError, cron_of
 from autoloader_core.errors import FieldError, ValidationFailed
-from autoloader_formats import SUPPORTED_FORMATS
+from autoloader_formats import FORMAT_OPTIONS, SUPPORTED_FORMATS
 from autoloader_formats.inference import parse_hints, schema_from_json
 from autoloader_sources.local import PathOutsideRoots, confine_path
 
@@ -154,7 +154,22 @@ def _format_errors(config: IngestionConfig) -> list[FieldError]:
     errors += _one_of(
         "format.schema.evolution_mode", config.format.schema.evolution_mode, EVOLUTION_MODES, "evolution mode"
     )
-    return errors + _schema_pin_errors(config.format.schema)
+    return errors + _format_option_errors(config.format.type, config.format.options) + _schema_pin_errors(
+        config.format.schema
+    )
+
+
+def _format_option_errors(format_type: str, options: Mapping[str, Any]) -> list[FieldError]:
+    """A misspelt reader option would be ignored silently at load time, so it is refused here."""
+    known = FORMAT_OPTIONS.get(format_type)
+    if known is None:
+        return []  # the unknown format itself is the error
+    accepted = ", ".join(sorted(known))
+    return [
+        FieldError(f"format.options.{name}", f"unknown option {name!r} for {format_type}; use one of {accepted}")
+        for name in options
+        if name not in known
+    ]
 
 
 def _schema_pin_errors(schema: SchemaSpec) -> list[FieldError]:
