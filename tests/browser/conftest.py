@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
     """One running stack for every browser test (tenants keep the tests apart)."""
     running = start_stack(tmp_path_factory.mktemp("ui-stack"), postgres_admin_url)
@@ -51,14 +51,18 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) 
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
-    """The Playwright driver (its own Node process), once per session."""
+    """The Playwright driver (its own Node process), once for the browser tests.
+
+    Package scope, not session: while the sync API is open its event loop counts as running in this thread, so
+    every later asyncio test would fail with "Runner.run() cannot be called from a running event loop".
+    """
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless; never a downloaded browser (``playwright install`` cannot work here).
 
