@@ -20,7 +20,7 @@ import pytest
 
 from autoloader_cli.stack import Stack
 from tests.conftest import unique
-from tests.e2e.conftest import Api, new_tenant, start_stack, write_csv
+from tests.e2e.conftest import Api, start_stack, write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -42,14 +42,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> 
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture
-def api(stack: Stack) -> Iterator[Api]:
-    """A client for a new tenant of the module's stack."""
-    client = new_tenant(stack)
-    yield client
-    client.http.close()
 
 
 # --- helpers ---------------------------------------------------------------------------------

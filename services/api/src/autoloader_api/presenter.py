@@ -14,9 +14,9 @@ from autoloader_api.costing import CostEstimator
 from autoloader_api.credentials import SourceCredentials, credential_ref_of
 from autoloader_api.monitoring import Monitoring
 from autoloader_api.queries import ReadModels
-from autoloader_api.schemas import AlertBrief, CurrentRun, IngestionOut
+from autoloader_api.schemas import AlertBrief, IngestionOut
 from autoloader_api.tenants import Caller
-from autoloader_api.views import ingestion_from_row, ingestion_from_state
+from autoloader_api.views import current_run_from_row, ingestion_from_row, ingestion_from_state
 from autoloader_core.clock import Clock
 
 
@@ -56,7 +56,7 @@ class IngestionPresenter:
                     AlertBrief(id=a.id, kind=a.kind, message=a.message, raised_at=a.raised_at)
                     for a in alerts.get(row["id"], [])
                 ],
-                current_run=_current_run(in_progress.get(row["id"])),
+                current_run=current_run_from_row(in_progress.get(row["id"])),
             )
             for row in rows
         ]
@@ -75,14 +75,3 @@ class IngestionPresenter:
         masked = (await self._credentials.masked(caller.tenant_id, [ref])).get(ref or "", {})
         return ingestion_from_state(outcome.state, now=self._clock.now(), created_by=None, credentials=masked)
 
-
-def _current_run(row: Mapping[str, Any] | None) -> CurrentRun | None:
-    if row is None:
-        return None
-    return CurrentRun(
-        run_id=row["id"],
-        status=row["status"],
-        trigger=row["trigger"],
-        requested_at=row["requested_at"],
-        started_at=row["started_at"],
-    )

@@ -235,3 +235,16 @@ def _cluster(config: ClusterConfig, fields: Mapping[str, Any], ingestion_count: 
         created_at=fields["created_at"],
         updated_at=fields["updated_at"],
     )
+
+
+def current_run_from_row(row: Mapping[str, Any] | None) -> CurrentRun | None:
+    """The ``metadata.current_run`` of a ``read.runs`` row of a queued or running run (None without one)."""
+    if row is None:
+        return None
+    return CurrentRun(
+        run_id=row["id"],
+        status=row["status"],
+        trigger=row["trigger"],
+        requested_at=row["requested_at"],
+        started_at=row["started_at"],
+    )

@@ -2,7 +2,8 @@
 // is hidden and stops when the screen is left (the router calls the returned stop function).
 
 /**
- * Call `fn` now and then every `ms` milliseconds until stopped. A slow call is never overlapped by the next.
+ * Call `fn` every `ms` milliseconds until stopped, the first time `ms` from now (the screen has just drawn what it
+ * fetched). A slow call is never overlapped by the next.
  * @returns {() => void} stop
  */
 export function every(ms, fn) {
@@ -19,7 +20,7 @@ export function every(ms, fn) {
     }
     if (!stopped) timer = setTimeout(tick, ms);
   };
-  tick();
+  timer = setTimeout(tick, ms);
   return () => {
     stopped = true;
     clearTimeout(timer);

@@ -60,12 +60,7 @@ export async function render(main, { query }) {
     drawList(list, state);
   };
   await state.refresh();
-  // The first refresh drew the page; polling starts one interval later.
-  let started = false;
-  return every(REFRESH_MS, async () => {
-    if (started) await state.refresh();
-    started = true;
-  });
+  return every(REFRESH_MS, state.refresh);
 }
 
 function stat(label, value, sub) {
