@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,6 +75,18 @@ async def database_url(postgres_admin_url: str) -> str:
     url = postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
     await migrate(url)
     return url
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[Any]:
+    """A small connection pool on the test's fresh database, closed after the test."""
+    from autoloader_db.database import create_pool
+
+    opened = await create_pool(database_url, max_size=2)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from autoloader_core.crypto import SecretBox, generate_key_spec
 from autoloader_core.errors import NotFoundError, TerminalError
 from autoloader_db.credentials import CredentialStore
-from autoloader_db.database import Pool, create_pool
+from autoloader_db.database import Pool
 
 pytestmark = pytest.mark.integration
 
 FIELDS = {"access_key_id": "AKIAEXAMPLEKEYID", "secret_access_key": "wJalrXUtnFEMI/K7MDENG-s3cr3t"}
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Pool]:
-    opened = await create_pool(database_url, max_size=2)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from autoloader_api.queries import ReadModels
-from autoloader_db.database import Pool, create_pool
+from autoloader_db.database import Pool
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Pool]:
-    opened = await create_pool(database_url, max_size=2)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def _add_run(pool: Pool, tenant: str, ingestion: str, n: int, *, status: str, bytes_read: int) -> None:
