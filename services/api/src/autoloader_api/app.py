@@ -18,6 +18,7 @@ from autoloader_api.auth import SECURITY_SCHEME, admin_guard, provide_caller
 from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.commands import IngestionCommands
 from autoloader_api.controllers.admin import AdminController
+from autoloader_api.controllers.capabilities import CapabilitiesController
 from autoloader_api.controllers.clusters import ClusterController
 from autoloader_api.controllers.health import HealthController
 from autoloader_api.controllers.ingestions import IngestionController
@@ -139,6 +140,7 @@ def create_app(
             IngestionController,
             PreviewController,
             ScheduleController,
+            CapabilitiesController,
             RunControlController,
             IngestionMonitoringController,
             TenantMonitoringController,

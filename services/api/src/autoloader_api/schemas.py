@@ -504,3 +504,31 @@ class ClusterConnectionResult(_Out, frozen=True, kw_only=True):
     round_trip_ms: float | None = None
     error_kind: str | None = None
     """dns, refused, tls, unauthenticated, version, timeout or other; null when every check passed."""
+
+
+# --- capabilities -------------------------------------------------------------------------
+
+
+class SourceTypeCapabilities(_Out, frozen=True, kw_only=True):
+    """What one source type accepts."""
+
+    credential_fields: list[str]
+    """Names allowed in ``source.credentials`` (write-only)."""
+    options: list[str]
+    """Names allowed in ``source.options``."""
+    required_options: list[str] = []
+    requires_credentials: bool = False
+    """True when there is no ambient identity to fall back on (e.g. SFTP)."""
+
+
+class Capabilities(_Out, frozen=True, kw_only=True):
+    """``GET /capabilities``: the values this API accepts, so a client (the wizard) offers exactly these."""
+
+    source_types: dict[str, SourceTypeCapabilities]
+    formats: dict[str, list[str]]
+    """Format type -> the ``format.options`` names its reader understands."""
+    evolution_modes: list[str]
+    on_error: list[str]
+    write_modes: list[str]
+    changed_files: list[str]
+    frequencies: list[str]

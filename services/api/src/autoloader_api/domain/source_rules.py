@@ -337,9 +337,18 @@ def remote_source_errors(
     return errors
 
 
+def _option_checks(source_type: str) -> dict[str, OptionCheck]:
+    return {**_COMMON_OPTIONS, **(RULES[source_type].options if source_type in RULES else {})}
+
+
+def option_names(source_type: str) -> list[str]:
+    """The ``source.options`` names ``source_type`` accepts (``local`` takes the common ones only)."""
+    return sorted(_option_checks(source_type))
+
+
 def option_errors(source_type: str, options: Mapping[str, Any]) -> list[FieldError]:
     """Check option names and values of ``source_type`` (unknown names are refused: typos)."""
-    allowed = {**_COMMON_OPTIONS, **(RULES[source_type].options if source_type in RULES else {})}
+    allowed = _option_checks(source_type)
     errors = []
     for name, value in options.items():
         check = allowed.get(name)

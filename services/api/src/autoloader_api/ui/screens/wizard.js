@@ -44,9 +44,13 @@ export async function render(main, params) {
 }
 
 async function context(id) {
-  const ctx = { id: id || null, status: null, step: 0, reached: 0, tasks: new Set(), previews: new Map() };
-  if (!id) return { ...ctx, draft: emptyDraft(), frozen: false };
-  const ingestion = await api(`/ingestions/${encodeURIComponent(id)}`);
+  // The steps offer what the API accepts (source fields, formats, policies), not a copy kept here.
+  const [capabilities, ingestion] = await Promise.all([
+    api("/capabilities"),
+    id ? api(`/ingestions/${encodeURIComponent(id)}`) : null,
+  ]);
+  const ctx = { id: id || null, status: null, step: 0, reached: 0, tasks: new Set(), previews: new Map(), capabilities };
+  if (!ingestion) return { ...ctx, draft: emptyDraft(), frozen: false };
   return { ...ctx, ...savedState(ingestion), reached: LAST, editing: true };
 }
 

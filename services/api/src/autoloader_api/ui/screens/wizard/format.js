@@ -4,7 +4,7 @@
 import { h, replace } from "../../dom.js";
 import { checkbox, field, input, select, showProblem } from "../../forms.js";
 import { percent } from "../../format.js";
-import { choiceGroup, dataTable, section } from "./parts.js";
+import { choiceGroup, dataTable, humanise, offered, section } from "./parts.js";
 import { preview } from "./preview.js";
 
 const FORMATS = [
@@ -46,7 +46,10 @@ export function render(panel, ctx) {
   const { format } = ctx.draft;
   const options = h("div.format-options");
   const schema = h("div.schema-preview", { "aria-live": "polite" });
-  const type = select(FORMATS, {
+  const caps = ctx.capabilities || {};
+  const formats = offered(caps.formats && Object.keys(caps.formats), FORMATS, ([name]) => name, (name) => [name, name]);
+  const choice = (value) => ({ value, label: humanise(value), description: "" });
+  const type = select(formats, {
     value: format.type,
     disabled: ctx.frozen,
     onchange: (event) => {
@@ -66,7 +69,7 @@ export function render(panel, ctx) {
     h("div.grid-2.policies", null, choiceGroup({
       legend: "When the files' columns change (evolution mode)",
       name: "format.schema.evolution_mode",
-      options: EVOLUTION,
+      options: offered(caps.evolution_modes, EVOLUTION, (entry) => entry.value, choice),
       value: format.schema.evolution_mode,
       disabled: ctx.frozen,
       onChange: (value) => (format.schema.evolution_mode = value),
@@ -74,7 +77,7 @@ export function render(panel, ctx) {
     choiceGroup({
       legend: "When a file or row is bad (bad-data policy)",
       name: "errors.on_error",
-      options: ON_ERROR,
+      options: offered(caps.on_error, ON_ERROR, (entry) => entry.value, choice),
       value: ctx.draft.errors.on_error,
       onChange: (value) => (ctx.draft.errors.on_error = value),
     })),
@@ -91,7 +94,10 @@ function formatOptions(ctx) {
     else format.options[name] = value;
   };
   const csv = format.type === "csv" || format.type === "tsv";
-  const texts = (csv ? CSV_TEXT_OPTIONS : CSV_TEXT_OPTIONS.filter((option) => option.name === "encoding")).map((option) =>
+  // Only the reader options the API accepts for this format (GET /capabilities) are offered.
+  const accepted = ctx.capabilities?.formats?.[format.type];
+  const takes = (name) => !accepted || accepted.includes(name);
+  const texts = (csv ? CSV_TEXT_OPTIONS : CSV_TEXT_OPTIONS.filter((option) => option.name === "encoding")).filter((option) => takes(option.name)).map((option) =>
     field({
       label: option.label,
       name: `format.options.${option.name}`,
@@ -106,8 +112,8 @@ function formatOptions(ctx) {
   return section(
     "Reader options",
     h("div.grid-3", null, texts, field({ label: "Compression", name: "format.options.compression", control: compression })),
-    csv ? flag(ctx, "header", "The first line holds the column names", true) : null,
-    flag(ctx, "multiline", csv ? "Quoted values may span lines" : "One JSON document or array per file (not JSON lines)", false),
+    csv && takes("header") ? flag(ctx, "header", "The first line holds the column names", true) : null,
+    takes("multiline") && flag(ctx, "multiline", csv ? "Quoted values may span lines" : "One JSON document or array per file (not JSON lines)", false),
   );
 }
 

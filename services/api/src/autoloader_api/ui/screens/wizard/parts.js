@@ -134,3 +134,23 @@ export function splitList(text) {
 export function section(title, ...children) {
   return h("section.wizard-section", null, h("h3", null, title), ...children);
 }
+
+/**
+ * The choices to offer: the names the API accepts (GET /capabilities), in its order, each with this file's words
+ * for it, or its own name when the UI has none yet. The API decides what exists; the UI only describes it.
+ * @param {string[]|undefined} accepted - names from the capabilities (undefined: offer `described` as is)
+ * @param {object[]} described - the UI's entries
+ * @param {(entry: object) => string} nameOf - the accepted name an entry describes
+ * @param {(name: string) => object} plain - an entry for a name the UI has no words for
+ */
+export function offered(accepted, described, nameOf, plain) {
+  if (!accepted) return described;
+  const byName = new Map(described.map((entry) => [nameOf(entry), entry]));
+  return accepted.map((name) => byName.get(name) || plain(name));
+}
+
+/** "connect_timeout" → "Connect timeout": a label for a name the UI has no words for. */
+export function humanise(name) {
+  const words = name.replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}

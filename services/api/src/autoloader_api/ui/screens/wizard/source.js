@@ -1,11 +1,12 @@
-// Step 1: where the files are. Per-type credential fields and options follow the API's source rules
-// (services/api/.../domain/source_rules.py); credentials are write-only inputs that are never prefilled.
+// Step 1: where the files are. Which credential fields and options each type has comes from GET /capabilities
+// (built from the API's source rules); this file adds labels and hints. Credentials are write-only inputs that are
+// never prefilled.
 
 import { api } from "../../api.js";
 import { h, replace } from "../../dom.js";
 import { field, input, select, showProblem } from "../../forms.js";
 import { bytes, dateTime, number } from "../../format.js";
-import { cancellable, choiceGroup, dataTable, fieldError, section } from "./parts.js";
+import { cancellable, choiceGroup, dataTable, fieldError, humanise, offered, section } from "./parts.js";
 import { sourceBody, usesStoredSecrets } from "./state.js";
 
 const SOURCES = {
@@ -100,6 +101,26 @@ const SOURCES = {
 };
 
 const CARD_ORDER = ["s3", "azure_blob", "gcs", "ftp", "sftp", "local"];
+// A listing tuning knob every type accepts; left to the API's default here.
+const HIDDEN_OPTIONS = new Set(["page_size"]);
+
+/** The fields of `type`: the credential and option names the API accepts, with this file's labels. */
+function specFor(type, capabilities) {
+  const spec = SOURCES[type];
+  const accepted = capabilities?.source_types?.[type];
+  if (!accepted) return spec;
+  const options = accepted.options.filter((name) => !HIDDEN_OPTIONS.has(name));
+  return {
+    ...spec,
+    credentials: offered(accepted.credential_fields, spec.credentials, ([name]) => name, (name) => [name, humanise(name)]),
+    options: offered(options, spec.options, (option) => option.name, (name) => ({
+      name,
+      label: humanise(name),
+      kind: "text",
+      required: accepted.required_options.includes(name),
+    })),
+  };
+}
 
 export const title = "Source";
 
@@ -136,7 +157,7 @@ export function render(panel, ctx) {
 
 function sourceDetails(ctx) {
   const { draft } = ctx;
-  const spec = SOURCES[draft.source.type];
+  const spec = specFor(draft.source.type, ctx.capabilities);
   return [
     pathFields(ctx, spec),
     spec.credentials.length ? credentialFields(ctx, spec) : null,
