@@ -34,6 +34,7 @@ from autoloader_api.controllers.ui import index, ui_router
 from autoloader_api.costing import CostEstimator
 from autoloader_api.credentials import SourceCredentials
 from autoloader_api.loader_gateway import PreviewGateway, TableGateway
+from autoloader_api.local_folders import LocalFolders
 from autoloader_api.monitoring import Monitoring
 from autoloader_api.presenter import IngestionPresenter
 from autoloader_api.previewing import Previewer
@@ -82,6 +83,7 @@ def create_app(
     clusters = ClusterCommands(
         store=store, reads=reads, clock=clock, tokens=credential_store, projection_timeout=projection_timeout
     )
+    folders = LocalFolders(pool)
     commands = IngestionCommands(
         store=store,
         reads=reads,
@@ -90,6 +92,7 @@ def create_app(
         projection_timeout=projection_timeout,
         credentials=source_credentials,
         clusters=clusters,
+        folders=folders,
     )
     costs = CostEstimator(
         clusters=clusters,
@@ -107,6 +110,7 @@ def create_app(
         "clock": clock,
         "reads": reads,
         "tenants": TenantStore(pool),
+        "folders": folders,
         "tables": TableGateway(bus, timeout=rpc_timeout),
         "source_credentials": source_credentials,
         "clusters": clusters,

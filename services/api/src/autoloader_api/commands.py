@@ -23,6 +23,7 @@ from autoloader_api.domain.lifecycle import (
     ensure_exists,
 )
 from autoloader_api.domain.validation import engine_cluster_errors, validate_config
+from autoloader_api.local_folders import LocalFolders
 from autoloader_api.queries import ReadModels
 from autoloader_api.schemas import CreateIngestion, SourceIn, UpdateIngestion
 from autoloader_api.tenants import Caller
@@ -39,11 +40,12 @@ from autoloader_contracts.events import (
     SchemaChangeDetected,
     SchemaChangeResolved,
 )
-from autoloader_contracts.ingestion import IngestionConfig, IngestionState
+from autoloader_contracts.ingestion import IngestionConfig, IngestionState, SourceSpec
 from autoloader_contracts.ingestion_state import fold
 from autoloader_core.clock import Clock
 from autoloader_core.errors import ConflictError, NotFoundError, ValidationFailed
 from autoloader_core.ids import is_valid_id, new_id
+from autoloader_sources.local import confine_path
 
 _TRANSITION_EVENTS: dict[Transition, type[Event]] = {
     "activate": IngestionActivated,
@@ -73,8 +75,10 @@ class IngestionCommands:
         projection_timeout: float = 5.0,
         credentials: SourceCredentials | None = None,
         clusters: ClusterCommands | None = None,
+        folders: LocalFolders | None = None,
     ) -> None:
         self._store = store
+        self._folders = folders
         self._clusters = clusters
         self._reads = reads
         self._clock = clock
@@ -113,6 +117,7 @@ class IngestionCommands:
         config = body.to_config()
         sent = body.source.credentials
         self._validate(config, credentials_given=sent is not None, credentials=sent)
+        await self._local_folder(caller, config.source, claim=register_cluster)
         config = await self._with_cluster(caller, config, register=register_cluster)
         await self._check_engine(caller, config)
         return config, sent
@@ -139,6 +144,7 @@ class IngestionCommands:
         # Credentials alone may change in any status; the rest of the source only in a draft.
         check_update(state, changed_sections(_without_ref(state.config), _without_ref(proposed)))
         self._validate(proposed, credentials_given=body.credentials_given, credentials=sent)
+        await self._local_folder(caller, proposed.source, claim=True)
         if proposed.cluster_id != state.config.cluster_id:
             proposed = await self._with_cluster(caller, proposed)
         await self._check_engine(caller, proposed)
@@ -300,6 +306,20 @@ class IngestionCommands:
         errors = engine_cluster_errors(config.engine.read_files, kind)
         if errors:
             raise ValidationFailed(errors)
+
+    async def _local_folder(self, caller: Caller, source: SourceSpec, *, claim: bool) -> None:
+        """Refuse another tenant's local folder; a create or update claims the folder for this tenant.
+
+        Raises:
+            ValidationFailed: On ``source.path``.
+        """
+        if self._folders is None or source.type != "local":
+            return
+        folder = confine_path(source.path, self._roots)  # validated already: inside the roots
+        if claim:
+            await self._folders.claim(caller.tenant_id, folder)
+        else:
+            await self._folders.check(caller.tenant_id, folder)
 
     def _validate(
         self, config: IngestionConfig, *, credentials_given: bool, credentials: dict[str, Any] | None = None

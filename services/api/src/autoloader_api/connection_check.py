@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from autoloader_api.domain.source_rules import MASK, normalise_credentials
@@ -18,6 +18,7 @@ from autoloader_api.schemas import CheckConnection, ConnectionResult, SampleFile
 from autoloader_contracts.ingestion import SourceSpec
 from autoloader_core.errors import AutoloaderError, ValidationFailed
 from autoloader_sources.base import ConnectionReport, check_connection
+from autoloader_sources.local import confine_path
 from autoloader_sources.registry import open_source
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,19 @@ _MIN_SCRUB_LENGTH = 4  # shorter values (e.g. a 3-letter user name) would blank 
 
 
 async def check_source_connection(
-    body: CheckConnection, *, allowed_roots: Sequence[Path], time_limit: float = CHECK_TIMEOUT_SECONDS
+    body: CheckConnection,
+    *,
+    allowed_roots: Sequence[Path],
+    folder_check: Callable[[Path], Awaitable[None]] | None = None,
+    time_limit: float = CHECK_TIMEOUT_SECONDS,
 ) -> ConnectionResult:
     """Validate the source of ``body`` and report what its connector finds.
+
+    Args:
+        body: The source (or a whole create body).
+        allowed_roots: Where local sources may read.
+        folder_check: Refuses a local folder the caller may not read (another tenant's).
+        time_limit: Longest wait for the connector.
 
     Raises:
         ValidationFailed: The source configuration is invalid (nothing is contacted).
@@ -42,6 +53,8 @@ async def check_source_connection(
     )
     if errors:
         raise ValidationFailed(errors)
+    if folder_check is not None and spec.type == "local":
+        await folder_check(confine_path(spec.path, allowed_roots))
     credentials = normalise_credentials(sent) if sent else None
     report = await _probe(spec, credentials, allowed_roots, time_limit)
     return _result(report, _secret_strings(credentials or {}))

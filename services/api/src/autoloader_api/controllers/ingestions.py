@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from autoloader_api.commands import IngestionCommands
 from autoloader_api.connection_check import check_source_connection
+from autoloader_api.local_folders import LocalFolders
 from autoloader_api.presenter import IngestionPresenter
 from autoloader_api.queries import IngestionFilter, ReadModels
 from autoloader_api.schemas import (
@@ -70,17 +73,21 @@ class IngestionController(Controller):
     async def test_connection(
         self,
         *,
-        caller: NamedDependency[Caller],  # asking for it authenticates the request (401 without a key)
+        caller: NamedDependency[Caller],
         settings: NamedDependency[Settings],
+        folders: NamedDependency[LocalFolders],
         data: JSONBody[CheckConnection],
     ) -> ConnectionResult:
         """List the source with the credentials sent (not stored); a failure is a report, not an error.
 
         Takes ``{source: {...}}`` or a whole create body (only ``source`` is used). An invalid
-        source is 422 with field errors, and nothing is contacted.
+        source, or another tenant's local folder, is 422 with field errors, and nothing is contacted.
         """
-        del caller  # nothing is stored, so the tenant is not needed beyond authentication
-        return await check_source_connection(data, allowed_roots=settings.allowed_roots)
+
+        async def folder_check(folder: Path) -> None:
+            await folders.check(caller.tenant_id, folder)
+
+        return await check_source_connection(data, allowed_roots=settings.allowed_roots, folder_check=folder_check)
 
     @get("/{ingestion_id:str}", summary="One ingestion with its metadata")
     async def get(
