@@ -58,11 +58,12 @@ class DiscoveryHarness:
         )
         return ingestion
 
-    async def request_run(self, ingestion: str) -> str:
-        """Append a manual RunRequested and return the run id."""
+    async def request_run(self, ingestion: str, operation: ev.RunOperation | None = None) -> str:
+        """Append a manual RunRequested (of a run-control ``operation``) and return the run id."""
         run = new_id("run")
         await self.store.append(
-            ev.RunRequested(**envelope(self.tenant, run), ingestion_id=ingestion, trigger="manual"),
+            ev.RunRequested(**envelope(self.tenant, run), ingestion_id=ingestion, trigger="manual",
+                            operation=operation),
             expected_version=0,
         )
         return run

@@ -24,6 +24,8 @@ from autoloader_contracts.rpc import (
     PreviewSampleRequest,
     SelectFilesReply,
     SelectFilesRequest,
+    SettleBatchReply,
+    SettleBatchRequest,
 )
 
 pytestmark = pytest.mark.unit
@@ -78,6 +80,8 @@ EXAMPLES: list[msgspec.Struct] = [
         whole_files_bytes=1024,
         whole_files_rows=30,
     ),
+    SettleBatchRequest(tenant_id="ten_golden", batch_id="bat_0001", reason="the loader gave the batch up"),
+    SettleBatchReply(outcome="failed", already_recorded=False),
 ]
 
 

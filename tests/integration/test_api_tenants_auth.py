@@ -6,10 +6,12 @@ import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from autoloader_bus.deadletter import record_dead_letter, undecodable
 from tests.integration.api_harness import ApiStack, admin_headers, api_stack, problem
 
 pytestmark = pytest.mark.integration
@@ -151,3 +153,25 @@ async def test_status_lists_services_from_heartbeats(stack: ApiStack) -> None:
     assert beat["status"] == "ready"
     assert 0 <= float(str(beat["age_seconds"])) < 5
     assert {"instance", "pid", "started_at", "last_heartbeat"} <= beat.keys()
+
+
+async def test_status_lists_stuck_runs_and_dead_letters(stack: ApiStack) -> None:
+    started = datetime.now(UTC) - timedelta(seconds=stack.settings.stuck_run_seconds + 60)
+    # Read models are the projector's; a run row long in `running` stands for a run nothing finished.
+    await stack.pool.execute(
+        """INSERT INTO read.runs (id, tenant_id, ingestion_id, status, trigger, requested_at, started_at, requested_by)
+           VALUES ('run_stuck', 'ten_a', 'ing_a', 'running', 'manual', $1, $1, 'test'),
+                  ('run_fresh', 'ten_a', 'ing_b', 'running', 'manual', now(), now(), 'test')""",
+        started,
+    )
+    letter = undecodable("projector", subject="autoloader.x.run.y.requested", seq=7, data=b"junk", error="bad")
+    assert await record_dead_letter(stack.bus, letter)
+
+    body = (await stack.client.get("/api/v1/status", headers=admin_headers())).json()
+
+    assert [(r["run_id"], r["ingestion_id"]) for r in body["stuck_runs"]] == [("run_stuck", "ing_a")]
+    assert body["stuck_runs"][0]["running_seconds"] >= stack.settings.stuck_run_seconds
+    assert body["dead_letters"]["total"] == 1
+    assert body["dead_letters"]["latest"][0]["kind"] == "undecodable"
+    assert body["dead_letters"]["latest"][0]["stream_seq"] == 7
+    assert "data" not in body["dead_letters"]["latest"][0]  # raw bytes stay out of the API

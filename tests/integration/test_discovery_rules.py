@@ -59,6 +59,34 @@ async def test_files_present_at_activation_are_skipped_for_good(nats_url: str, d
     await pool.close()
 
 
+async def test_a_failed_activation_baseline_makes_runs_refuse_to_load_until_a_reset(
+    nats_url: str, database_url: str, data_dir: Path, bus: Bus
+) -> None:
+    harness = DiscoveryHarness(EventStore(bus))
+    folder = data_dir / "landing" / "not_yet"  # missing at activation: the baseline cannot be recorded
+    async with running(discovery_settings(nats_url, database_url, data_dir), discovery=discovery):
+        ingestion = await harness.create_ingestion(
+            _local(folder), discovery=DiscoverySpec(include_existing_files=False)
+        )
+        await asyncio.sleep(0.5)
+        folder.mkdir(parents=True)
+        (folder / "old.csv").write_text("id\n1\n")
+
+        refused = await harness.completed(await harness.request_run(ingestion))
+        assert refused.status == "failed"
+        assert [e.error_type for e in refused.errors] == ["baseline_failed"]
+        assert "does not exist" in refused.errors[0].message
+        assert "reset the ingestion" in refused.errors[0].message
+        assert await harness.events_planned() == []
+
+        reset = await harness.completed(await harness.request_run(ingestion, ev.RunOperation(kind="reset")))
+        assert (reset.status, reset.metrics.files_skipped) == ("success", 1)
+        (folder / "new.csv").write_text("id\n2\n")
+        paths, completed = await harness.run_and_load(ingestion)
+        assert paths == ["new.csv"]
+        assert completed.status == "success"
+
+
 async def test_limits_leave_a_backlog_that_later_runs_take(nats_url: str, database_url: str, data_dir: Path,
                                                            bus: Bus) -> None:
     harness = DiscoveryHarness(EventStore(bus))

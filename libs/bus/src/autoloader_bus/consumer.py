@@ -2,8 +2,11 @@
 
 A handler returns normally -> ack. It raises :class:`TransientError` (or an unexpected
 exception) -> nak with a backoff delay, redelivered up to ``max_deliver`` times. It raises
-:class:`TerminalError` -> terminate (logged). Handlers see ``delivery.is_last_attempt`` so they
-can record a failure event before the message is given up.
+:class:`TerminalError`, or fails on the last delivery -> the message is *given up*: the
+consumer's ``give_up`` hook records the failure as a domain event (so no run waits for an
+outcome that will never come), the message is dead-lettered with the reason, then terminated.
+A message that is not a known event is dead-lettered and terminated at once. No handler writes
+its own "last attempt" logic.
 """
 
 from __future__ import annotations
@@ -14,13 +17,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError as JsNotFound
 
 from autoloader_bus.connection import Bus
+from autoloader_bus.deadletter import DeadLetter, record_dead_letter, undecodable
 from autoloader_contracts.codec import UnknownEventType, decode
 from autoloader_contracts.events import Event
-from autoloader_core.errors import TerminalError
+from autoloader_core.clock import utcnow
+from autoloader_core.errors import TerminalError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+GiveUp = Callable[[Delivery, Exception], Awaitable[None]]
+"""Records the failure outcome of a message that is being given up (e.g. ``BatchFailed``)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class ConsumerSpec:
     max_deliver: int = 5
     batch_size: int = 1
     max_ack_pending: int = 1000
+    backoff_seconds: Sequence[float] = BACKOFF_SECONDS
+    """Delay before the n-th redelivery after a failure (the last value repeats)."""
 
 
 async def ensure_consumer(bus: Bus, spec: ConsumerSpec) -> None:
@@ -77,8 +88,19 @@ async def ensure_consumer(bus: Bus, spec: ConsumerSpec) -> None:
     await bus.js.add_consumer(bus.stream, config)
 
 
-async def consume(bus: Bus, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event) -> None:
-    """Deliver events matching ``spec`` to ``handler`` one at a time until ``stop`` is set."""
+async def consume(
+    bus: Bus, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event, *, give_up: GiveUp | None = None
+) -> None:
+    """Deliver events matching ``spec`` to ``handler`` one at a time until ``stop`` is set.
+
+    Args:
+        bus: The connection.
+        spec: The durable consumer.
+        handler: Handles one delivery (see the module docstring for the acknowledgement policy).
+        stop: Set it to stop consuming.
+        give_up: Records the failure outcome of a message being given up; it must be idempotent
+            (a crash before the ``term`` delivers the message again).
+    """
     await ensure_consumer(bus, spec)
     subscription = await bus.js.pull_subscribe_bind(durable=spec.durable, stream=bus.stream)
     try:
@@ -88,18 +110,26 @@ async def consume(bus: Bus, spec: ConsumerSpec, handler: Handler, stop: asyncio.
             except NatsTimeout:
                 continue
             for message in messages:
-                await _dispatch(message, spec, handler)
+                await _dispatch(bus, message, spec, handler, give_up)
     finally:
         await subscription.unsubscribe()
 
 
-async def _dispatch(message: Msg, spec: ConsumerSpec, handler: Handler) -> None:
+async def _dispatch(bus: Bus, message: Msg, spec: ConsumerSpec, handler: Handler, give_up: GiveUp | None) -> None:
     metadata = message.metadata
     attempt = metadata.num_delivered or 1
     try:
         event = decode(message.data)
     except (UnknownEventType, ValueError) as exc:
-        log.error("undecodable event terminated", extra={"subject": message.subject, "error": str(exc)})
+        letter = undecodable(
+            spec.durable,
+            subject=message.subject,
+            seq=metadata.sequence.stream,
+            data=message.data,
+            error=str(exc),
+            attempts=attempt,
+        )
+        await record_dead_letter(bus, letter)
         await message.term()
         return
     delivery = Delivery(
@@ -112,15 +142,72 @@ async def _dispatch(message: Msg, spec: ConsumerSpec, handler: Handler) -> None:
     )
     try:
         await handler(delivery)
-    except TerminalError as exc:
-        log.error("event terminated", extra=_context(delivery, exc))
-        await message.term()
     except Exception as exc:
-        delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
+        if isinstance(exc, TerminalError) or delivery.is_last_attempt:
+            await _give_up(bus, spec, delivery, exc, give_up)
+            await message.term()
+            return
+        delay = spec.backoff_seconds[min(attempt, len(spec.backoff_seconds)) - 1]
         log.warning("event will be retried", extra={**_context(delivery, exc), "delay": delay}, exc_info=True)
         await message.nak(delay=delay)
     else:
         await message.ack_sync()
+
+
+async def _give_up(
+    bus: Bus, spec: ConsumerSpec, delivery: Delivery, exc: Exception, give_up: GiveUp | None
+) -> None:
+    """Record the failure outcome, then the dead letter; neither may keep the message alive."""
+    terminal = isinstance(exc, TerminalError)
+    log.error(
+        "event terminated" if terminal else f"event given up after {delivery.attempt} deliveries",
+        extra=_context(delivery, exc),
+        exc_info=not terminal,
+    )
+    if give_up is not None:
+        try:
+            await give_up(delivery, exc)
+        except Exception:
+            # The run watchdog closes what this outcome would have closed.
+            log.exception("the failure outcome could not be recorded", extra=_context(delivery, exc))
+    await record_dead_letter(bus, given_up(spec.durable, delivery, exc))
+
+
+def given_up(consumer: str, delivery: Delivery, exc: Exception) -> DeadLetter:
+    """The dead letter of a decoded event that ``consumer`` gave up on."""
+    terminal = isinstance(exc, TerminalError)
+    return DeadLetter(
+        consumer=consumer,
+        kind="terminal" if terminal else "exhausted",
+        reason=str(exc) or type(exc).__name__,
+        subject=delivery.subject,
+        stream_seq=delivery.seq,
+        attempts=delivery.attempt,
+        dead_at=utcnow(),
+        event_type=delivery.event.type_tag(),
+        event_id=delivery.event.event_id,
+        tenant_id=delivery.event.tenant_id,
+    )
+
+
+async def done_through(bus: Bus, durable: str) -> int:
+    """The stream sequence up to which ``durable`` is done with every message it takes.
+
+    Done means acknowledged, terminated or given up: nothing at or below it will be delivered
+    to that consumer again. 0 when the consumer does not exist yet.
+
+    Raises:
+        TransientError: NATS did not answer.
+    """
+    try:
+        info = await bus.js.consumer_info(bus.stream, durable)
+    except JsNotFound:
+        return 0
+    except (NatsTimeout, NatsError) as exc:
+        raise TransientError(f"consumer {durable} could not be read: {exc}") from exc
+    if info.num_ack_pending:
+        return int(info.ack_floor.stream_seq) if info.ack_floor else 0
+    return int(info.delivered.stream_seq) if info.delivered else 0
 
 
 def _context(delivery: Delivery, exc: BaseException) -> dict[str, object]:

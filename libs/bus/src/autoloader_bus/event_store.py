@@ -9,6 +9,7 @@ then look for our event id in the aggregate's history to tell a retry from a rea
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import msgspec
@@ -18,10 +19,12 @@ from nats.js.errors import APIError
 from nats.js.errors import NotFoundError as JsNotFound
 
 from autoloader_bus.connection import Bus
-from autoloader_contracts.codec import decode, encode
+from autoloader_contracts.codec import UnknownEventType, decode, encode
 from autoloader_contracts.events import Event
 from autoloader_contracts.subjects import aggregate_filter, event_subject
 from autoloader_core.errors import ConflictError, TransientError
+
+log = logging.getLogger(__name__)
 
 WRONG_LAST_SEQUENCE = 10071
 
@@ -109,7 +112,12 @@ class EventStore:
             assert raw.seq is not None
             assert raw.data is not None
             assert raw.subject is not None
-            found.append(StoredEvent(seq=raw.seq, subject=raw.subject, event=decode(raw.data)))
+            try:
+                found.append(StoredEvent(seq=raw.seq, subject=raw.subject, event=decode(raw.data)))
+            except (UnknownEventType, ValueError) as exc:
+                # A poison message must not make its aggregate unreadable; the consumers that
+                # receive it dead-letter it.
+                log.warning("skipped an undecodable event", extra={"seq": raw.seq, "error": str(exc)})
             seq = raw.seq + 1
 
     async def last_sequence(self) -> int:

@@ -2,7 +2,8 @@
 
 For single-writer readers that keep their own position (the projector's checkpoint row, the
 scheduler's in-memory schedules): an ordered consumer delivers events strictly in sequence,
-and a reader that fails simply follows again from its last position.
+and a reader that fails simply follows again from its last position. A message that is not a
+known event is dead-lettered and skipped: it must not stop the reader for good.
 """
 
 from __future__ import annotations
@@ -16,21 +17,23 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from autoloader_bus.connection import Bus
+from autoloader_bus.deadletter import record_dead_letter, undecodable
 from autoloader_bus.event_store import StoredEvent
-from autoloader_contracts.codec import decode
+from autoloader_contracts.codec import UnknownEventType, decode
 
 MAX_BATCH = 500
 IDLE_SECONDS = 0.05
 
 
 async def follow(
-    bus: Bus, filter_subjects: Sequence[str], *, after: int, stop: asyncio.Event
+    bus: Bus, filter_subjects: Sequence[str], *, after: int, stop: asyncio.Event, reader: str
 ) -> AsyncGenerator[list[StoredEvent], None]:
     """Yield batches of events with sequence > ``after``, oldest first, until ``stop`` is set.
 
     A batch holds what arrived together (up to 500 events), so a reader can apply it in one
     transaction; during replay batches are large, when live they are usually single events. An
-    empty batch means "idle for a moment" and lets the reader do housekeeping.
+    empty batch means "idle for a moment" and lets the reader do housekeeping. ``reader`` names
+    the reader in the dead letters of messages it skips.
     """
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -46,13 +49,13 @@ async def follow(
     )
     try:
         while not stop.is_set():
-            yield await _next_batch(subscription, stop)
+            yield await _next_batch(bus, subscription, stop, reader)
     finally:
         with contextlib.suppress(NatsError):
             await subscription.unsubscribe()
 
 
-async def _next_batch(subscription: object, stop: asyncio.Event) -> list[StoredEvent]:
+async def _next_batch(bus: Bus, subscription: object, stop: asyncio.Event, reader: str) -> list[StoredEvent]:
     batch: list[StoredEvent] = []
     timeout = 0.5
     while len(batch) < MAX_BATCH and not stop.is_set():
@@ -60,8 +63,12 @@ async def _next_batch(subscription: object, stop: asyncio.Event) -> list[StoredE
             msg = await subscription.next_msg(timeout=timeout)  # type: ignore[attr-defined]
         except (TimeoutError, NatsTimeout):
             break
-        batch.append(
-            StoredEvent(seq=msg.metadata.sequence.stream, subject=msg.subject, event=decode(msg.data))
-        )
+        seq = msg.metadata.sequence.stream
+        try:
+            batch.append(StoredEvent(seq=seq, subject=msg.subject, event=decode(msg.data)))
+        except (UnknownEventType, ValueError) as exc:
+            await record_dead_letter(
+                bus, undecodable(reader, subject=msg.subject, seq=seq, data=msg.data, error=str(exc))
+            )
         timeout = IDLE_SECONDS
     return batch

@@ -25,6 +25,8 @@ SELECT_FILES = rpc_subject("discovery", "select_files.v1")
 """Discovery: which files the next run (or a run-control operation) would take; nothing is written."""
 PREVIEW_SAMPLE = rpc_subject("loader", "preview_sample.v1")
 """Loader: read a sample of files as the next run would write them; nothing is written."""
+SETTLE_BATCH = rpc_subject("loader", "settle_batch.v1")
+"""Loader: record the outcome of a batch it gave up without one (the run watchdog asks)."""
 
 SelectionMode = Literal["next_run", "refresh_full", "refresh_new_only", "backfill", "reset", "forget_files"]
 
@@ -176,10 +178,39 @@ class PreviewSampleReply(_Message, frozen=True, kw_only=True):
     warnings: list[str] = []
 
 
+class SettleBatchRequest(_Message, frozen=True, kw_only=True):
+    """Ask the loader to settle a batch it is done with but that has no outcome event.
+
+    Attributes:
+        tenant_id: The batch's tenant.
+        batch_id: The batch (its ``BatchPlanned`` is read from the event log).
+        reason: Why the batch is being settled (becomes the failure message when nothing was committed).
+    """
+
+    tenant_id: str
+    batch_id: str
+    reason: str
+
+
+class SettleBatchReply(_Message, frozen=True, kw_only=True):
+    """The batch's outcome, now recorded in the event log.
+
+    Attributes:
+        outcome: ``loaded`` (its snapshot was found in the table: ``BatchLoaded``) or ``failed``
+            (nothing was committed: ``BatchFailed`` with the reason).
+        already_recorded: The outcome event existed before this request.
+    """
+
+    outcome: Literal["loaded", "failed"]
+    already_recorded: bool = False
+
+
 RPC_TYPES: tuple[type[_Message], ...] = (
     SelectFilesRequest,
     SelectFilesReply,
     PreviewSampleRequest,
     PreviewSampleReply,
+    SettleBatchRequest,
+    SettleBatchReply,
 )
 """Every request/reply type (golden fixtures cover each)."""

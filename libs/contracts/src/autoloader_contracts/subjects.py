@@ -16,6 +16,10 @@ PREFIX = "autoloader"
 ALL_EVENTS = f"{PREFIX}.>"
 HEARTBEAT_BUCKET = "autoloader_services"
 RPC_PREFIX = "rpc_autoloader"
+LOADER_CONSUMER = "loader"
+"""The loader's durable consumer (discovery's run watchdog reads how far it got)."""
+DISCOVERY_CONSUMER = "discovery"
+"""Discovery's durable consumer."""
 
 
 def _token(value: str) -> str:

@@ -74,6 +74,12 @@ class Settings:
         "AUTOLOADER_SPARK_IDLE_SECONDS", 300.0, "idle Spark Connect sessions are closed after this many seconds"
     )
     heartbeat_seconds: float = _env("AUTOLOADER_HEARTBEAT_SECONDS", 2.0, "service heartbeat interval")
+    run_watchdog_seconds: float = _env(
+        "AUTOLOADER_RUN_WATCHDOG_SECONDS", 30.0, "how often discovery settles runs nothing can finish (and their grace)"
+    )
+    stuck_run_seconds: float = _env(
+        "AUTOLOADER_STUCK_RUN_SECONDS", 3600.0, "a run running longer than this is listed as stuck in /status"
+    )
     clock_scale: float = _env(
         "AUTOLOADER_CLOCK_SCALE", 1.0, "clock speed of the scheduler and discovery (tests only; 1 = real)"
     )

@@ -361,10 +361,44 @@ class ServiceStatus(_Out, frozen=True, kw_only=True):
     status: str
 
 
+class DeadLetterOut(_Out, frozen=True, kw_only=True):
+    """A message a service gave up on, and why (see ``docs/operations.md``, dead letters)."""
+
+    consumer: str
+    kind: str
+    reason: str
+    subject: str
+    stream_seq: int
+    attempts: int
+    dead_at: datetime
+    event_type: str | None = None
+    event_id: str | None = None
+    tenant_id: str | None = None
+
+
+class DeadLettersOut(_Out, frozen=True, kw_only=True):
+    """How many dead letters are kept, and the newest ones."""
+
+    total: int
+    latest: list[DeadLetterOut]
+
+
+class StuckRun(_Out, frozen=True, kw_only=True):
+    """A run running for longer than ``AUTOLOADER_STUCK_RUN_SECONDS``."""
+
+    run_id: str
+    tenant_id: str
+    ingestion_id: str
+    started_at: datetime
+    running_seconds: float
+
+
 class StatusOut(_Out, frozen=True, kw_only=True):
     """``GET /api/v1/status``."""
 
     services: list[ServiceStatus]
+    dead_letters: DeadLettersOut | None = None
+    stuck_runs: list[StuckRun] = []
 
 
 class Readiness(_Out, frozen=True, kw_only=True):

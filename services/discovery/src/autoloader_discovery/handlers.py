@@ -24,12 +24,12 @@ from autoloader_contracts import events as ev
 from autoloader_contracts.ingestion import IngestionState
 from autoloader_contracts.ingestion_state import fold
 from autoloader_core.clock import Clock
-from autoloader_core.errors import TerminalError, TransientError
+from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
 from autoloader_core.ids import deterministic_id, new_id
 from autoloader_discovery.alerts import AlertMonitor
 from autoloader_discovery.costs import RunCosting
 from autoloader_discovery.domain import Selection, run_status, split_batches, total_spark_seconds
-from autoloader_discovery.ledger import AnotherRunActive, Ledger, RunRow, RunWork, record_skipped
+from autoloader_discovery.ledger import AnotherRunActive, Baselines, Ledger, RunRow, RunWork, record_skipped
 from autoloader_discovery.scanning import Scanner, chunked, scan_plan
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,12 @@ class Discovery:
         clock: Clock,
         costing: RunCosting,
         alerts: AlertMonitor,
+        baselines: Baselines,
         batch_max_files: int,
         batch_max_bytes: int,
     ) -> None:
         self._store = store
+        self._baselines = baselines
         self._ledger = ledger
         self._scanner = scanner
         self._clock = clock
@@ -98,6 +100,53 @@ class Discovery:
         if handler is not None:
             await handler(delivery.event, delivery)
 
+    async def give_up(self, delivery: Delivery, exc: Exception) -> None:
+        """Record the outcome of a message the consumer gives up, so nothing waits for it forever.
+
+        A run whose request (or table drop) cannot be handled is failed with the reason; an
+        activation whose baseline cannot be recorded marks the baseline failed (its runs then
+        refuse to load). A batch outcome that cannot be recorded is left to the run watchdog.
+        """
+        event = delivery.event
+        reason = _reason(exc, delivery.attempt)
+        # A transient failure on every attempt is, in practice, a source that cannot be reached.
+        error_type = "source_unavailable" if isinstance(exc, TransientError) else "run_failed"
+        if isinstance(event, ev.RunRequested):
+            await self.abandon_run(event, error_type, reason)
+        elif isinstance(event, ev.TableDropped):
+            requested = await self._request_of(event.aggregate_id, event)
+            if requested is not None:
+                await self.abandon_run(requested, error_type, reason)
+        elif isinstance(event, ev.IngestionActivated | ev.IngestionCreated):
+            await self._baselines.mark(
+                tenant_id=event.tenant_id, ingestion_id=event.aggregate_id, state="failed", error=reason
+            )
+
+    async def apply_outcome(self, outcome: ev.Event) -> None:
+        """Apply a batch outcome again (the watchdog, for one whose delivery was given up)."""
+        if isinstance(outcome, ev.BatchLoaded):
+            await self.on_batch_loaded(outcome)
+        elif isinstance(outcome, ev.BatchFailed):
+            await self.on_batch_failed(outcome)
+
+    async def republish(self, requested: ev.RunRequested) -> None:
+        """Publish the run's stored batch plans again (deduplicated by their event ids)."""
+        run = await self._ledger.get_run(requested.aggregate_id)
+        if run is not None and run.planned:
+            await self._publish_plans(requested, run)
+
+    async def complete_if_done(self, run_id: str, cause: ev.RunEvent | ev.BatchEvent) -> None:
+        """Close the run if none of its batches is still planned."""
+        await self._complete_if_done(run_id, cause)
+
+    async def abandon_run(self, requested: ev.RunRequested, error_type: str, message: str) -> None:
+        """End the run of ``requested`` as failed (or skipped, when it never started) with ``message``."""
+        run = await self._ledger.get_run(requested.aggregate_id)
+        if run is None:
+            await self._append(ev.RunSkipped, requested, run_key="skipped", reason=message)
+        elif run.status == "running":
+            await self._fail_run(requested, run, error_type, message)
+
     # --- activation baseline ------------------------------------------------------------------
 
     async def on_activated(self, event: ev.IngestionEvent) -> None:
@@ -108,16 +157,21 @@ class Discovery:
         await self._alerts.on_activated(event, state.config.quality)
         if state.config.discovery.include_existing_files:
             return
+        ids = {"tenant_id": event.tenant_id, "ingestion_id": event.aggregate_id}
+        await self._baselines.mark(**ids, state="pending")
         reason = "present when the ingestion was activated (include_existing_files is false)"
         try:
             async with await self._scanner.source(event.tenant_id, state.config) as source:
                 async for chunk in chunked(source, size=SKIPPED_CHUNK):
                     await self._mark_skipped(event, event.aggregate_id, chunk, reason=reason)
         except TerminalError as exc:
-            # Nothing to skip if the source cannot be listed; the first run will report the cause.
-            log.warning(
+            # Its runs refuse to load until a reset records the files present then (see _baseline_problem).
+            log.error(
                 "activation baseline not recorded", extra={"ingestion_id": event.aggregate_id, "error": exc.message}
             )
+            await self._baselines.mark(**ids, state="failed", error=exc.message)
+            return
+        await self._baselines.mark(**ids, state="recorded")
 
     async def _mark_skipped(self, cause: ev.Event, ingestion_id: str, files: list[ev.FileRef], *, reason: str) -> None:
         """Record ``files`` as skipped for good and announce them (``FilesSkipped``, deterministic ids)."""
@@ -173,15 +227,14 @@ class Discovery:
                 return
             if await self._waiting_for_table_drop(event, state):
                 return
+            problem = await self._baseline_problem(event, state)
+            if problem is not None:
+                await self._fail_run(event, run, "baseline_failed", problem)
+                return
             try:
                 await self._plan(event, state, run)
             except TerminalError as exc:
                 await self._fail_run(event, run, "source_error", exc.message)
-                return
-            except TransientError as exc:
-                if delivery is None or not delivery.is_last_attempt:
-                    raise
-                await self._fail_run(event, run, "source_unavailable", exc.message)
                 return
             run = await self._ledger.get_run(event.aggregate_id) or run
         await self._publish_plans(event, run)
@@ -204,6 +257,28 @@ class Discovery:
             await self._append(ev.RunSkipped, event, run_key="skipped", reason=reason)
             return None
         return await self._ledger.get_run(event.aggregate_id)
+
+    async def _baseline_problem(self, event: ev.RunRequested, state: IngestionState) -> str | None:
+        """Why the run may not load (the files present at activation are unknown), or None.
+
+        Raises:
+            TransientError: The baseline is still being recorded (its activation is retried).
+        """
+        operation = event.operation
+        if state.config.discovery.include_existing_files or (
+            operation is not None and (operation.kind == "reset" or not operation.load)
+        ):
+            return None
+        baseline = await self._baselines.get(event.ingestion_id)
+        if baseline is None or baseline.state == "recorded":
+            return None
+        if baseline.state == "pending":
+            raise TransientError("the files present at activation are still being recorded; the run waits for them")
+        return (
+            f"the files present when the ingestion was activated could not be recorded ({baseline.error}), so "
+            "existing files cannot be told from new ones and nothing is loaded; fix the source, then reset the "
+            "ingestion (POST .../reset marks the files present now as seen) and run it again"
+        )
 
     async def _waiting_for_table_drop(self, event: ev.RunRequested, state: IngestionState) -> bool:
         """A refresh run asks the loader to drop the table first: True while that has not happened."""
@@ -316,6 +391,7 @@ class Discovery:
             chunk = selection.new[start : start + SKIPPED_CHUNK]
             await self._mark_skipped(event, event.ingestion_id, chunk, reason=RESET_REASON)
         await self._claim(event, run, [], selection, operation_files=len(selection.new))
+        await self._baselines.mark(tenant_id=event.tenant_id, ingestion_id=event.ingestion_id, state="recorded")
         log.info("reset: files marked as seen", extra={"run_id": run.run_id, "files": len(selection.new)})
 
     async def _plan_retry(self, event: ev.RunRequested, state: IngestionState, run: RunRow, retry_of: str) -> None:
@@ -539,6 +615,14 @@ class Discovery:
 
 async def _nothing() -> None:
     return None
+
+
+def _reason(exc: Exception, attempts: int) -> str:
+    """What the operator reads about a message given up after ``attempts`` deliveries."""
+    message = exc.message if isinstance(exc, AutoloaderError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, TerminalError):
+        return message
+    return f"gave up after {attempts} attempts: {message}"
 
 
 def _skip_reason(event: ev.RunRequested, state: IngestionState | None) -> str | None:

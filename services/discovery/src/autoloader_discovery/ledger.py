@@ -13,6 +13,16 @@ from autoloader_db.database import Connection, Pool, UniqueViolation
 
 
 @dataclass(frozen=True)
+class RunningRun:
+    """A run the watchdog looks at."""
+
+    run_id: str
+    tenant_id: str
+    ingestion_id: str
+    planned: bool
+
+
+@dataclass(frozen=True)
 class RunRow:
     """Discovery's bookkeeping of one run."""
 
@@ -274,6 +284,21 @@ class Ledger:
         value = await self._pool.fetchval("SELECT run_id FROM discovery.batches WHERE batch_id = $1", batch_id)
         return str(value) if value else None
 
+    async def running_since(self, started_before: datetime, *, limit: int = 100) -> list[RunningRun]:
+        """Runs still running that started before ``started_before`` (oldest first)."""
+        rows = await self._pool.fetch(
+            """SELECT run_id, tenant_id, ingestion_id, planned FROM discovery.runs
+               WHERE status = 'running' AND started_at < $1 ORDER BY started_at LIMIT $2""",
+            started_before,
+            limit,
+        )
+        return [RunningRun(**dict(r.items())) for r in rows]
+
+    async def batch_states(self, run_id: str) -> dict[str, str]:
+        """Each of the run's batches and its state (``planned``, ``loaded`` or ``failed``)."""
+        rows = await self._pool.fetch("SELECT batch_id, state FROM discovery.batches WHERE run_id = $1", run_id)
+        return {r["batch_id"]: r["state"] for r in rows}
+
     async def batch_summary(self, run_id: str) -> dict[str, Any]:
         """Aggregate the run's batches: counts by state, files, rows, bytes, errors, snapshots."""
         rows = await self._pool.fetch(
@@ -376,3 +401,38 @@ async def record_skipped(
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'skipped') ON CONFLICT DO NOTHING""",
         [(tenant_id, ingestion_id, f.path, f.identity, f.size, f.etag, f.modified_at, seen_at) for f in files],
     )
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Where an ingestion's activation baseline stands: ``pending``, ``recorded`` or ``failed``."""
+
+    state: str
+    error: str | None
+    updated_at: datetime
+
+
+class Baselines:
+    """The activation baselines of ingestions with include_existing_files = false."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def get(self, ingestion_id: str) -> Baseline | None:
+        """The baseline's state; None for an ingestion activated before baselines were tracked."""
+        row = await self._pool.fetchrow(
+            "SELECT state, error, updated_at FROM discovery.baselines WHERE ingestion_id = $1", ingestion_id
+        )
+        return Baseline(**dict(row.items())) if row else None
+
+    async def mark(self, *, tenant_id: str, ingestion_id: str, state: str, error: str | None = None) -> None:
+        """Set the baseline's state (``pending`` when it starts, then ``recorded`` or ``failed``)."""
+        await self._pool.execute(
+            """INSERT INTO discovery.baselines (ingestion_id, tenant_id, state, error, updated_at)
+               VALUES ($1, $2, $3, $4, now())
+               ON CONFLICT (ingestion_id) DO UPDATE SET state = $3, error = $4, updated_at = now()""",
+            ingestion_id,
+            tenant_id,
+            state,
+            error,
+        )

@@ -10,8 +10,8 @@ from autoloader_bus.event_store import EventStore
 from autoloader_bus.rpc import serve
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.events import BatchPlanned, IngestionDeleted, TableDropRequested
-from autoloader_contracts.rpc import PREVIEW_SAMPLE, PreviewSampleRequest
-from autoloader_contracts.subjects import events_of, rpc_subject
+from autoloader_contracts.rpc import PREVIEW_SAMPLE, SETTLE_BATCH, PreviewSampleRequest, SettleBatchRequest
+from autoloader_contracts.subjects import LOADER_CONSUMER, events_of, rpc_subject
 from autoloader_core.clock import SystemClock
 from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
@@ -39,7 +39,7 @@ TEST_CLUSTER = rpc_subject(SERVICE, "test_cluster")
 def consumer_spec(settings: Settings) -> ConsumerSpec:
     """The loader's durable consumer: planned batches and deleted ingestions."""
     return ConsumerSpec(
-        durable=SERVICE,
+        durable=LOADER_CONSUMER,
         filter_subjects=[events_of(BatchPlanned), events_of(IngestionDeleted), events_of(TableDropRequested)],
         ack_wait_seconds=settings.ack_wait_seconds,
         max_deliver=settings.max_deliver,
@@ -83,8 +83,12 @@ async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> N
         await serve(
             runtime.bus, PREVIEW_SAMPLE, previews.preview_sample, queue=SERVICE, request_type=PreviewSampleRequest
         ),
+        await serve(
+            runtime.bus, SETTLE_BATCH, handlers.settle_batch, queue=SERVICE, request_type=SettleBatchRequest
+        ),
     ]
-    consumer = asyncio.create_task(consume(runtime.bus, consumer_spec(settings), handlers.handle, runtime.stop))
+    consuming = consume(runtime.bus, consumer_spec(settings), handlers.handle, runtime.stop, give_up=handlers.give_up)
+    consumer = asyncio.create_task(consuming)
     runtime.ready()
     log.info("loader ready", extra={"warehouse": settings.warehouse_uri})
     try:

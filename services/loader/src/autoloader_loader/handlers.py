@@ -32,7 +32,8 @@ from autoloader_contracts.events import (
     TableDropRequested,
 )
 from autoloader_contracts.ingestion import IngestionConfig
-from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
+from autoloader_contracts.rpc import SettleBatchReply, SettleBatchRequest
+from autoloader_core.errors import AutoloaderError, ConflictError, NotFoundError, TerminalError, TransientError
 from autoloader_core.ids import deterministic_id
 from autoloader_core.settings import Settings
 from autoloader_loader.engine import (
@@ -50,6 +51,9 @@ log = logging.getLogger(__name__)
 
 ACTOR = "service:loader"
 FAULT_AFTER_COMMIT = "loader.after_commit"
+FAULT_EXIT_BEFORE_LOAD = "loader.exit_before_load"
+FAULT_FAIL_LOAD = "loader.fail_load"
+SCHEMA_VERSION_ATTEMPTS = 10
 T = TypeVar("T")
 
 
@@ -101,23 +105,58 @@ class LoaderHandlers:
             extra={"run_id": requested.aggregate_id, "table": ref.identifier, "existed": existed},
         )
 
+    async def give_up(self, delivery: Delivery, exc: Exception) -> None:
+        """The consumer gives a message up: a batch that could not be loaded is recorded as failed.
+
+        A refresh's table drop that was given up has no outcome event; discovery's run watchdog
+        fails that run.
+        """
+        if isinstance(delivery.event, BatchPlanned):
+            await self._append_failed(delivery.event, exc, attempts=delivery.attempt)
+
+    async def settle_batch(self, request: SettleBatchRequest) -> SettleBatchReply:
+        """Record the outcome of a batch this service is done with but that has none (watchdog RPC).
+
+        That happens when the loader died on the batch's last delivery, or could not append the
+        outcome: the batch's commit is looked for in the table, so a batch that was committed is
+        reported loaded (never failed, which would load its files twice on a retry).
+
+        Raises:
+            NotFoundError: The batch was never planned.
+        """
+        history = [stored.event for stored in await self._store.read(request.tenant_id, "batch", request.batch_id)]
+        if any(isinstance(event, BatchLoaded) for event in history):
+            return SettleBatchReply(outcome="loaded", already_recorded=True)
+        if any(isinstance(event, BatchFailed) for event in history):
+            return SettleBatchReply(outcome="failed", already_recorded=True)
+        planned = next((event for event in history if isinstance(event, BatchPlanned)), None)
+        if planned is None:
+            raise NotFoundError(f"batch {request.batch_id} was never planned")
+        committed = await self._engine.find_committed(planned)
+        if committed is not None:
+            await self._store.append(_loaded_event(planned, committed))
+            return SettleBatchReply(outcome="loaded")
+        error = RunError(error_type="batch_abandoned", message=request.reason)
+        log.error("batch settled as failed", extra={"batch_id": planned.aggregate_id, "error": request.reason})
+        await self._store.append(
+            BatchFailed(**_outcome_envelope(planned, "failed"), paths=[f.path for f in planned.files], error=error)
+        )
+        return SettleBatchReply(outcome="failed")
+
     async def on_batch_planned(self, planned: BatchPlanned, delivery: Delivery) -> None:
         """Load the batch and record the outcome as an event.
 
         Raises:
-            TransientError: The load may succeed later and this is not the last attempt.
+            TransientError: The load may succeed later (on its last delivery the consumer gives
+                it up and :meth:`give_up` records the failure).
         """
+        self._fault_before_load(planned)
         try:
             result = await self._keeping_alive(delivery, self._load(planned))
         except TerminalError as exc:
             if isinstance(exc, SchemaChangeError):
                 mode = planned.format.schema.evolution_mode
-                await self._append_schema_change(planned, DetectedChange(exc.change, mode, "pending"))
-            await self._append_failed(planned, exc, attempts=delivery.attempt)
-            return
-        except Exception as exc:
-            if not delivery.is_last_attempt:
-                raise
+                await self.record_schema_change(planned, DetectedChange(exc.change, mode, "pending"))
             await self._append_failed(planned, exc, attempts=delivery.attempt)
             return
         if self._settings.fault == FAULT_AFTER_COMMIT and not result.already_committed:
@@ -125,7 +164,7 @@ class LoaderHandlers:
             log.warning("fault injection: exiting after the Iceberg commit", extra={"batch_id": planned.aggregate_id})
             os._exit(137)
         if result.schema_change is not None:
-            await self._append_schema_change(planned, result.schema_change)
+            await self.record_schema_change(planned, result.schema_change)
         await self._store.append(_loaded_event(planned, result))
         log.info(
             "batch loaded",
@@ -136,32 +175,44 @@ class LoaderHandlers:
             },
         )
 
-    async def _append_schema_change(self, planned: BatchPlanned, detected: DetectedChange) -> None:
-        """Record the batch's schema change as the ingestion's next schema version."""
-        history = await self._store.read(planned.tenant_id, "ingestion", planned.ingestion_id)
-        version = 1 + sum(isinstance(stored.event, SchemaChangeDetected) for stored in history)
-        await self._store.append(
-            SchemaChangeDetected(
-                # One version per run and diff: the run's other batches (and redeliveries) add none.
-                event_id=deterministic_id("evt", planned.ingestion_id, planned.run_id, _diff_key(detected.change)),
-                occurred_at=datetime.now(UTC),
-                tenant_id=planned.tenant_id,
-                aggregate_id=planned.ingestion_id,
-                actor=ACTOR,
-                correlation_id=planned.run_id,
-                causation_id=planned.event_id,
-                version=version,
-                diff=detected.change,
-                files=[f.path for f in planned.files],
-                run_id=planned.run_id,
-                mode=detected.mode,
-                resolution=detected.resolution,
+    def _fault_before_load(self, planned: BatchPlanned) -> None:
+        """Crash tests: die, or fail transiently, on every delivery of a batch (never set in production)."""
+        if self._settings.fault == FAULT_EXIT_BEFORE_LOAD:
+            log.warning("fault injection: exiting before the load", extra={"batch_id": planned.aggregate_id})
+            os._exit(137)
+        if self._settings.fault == FAULT_FAIL_LOAD:
+            raise TransientError("fault injection: the object store timed out")
+
+    async def record_schema_change(self, planned: BatchPlanned, detected: DetectedChange) -> None:
+        """Record the batch's schema change as the ingestion's next schema version.
+
+        The version number is 1 + the versions already in the ingestion's history, and the append
+        expects that history unchanged: two loaders recording changes at once cannot give two
+        changes one number (the loser reads the history again and takes the next number).
+
+        Raises:
+            TransientError: The ingestion kept changing under every attempt.
+        """
+        # One version per run and diff: the run's other batches (and redeliveries) add none.
+        event_id = deterministic_id("evt", planned.ingestion_id, planned.run_id, _diff_key(detected.change))
+        for _ in range(SCHEMA_VERSION_ATTEMPTS):
+            history = await self._store.read(planned.tenant_id, "ingestion", planned.ingestion_id)
+            if any(stored.event.event_id == event_id for stored in history):
+                return
+            version = 1 + sum(isinstance(stored.event, SchemaChangeDetected) for stored in history)
+            try:
+                await self._store.append(
+                    _schema_change_event(planned, detected, event_id=event_id, version=version),
+                    expected_version=history[-1].seq if history else 0,
+                )
+            except ConflictError:
+                continue
+            log.info(
+                "schema change recorded",
+                extra={"ingestion_id": planned.ingestion_id, "version": version, "resolution": detected.resolution},
             )
-        )
-        log.info(
-            "schema change recorded",
-            extra={"ingestion_id": planned.ingestion_id, "version": version, "resolution": detected.resolution},
-        )
+            return
+        raise TransientError(f"ingestion {planned.ingestion_id} kept changing while its schema change was recorded")
 
     async def _load(self, planned: BatchPlanned) -> BatchResult:
         # A redelivered batch that is already in the table needs no download.
@@ -248,6 +299,26 @@ def _outcome_envelope(planned: BatchPlanned, outcome: str) -> dict[str, Any]:
         "ingestion_id": planned.ingestion_id,
         "run_id": planned.run_id,
     }
+
+
+def _schema_change_event(
+    planned: BatchPlanned, detected: DetectedChange, *, event_id: str, version: int
+) -> SchemaChangeDetected:
+    return SchemaChangeDetected(
+        event_id=event_id,
+        occurred_at=datetime.now(UTC),
+        tenant_id=planned.tenant_id,
+        aggregate_id=planned.ingestion_id,
+        actor=ACTOR,
+        correlation_id=planned.run_id,
+        causation_id=planned.event_id,
+        version=version,
+        diff=detected.change,
+        files=[f.path for f in planned.files],
+        run_id=planned.run_id,
+        mode=detected.mode,
+        resolution=detected.resolution,
+    )
 
 
 def _diff_key(change: SchemaChange) -> str:

@@ -96,7 +96,8 @@ async def project_forever(runtime: ServiceRuntime, pool: Pool) -> None:
         async with pool.acquire() as conn:
             position = await checkpoint(conn)
         try:
-            async for batch in follow(runtime.bus, [ALL_EVENTS], after=position, stop=runtime.stop):
+            following = follow(runtime.bus, [ALL_EVENTS], after=position, stop=runtime.stop, reader="projector")
+            async for batch in following:
                 if batch:
                     position = await apply_batch(pool, batch, position)
                 else:

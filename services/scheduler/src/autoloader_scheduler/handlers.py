@@ -26,6 +26,7 @@ from autoloader_scheduler.domain import Schedules, Tick, run_requested
 log = logging.getLogger(__name__)
 
 FILTERS = (aggregate_events("ingestion"), events_of(RunRequested))
+READER = "scheduler"
 RETRY_SECONDS = 1.0
 """Real seconds before ticks whose append failed transiently are tried again."""
 MAX_SLEEP_SECONDS = 30.0
@@ -61,7 +62,8 @@ class Scheduler:
         if target:
             # One ordered consumer streams the history (one request per event would be slow on a
             # long log). Events appended meanwhile are left to the follower, which starts after it.
-            async with contextlib.aclosing(follow(self._bus, FILTERS, after=0, stop=self._stop)) as batches:
+            replay = follow(self._bus, FILTERS, after=0, stop=self._stop, reader=READER)
+            async with contextlib.aclosing(replay) as batches:
                 async for batch in batches:
                     history += [stored for stored in batch if stored.seq <= target]
                     if not batch or batch[-1].seq >= target:
@@ -89,7 +91,8 @@ class Scheduler:
     async def _follow_forever(self) -> None:
         while not self._stop.is_set():
             try:
-                async for batch in follow(self._bus, FILTERS, after=self._position, stop=self._stop):
+                following = follow(self._bus, FILTERS, after=self._position, stop=self._stop, reader=READER)
+                async for batch in following:
                     self._apply_batch(batch)
             except asyncio.CancelledError:
                 raise
