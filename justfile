@@ -26,6 +26,10 @@ lint:
     uv run lint-imports
     uv run mypy {{mypy_targets}}
 
+# 100 randomized crash trials (SIGKILL of a random service mid-run; CI runs 10), with the tally printed
+crash-trials trials="100":
+    AUTOLOADER_CRASH_TRIALS={{trials}} uv run pytest tests/e2e/test_crash_trials.py -q -s -p no:randomly -k random
+
 # full stack vs bare PyArrow + PyIceberg on the same files
 bench:
     uv run python bench/full_stack_vs_bare.py

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,7 +36,7 @@ from autoloader_contracts.events import BatchPlanned, FileResult, RunError
 from autoloader_contracts.rpc import PreviewSampleReply
 from autoloader_core.errors import FieldError, NotFoundError, TerminalError, TransientError, ValidationFailed
 from autoloader_core.settings import Settings
-from autoloader_loader import bad_data, sampling, streaming, tables, writes
+from autoloader_loader import bad_data, faults, sampling, streaming, tables, writes
 from autoloader_loader.domain import catalog_name, sqlalchemy_url, warehouse_location
 from autoloader_loader.engine import (
     MAX_SAMPLE_ROWS,
@@ -179,6 +180,7 @@ class EmbeddedEngine:
             create_table=lambda schema: self._create_table(catalog, ref, schema, planned),
             ingested_at=datetime.now(UTC),
             stage=stage,
+            before_commit=self._fault_before_commit,
         )
         try:
             files = self._read_into(writer, planned, paths, bad, skip={e.file for e in left_out})
@@ -199,6 +201,12 @@ class EmbeddedEngine:
                 schema_change=writer.schema_change,
             )
         )
+
+    def _fault_before_commit(self) -> None:
+        """Crash tests: die with the batch's data files written but not committed (never set in production)."""
+        if self._settings.fault == faults.BEFORE_COMMIT:
+            log.warning("fault injection: exiting before the Iceberg commit")
+            os._exit(137)
 
     @staticmethod
     def _read_into(

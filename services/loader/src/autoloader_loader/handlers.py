@@ -36,6 +36,7 @@ from autoloader_contracts.rpc import SettleBatchReply, SettleBatchRequest
 from autoloader_core.errors import AutoloaderError, ConflictError, NotFoundError, TerminalError, TransientError
 from autoloader_core.ids import deterministic_id
 from autoloader_core.settings import Settings
+from autoloader_loader import faults
 from autoloader_loader.engine import (
     BatchResult,
     DetectedChange,
@@ -50,9 +51,6 @@ from autoloader_loader.staging import Stager
 log = logging.getLogger(__name__)
 
 ACTOR = "service:loader"
-FAULT_AFTER_COMMIT = "loader.after_commit"
-FAULT_EXIT_BEFORE_LOAD = "loader.exit_before_load"
-FAULT_FAIL_LOAD = "loader.fail_load"
 SCHEMA_VERSION_ATTEMPTS = 10
 T = TypeVar("T")
 
@@ -159,13 +157,16 @@ class LoaderHandlers:
                 await self.record_schema_change(planned, DetectedChange(exc.change, mode, "pending"))
             await self._append_failed(planned, exc, attempts=delivery.attempt)
             return
-        if self._settings.fault == FAULT_AFTER_COMMIT and not result.already_committed:
+        if self._settings.fault == faults.AFTER_COMMIT and not result.already_committed:
             # Crash tests: the batch is committed to Iceberg but neither announced nor acknowledged.
             log.warning("fault injection: exiting after the Iceberg commit", extra={"batch_id": planned.aggregate_id})
             os._exit(137)
         if result.schema_change is not None:
             await self.record_schema_change(planned, result.schema_change)
         await self._store.append(_loaded_event(planned, result))
+        if self._settings.fault == faults.AFTER_ANNOUNCE and not result.already_committed:
+            log.warning("fault injection: exiting after BatchLoaded", extra={"batch_id": planned.aggregate_id})
+            os._exit(137)
         log.info(
             "batch loaded",
             extra={
@@ -177,10 +178,10 @@ class LoaderHandlers:
 
     def _fault_before_load(self, planned: BatchPlanned) -> None:
         """Crash tests: die, or fail transiently, on every delivery of a batch (never set in production)."""
-        if self._settings.fault == FAULT_EXIT_BEFORE_LOAD:
+        if self._settings.fault == faults.EXIT_BEFORE_LOAD:
             log.warning("fault injection: exiting before the load", extra={"batch_id": planned.aggregate_id})
             os._exit(137)
-        if self._settings.fault == FAULT_FAIL_LOAD:
+        if self._settings.fault == faults.FAIL_LOAD:
             raise TransientError("fault injection: the object store timed out")
 
     async def record_schema_change(self, planned: BatchPlanned, detected: DetectedChange) -> None:

@@ -76,6 +76,8 @@ class BatchWriter:
     ingested_at: datetime
     stage: Callable[[Transaction], tables.StagedTable] = tables.StagedTable
     """Wraps the batch's transaction (the Spark engine's version has Spark write the data files)."""
+    before_commit: Callable[[], None] | None = None
+    """Called when every data file is written, just before the catalog commit (crash tests)."""
     staged: tables.StagedTable | None = None
     schema_change: DetectedChange | None = None
     rows_written: int = 0
@@ -115,6 +117,8 @@ class BatchWriter:
         }
         self._write_group(properties)
         assert self.staged is not None  # a group was written
+        if self.before_commit is not None:
+            self.before_commit()
         return self.staged.transaction.commit_transaction()
 
     def abandon(self) -> None:
