@@ -70,3 +70,26 @@ def test_settings_round_trip_through_the_environment() -> None:
 def test_a_bad_value_names_the_variable() -> None:
     with pytest.raises(ValueError, match="AUTOLOADER_API_PORT"):
         Settings.from_env({"AUTOLOADER_API_PORT": "eighty"})
+
+
+def test_a_secret_may_come_from_the_file_its_file_variable_names(tmp_path: Path) -> None:
+    keys = tmp_path / "secret-keys"
+    keys.write_text("k1:c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm\n")
+    token = tmp_path / "token"
+    token.write_text("admin-from-file")
+
+    settings = Settings.from_env(
+        {"AUTOLOADER_SECRET_KEYS_FILE": str(keys), "AUTOLOADER_ADMIN_TOKEN_FILE": str(token)}
+    )
+
+    assert settings.secret_keys.reveal() == "k1:c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm"
+    assert settings.admin_token.reveal() == "admin-from-file"
+    # The variable itself wins over its file.
+    assert Settings.from_env(
+        {"AUTOLOADER_ADMIN_TOKEN": "direct", "AUTOLOADER_ADMIN_TOKEN_FILE": str(token)}
+    ).admin_token.reveal() == "direct"
+
+
+def test_an_unreadable_secret_file_names_the_variable_not_the_content(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="AUTOLOADER_SECRET_KEYS_FILE=.*cannot be read"):
+        Settings.from_env({"AUTOLOADER_SECRET_KEYS_FILE": str(tmp_path / "missing")})

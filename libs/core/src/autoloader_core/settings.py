@@ -111,6 +111,8 @@ class Settings:
         for f in fields(cls):
             name = f.metadata["env"]
             raw = env.get(name)
+            if (raw is None or raw == "") and isinstance(f.default, Secret):
+                raw = _secret_file(env, name)
             if raw is None or raw == "":
                 continue
             try:
@@ -132,6 +134,21 @@ class Settings:
                 rendered = str(value)
             env[f.metadata["env"]] = rendered
         return env
+
+
+def _secret_file(env: Mapping[str, str], name: str) -> str | None:
+    """A secret from the file ``<name>_FILE`` names (Docker and Kubernetes mount secrets as files).
+
+    Raises:
+        ValueError: The file cannot be read; the message names the variable, never the content.
+    """
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from exc
 
 
 def env_variables() -> dict[str, str]:

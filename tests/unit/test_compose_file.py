@@ -1,0 +1,53 @@
+"""docker-compose.yml gives every service its secrets as Compose secrets (files), never as plain variables.
+
+No Docker engine runs here, so the file is checked as data: the services read the files through the
+``*_FILE`` variables that ``Settings.from_env`` understands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from autoloader_core.settings import Secret, Settings
+
+pytestmark = pytest.mark.unit
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+SERVICES = ("api", "scheduler", "discovery", "loader", "projector")
+SECRETS = {"AUTOLOADER_ADMIN_TOKEN": "autoloader_admin_token", "AUTOLOADER_SECRET_KEYS": "autoloader_secret_keys"}
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_reads_its_secrets_from_compose_secret_files(service: str) -> None:
+    spec = _compose()["services"][service]
+    environment = spec["environment"]
+    for variable, secret in SECRETS.items():
+        assert variable not in environment, f"{service}: {variable} must come from a secret file"
+        assert environment[f"{variable}_FILE"] == f"/run/secrets/{secret}"
+        assert secret in spec["secrets"]
+
+
+def test_the_secrets_are_declared_from_the_operators_environment() -> None:
+    declared = _compose()["secrets"]
+    assert {name: declared[name] for name in SECRETS.values()} == {
+        secret: {"environment": variable} for variable, secret in SECRETS.items()
+    }
+
+
+def test_settings_read_the_compose_secret_files(tmp_path: Path) -> None:
+    environment = dict(_compose()["services"]["loader"]["environment"])
+    for variable, secret in SECRETS.items():
+        (tmp_path / secret).write_text("k1:c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm\n")
+        environment[f"{variable}_FILE"] = str(tmp_path / secret)
+    settings = Settings.from_env(environment)
+    assert settings.secret_keys == Secret("k1:c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm")
+    assert settings.admin_token
