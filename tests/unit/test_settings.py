@@ -91,5 +91,5 @@ def test_a_secret_may_come_from_the_file_its_file_variable_names(tmp_path: Path)
 
 
 def test_an_unreadable_secret_file_names_the_variable_not_the_content(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="AUTOLOADER_SECRET_KEYS_FILE=.*cannot be read"):
+    with pytest.raises(ValueError, match=r"AUTOLOADER_SECRET_KEYS_FILE=.*cannot be read"):
         Settings.from_env({"AUTOLOADER_SECRET_KEYS_FILE": str(tmp_path / "missing")})

@@ -72,6 +72,8 @@ class NatsServer:
     store_dir: Path
     port: int = field(default_factory=free_port)
     monitor_port: int = field(default_factory=free_port)
+    extra_config: str = ""
+    """More server configuration (e.g. an ``authorization`` block), appended as is."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,7 +87,7 @@ class NatsServer:
         config = self.store_dir / "nats.conf"
         config.write_text(
             f'listen: "127.0.0.1:{self.port}"\nhttp: "127.0.0.1:{self.monitor_port}"\n'
-            f'max_payload: 8MB\njetstream {{ store_dir: "{self.store_dir}" }}\n'
+            f'max_payload: 8MB\njetstream {{ store_dir: "{self.store_dir}" }}\n{self.extra_config}\n'
         )
         log = self.store_dir / "nats.log"
         with log.open("ab") as out:

@@ -1,0 +1,1 @@
+"""Runnable examples of integrations with Autoloader (see docs/integrations.md)."""
