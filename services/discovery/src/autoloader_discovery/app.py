@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from autoloader_bus.consumer import ConsumerSpec, consume
+from autoloader_bus.consumer import ConsumerSpec, consume, until_bound
 from autoloader_bus.event_store import EventStore
-from autoloader_bus.rpc import serve
+from autoloader_bus.rpc import serve, unsubscribe_all
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.rpc import SELECT_FILES, SelectFilesRequest
 from autoloader_contracts.subjects import events_of
@@ -14,7 +14,7 @@ from autoloader_core.clock import clock_for
 from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
 from autoloader_db.credentials import CredentialStore
-from autoloader_db.database import Pool, create_pool
+from autoloader_db.database import Pool, close_pool, create_pool
 from autoloader_discovery.alerts import AlertBook, AlertMonitor
 from autoloader_discovery.costs import RunCosting
 from autoloader_discovery.handlers import Discovery
@@ -52,21 +52,28 @@ def build_discovery(settings: Settings, *, store: EventStore, pool: Pool) -> tup
 async def body(runtime: ServiceRuntime) -> None:
     """Service body: consume run requests, activations and batch outcomes until stopped."""
     settings = runtime.settings
-    pool = await create_pool(settings.database_url, max_size=4)
+    pool = await runtime.wait_for("PostgreSQL", lambda: create_pool(settings.database_url, max_size=4))
     try:
         discovery, selection = build_discovery(settings, store=EventStore(runtime.bus), pool=pool)
         subscription = await serve(
             runtime.bus, SELECT_FILES, selection.select_files, queue=SERVICE, request_type=SelectFilesRequest
         )
         watcher = asyncio.create_task(discovery.alerts.watch_forever(runtime.stop))
-        runtime.ready()
+        bound = asyncio.Event()
+        consumer = asyncio.create_task(
+            consume(runtime.bus, consumer_spec(settings), discovery.handle, runtime.stop, bound=bound)
+        )
         try:
-            await consume(runtime.bus, consumer_spec(settings), discovery.handle, runtime.stop)
+            # Serving means consuming: report it only once the durable consumer is bound.
+            if await until_bound(bound, consumer):
+                runtime.ready()
+            await consumer
         finally:
             watcher.cancel()
-            await subscription.unsubscribe()
+            consumer.cancel()
+            await unsubscribe_all([subscription])
     finally:
-        await pool.close()
+        await close_pool(pool)
 
 
 def consumer_spec(settings: Settings) -> ConsumerSpec:
