@@ -7,7 +7,7 @@ from litestar.di import NamedDependency
 
 from autoloader_api.schemas import ServiceStatus, StatusOut
 from autoloader_bus.connection import Bus
-from autoloader_bus.heartbeat import read_beats
+from autoloader_bus.heartbeat import ServiceBeat, read_beats
 from autoloader_core.clock import Clock
 from autoloader_core.settings import Settings
 
@@ -38,7 +38,15 @@ class StatusController(Controller):
                     started_at=beat.started_at,
                     last_heartbeat=beat.last_heartbeat,
                     age_seconds=round(age, 3),
-                    status=beat.status if age <= stale_after else "stale",
+                    status=_status(beat, stale=age > stale_after),
+                    state=beat.state,
                 )
             )
         return StatusOut(services=services)
+
+
+def _status(beat: ServiceBeat, *, stale: bool) -> str:
+    """``ready`` (serving), ``starting``, or ``stale`` (missed several beats)."""
+    if stale:
+        return "stale"
+    return "ready" if beat.serving else "starting"
