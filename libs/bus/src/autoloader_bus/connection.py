@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import nats
@@ -44,9 +45,17 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _UNAVAILABLE_ERRORS)
 
 
+_ERROR_LOG_INTERVAL_SECONDS = 10.0
+_last_error_logged = [0.0]
+
+
 async def _on_error(exc: Exception) -> None:
-    # nats-py's default logs a traceback per failed reconnect attempt: one line is enough.
-    log.warning("NATS connection error", extra={"error": repr(exc)})
+    # nats-py's default logs a traceback for each reconnect attempt (two a second while the
+    # server is down): one line every few seconds tells the same.
+    now = time.monotonic()
+    if now - _last_error_logged[0] >= _ERROR_LOG_INTERVAL_SECONDS:
+        _last_error_logged[0] = now
+        log.warning("NATS connection error", extra={"error": repr(exc)})
 
 
 async def _on_disconnected() -> None:
