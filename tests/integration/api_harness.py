@@ -134,7 +134,8 @@ async def api_stack(
     pool = await create_pool(database_url, max_size=4)
     try:
         async with running_projector(settings, bus):
-            app = create_app(settings, bus=bus, pool=pool, rpc_timeout=rpc_timeout)
+            # Only the projector runs beside the app here: readiness waits for it alone.
+            app = create_app(settings, bus=bus, pool=pool, rpc_timeout=rpc_timeout, ready_services=("projector",))
             async with serving(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
                 landing = data_dir / "landing"
                 yield ApiStack(client=client, settings=settings, bus=bus, pool=pool, landing=landing)

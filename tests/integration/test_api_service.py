@@ -33,7 +33,13 @@ async def test_body_serves_until_stopped(nats_url: str, database_url: str, data_
             await asyncio.sleep(0.05)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             ready = await client.get("/health/ready")
-        assert ready.json() == {"status": "ok", "checks": {"nats": "ok", "postgres": "ok"}}
+        # The api answers, but no other service runs here: not ready, and it says which.
+        assert ready.status_code == 503
+        assert ready.headers["retry-after"]
+        checks = ready.json()["checks"]
+        assert (checks["nats"], checks["postgres"]) == ("ok", "ok")
+        assert {checks[name] for name in ("scheduler", "discovery", "loader", "projector")} == {"down: no heartbeat"}
+        assert "loader down: no heartbeat" in ready.json()["detail"]
         await asyncio.sleep(0.3)
         assert [beat.service for beat in await read_beats(bus)] == ["api"]
     finally:

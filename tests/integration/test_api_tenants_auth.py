@@ -99,7 +99,7 @@ async def test_health_and_openapi_are_public(stack: ApiStack) -> None:
 
     assert live.status_code == 200
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"nats": "ok", "postgres": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"nats": "ok", "postgres": "ok", "projector": "ok"}}
     assert openapi.status_code == 200
     paths = openapi.json()["paths"]
     assert "/api/v1/ingestions/{ingestion_id}/runs/{run_id}" in paths

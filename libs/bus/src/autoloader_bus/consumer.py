@@ -7,11 +7,16 @@ consumer's ``give_up`` hook records the failure as a domain event (so no run wai
 outcome that will never come), the message is dead-lettered with the reason, then terminated.
 A message that is not a known event is dead-lettered and terminated at once. No handler writes
 its own "last attempt" logic.
+
+A consumer outlives NATS outages: binding waits for the server with backoff, a failing fetch is
+retried with backoff, and an acknowledgement that cannot reach the server is left to the
+server's redelivery (handlers are idempotent).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -19,13 +24,15 @@ from dataclasses import dataclass
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError as JsNotFound
 
-from autoloader_bus.connection import Bus
+from autoloader_bus.connection import Bus, is_unavailable
 from autoloader_bus.deadletter import DeadLetter, record_dead_letter, undecodable
 from autoloader_contracts.codec import UnknownEventType, decode
 from autoloader_contracts.events import Event
+from autoloader_core.backoff import Backoff, sleep_or_stop
 from autoloader_core.clock import utcnow
 from autoloader_core.errors import TerminalError, TransientError
 
@@ -89,30 +96,78 @@ async def ensure_consumer(bus: Bus, spec: ConsumerSpec) -> None:
 
 
 async def consume(
-    bus: Bus, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event, *, give_up: GiveUp | None = None
+    bus: Bus,
+    spec: ConsumerSpec,
+    handler: Handler,
+    stop: asyncio.Event,
+    *,
+    give_up: GiveUp | None = None,
+    bound: asyncio.Event | None = None,
 ) -> None:
     """Deliver events matching ``spec`` to ``handler`` one at a time until ``stop`` is set.
 
     Args:
-        bus: The connection.
+        bus: The connected bus.
         spec: The durable consumer.
-        handler: Handles one delivery (see the module docstring for the acknowledgement policy).
-        stop: Set it to stop consuming.
+        handler: Handles one delivery (see the module doc for the acknowledgement policy).
+        stop: Set to stop consuming.
         give_up: Records the failure outcome of a message being given up; it must be idempotent
             (a crash before the ``term`` delivers the message again).
+        bound: Set once the durable consumer exists and this process is bound to it, i.e. when
+            the service really consumes (it reports ``serving`` only then).
     """
-    await ensure_consumer(bus, spec)
-    subscription = await bus.js.pull_subscribe_bind(durable=spec.durable, stream=bus.stream)
+    subscription = await _bind(bus, spec, stop)
+    if subscription is None:
+        return
+    if bound is not None:
+        bound.set()
+    backoff = Backoff(initial=0.5, cap=10.0)
+    reconnects = _reconnects(bus)
     try:
         while not stop.is_set():
+            if _reconnects(bus) != reconnects:
+                # The server restarted: make sure the durable consumer is there (it is, when the
+                # store survived; otherwise it is recreated and the stream is read again).
+                reconnects = _reconnects(bus)
+                with contextlib.suppress(NatsError, OSError):
+                    await ensure_consumer(bus, spec)
             try:
                 messages = await subscription.fetch(spec.batch_size, timeout=1.0)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
                 continue
+            except (NatsError, OSError) as exc:
+                delay = backoff.next_delay()
+                log.warning("fetching events failed; retrying", extra={"durable": spec.durable,
+                                                                        "error": repr(exc), "retry_in": delay})
+                await sleep_or_stop(stop, delay)
+                continue
+            backoff.reset()
             for message in messages:
                 await _dispatch(bus, message, spec, handler, give_up)
     finally:
-        await subscription.unsubscribe()
+        with contextlib.suppress(NatsError, OSError, TimeoutError):
+            await asyncio.wait_for(subscription.unsubscribe(), timeout=2.0)
+
+
+async def _bind(bus: Bus, spec: ConsumerSpec, stop: asyncio.Event) -> JetStreamContext.PullSubscription | None:
+    """Create the durable consumer and bind to it, waiting for NATS; ``None`` when stopped first."""
+    backoff = Backoff(initial=0.5, cap=10.0)
+    while not stop.is_set():
+        try:
+            await ensure_consumer(bus, spec)
+            return await bus.js.pull_subscribe_bind(durable=spec.durable, stream=bus.stream)
+        except (NatsError, OSError) as exc:
+            if isinstance(exc, NatsError) and not is_unavailable(exc):
+                raise
+            delay = backoff.next_delay()
+            log.warning("waiting for NATS to bind the consumer", extra={"durable": spec.durable,
+                                                                         "error": repr(exc), "retry_in": delay})
+            await sleep_or_stop(stop, delay)
+    return None
+
+
+def _reconnects(bus: Bus) -> int:
+    return int(bus.nc.stats.get("reconnects", 0))
 
 
 async def _dispatch(bus: Bus, message: Msg, spec: ConsumerSpec, handler: Handler, give_up: GiveUp | None) -> None:
@@ -130,7 +185,7 @@ async def _dispatch(bus: Bus, message: Msg, spec: ConsumerSpec, handler: Handler
             attempts=attempt,
         )
         await record_dead_letter(bus, letter)
-        await message.term()
+        await _settle(message.term())
         return
     delivery = Delivery(
         event=event,
@@ -145,13 +200,21 @@ async def _dispatch(bus: Bus, message: Msg, spec: ConsumerSpec, handler: Handler
     except Exception as exc:
         if isinstance(exc, TerminalError) or delivery.is_last_attempt:
             await _give_up(bus, spec, delivery, exc, give_up)
-            await message.term()
+            await _settle(message.term())
             return
         delay = spec.backoff_seconds[min(attempt, len(spec.backoff_seconds)) - 1]
         log.warning("event will be retried", extra={**_context(delivery, exc), "delay": delay}, exc_info=True)
-        await message.nak(delay=delay)
+        await _settle(message.nak(delay=delay))
     else:
-        await message.ack_sync()
+        await _settle(message.ack_sync())
+
+
+async def _settle(acknowledgement: Awaitable[object]) -> None:
+    """Send an ack/nak/term; when NATS is unreachable the server redelivers after ``ack_wait``."""
+    try:
+        await acknowledgement
+    except (NatsError, OSError, TimeoutError) as exc:
+        log.warning("acknowledgement not delivered; the server will redeliver", extra={"error": repr(exc)})
 
 
 async def _give_up(
@@ -218,3 +281,13 @@ def _context(delivery: Delivery, exc: BaseException) -> dict[str, object]:
         "attempt": delivery.attempt,
         "error": str(exc),
     }
+
+
+async def until_bound(bound: asyncio.Event, consumer: asyncio.Task[None]) -> bool:
+    """Wait until ``consume(..., bound=bound)`` is bound; False when ``consumer`` ended first."""
+    waiter = asyncio.create_task(bound.wait())
+    try:
+        await asyncio.wait({waiter, consumer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return bound.is_set()

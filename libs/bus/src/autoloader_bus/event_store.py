@@ -55,6 +55,10 @@ class EventStore:
             ConflictError: Another writer appended to the aggregate since ``expected_version``.
             TransientError: NATS did not answer.
         """
+        if not self._bus.nc.is_connected:
+            # While reconnecting, nats-py would buffer the publish and send it after we gave up
+            # waiting: the caller would be told "failed" about an append that happens later.
+            raise TransientError("NATS is not connected; the event was not appended")
         headers = {"Nats-Msg-Id": event.event_id}
         filter_subject = aggregate_filter(event.tenant_id, event.aggregate, event.aggregate_id)
         if expected_version is not None:

@@ -4,13 +4,19 @@ For single-writer readers that keep their own position (the projector's checkpoi
 scheduler's in-memory schedules): an ordered consumer delivers events strictly in sequence,
 and a reader that fails simply follows again from its last position. A message that is not a
 known event is dead-lettered and skipped: it must not stop the reader for good.
+
+An ordered consumer is ephemeral: a NATS restart may drop it, and nats-py's own recovery gives
+up if the server is still down when it notices. So after every reconnect the follower makes a
+fresh ordered consumer from the last sequence it yielded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
@@ -20,6 +26,8 @@ from autoloader_bus.connection import Bus
 from autoloader_bus.deadletter import record_dead_letter, undecodable
 from autoloader_bus.event_store import StoredEvent
 from autoloader_contracts.codec import UnknownEventType, decode
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 IDLE_SECONDS = 0.05
@@ -34,25 +42,45 @@ async def follow(
     transaction; during replay batches are large, when live they are usually single events. An
     empty batch means "idle for a moment" and lets the reader do housekeeping. ``reader`` names
     the reader in the dead letters of messages it skips.
+
+    Raises:
+        nats.errors.Error: NATS cannot be reached to create the consumer (follow again later).
     """
+    position = after
+    while not stop.is_set():
+        subscription = await _subscribe(bus, filter_subjects, after=position)
+        reconnects = _reconnects(bus)
+        try:
+            while not stop.is_set():
+                if _reconnects(bus) != reconnects:
+                    log.info("NATS reconnected; following the log again", extra={"position": position})
+                    break
+                batch = await _next_batch(bus, subscription, stop, reader)
+                if batch:
+                    position = batch[-1].seq
+                yield batch
+        finally:
+            with contextlib.suppress(NatsError, OSError, TimeoutError):
+                await asyncio.wait_for(subscription.unsubscribe(), timeout=2.0)
+
+
+async def _subscribe(bus: Bus, filter_subjects: Sequence[str], *, after: int) -> Any:
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
         opt_start_seq=after + 1,
         filter_subjects=list(filter_subjects),
     )
-    subscription = await bus.js.subscribe(
+    return await bus.js.subscribe(
         filter_subjects[0] if len(filter_subjects) == 1 else "",
         stream=bus.stream,
         ordered_consumer=True,
         config=config,
         pending_msgs_limit=10 * MAX_BATCH,
     )
-    try:
-        while not stop.is_set():
-            yield await _next_batch(bus, subscription, stop, reader)
-    finally:
-        with contextlib.suppress(NatsError):
-            await subscription.unsubscribe()
+
+
+def _reconnects(bus: Bus) -> int:
+    return int(bus.nc.stats.get("reconnects", 0))
 
 
 async def _next_batch(bus: Bus, subscription: object, stop: asyncio.Event, reader: str) -> list[StoredEvent]:

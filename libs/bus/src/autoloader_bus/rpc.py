@@ -9,6 +9,8 @@ handler runs; a caller may name the reply type to get the result decoded the sam
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -16,10 +18,11 @@ from typing import Any, TypeVar
 import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
-from autoloader_bus.connection import Bus
+from autoloader_bus.connection import Bus, is_unavailable
 from autoloader_core.errors import (
     AutoloaderError,
     ConflictError,
@@ -78,6 +81,13 @@ async def serve(
     return subscription
 
 
+async def unsubscribe_all(subscriptions: list[Subscription], timeout: float = 2.0) -> None:  # noqa: ASYNC109
+    """Unsubscribe each of ``subscriptions``, best effort and bounded (NATS may be gone)."""
+    for subscription in subscriptions:
+        with contextlib.suppress(NatsError, OSError, TimeoutError):
+            await asyncio.wait_for(subscription.unsubscribe(), timeout=timeout)
+
+
 async def call(bus: Bus, subject: str, request: Any, *, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
     """Send ``request`` and return the handler's result (decoded JSON).
 
@@ -89,6 +99,10 @@ async def call(bus: Bus, subject: str, request: Any, *, timeout: float = 30.0) -
         msg = await bus.nc.request(subject, msgspec.json.encode(request), timeout=timeout)
     except (NatsTimeout, NoRespondersError) as exc:
         raise TransientError(f"no answer from {subject.split('.')[1]} service; is it running?") from exc
+    except NatsError as exc:
+        if is_unavailable(exc):
+            raise TransientError(f"NATS is unavailable ({exc!r}); retry shortly") from exc
+        raise
     reply = msgspec.json.decode(msg.data, type=Reply)
     if reply.ok:
         return reply.result

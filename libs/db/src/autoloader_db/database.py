@@ -1,13 +1,19 @@
 """PostgreSQL access: pools, database creation and migrations.
 
 Only this library imports asyncpg; services use the aliases below and get our own error types.
+A lost or refused connection (the server is down, restarting or shutting down) surfaces as
+:class:`DatabaseUnavailable`, a :class:`TransientError`: consumers nak and retry it, the API
+answers 503. The pool opens fresh connections once the server is back.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -21,21 +27,122 @@ Record: TypeAlias = asyncpg.Record
 UniqueViolation = asyncpg.UniqueViolationError
 
 MIGRATION_LOCK = 727_001
+R = TypeVar("R")
+
+# Server-side classes meaning "this connection (or server) is going away or not there yet":
+# SQLSTATE class 08 (connection exceptions) and class 57 (operator intervention: admin/crash
+# shutdown, cannot connect now, query cancelled), and too many connections.
+_UNAVAILABLE_SERVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+# asyncpg reports a connection that died under it as an InterfaceError with one of these texts;
+# other InterfaceErrors are programming mistakes and stay what they are.
+_CLOSED_CONNECTION_TEXTS = ("connection is closed", "connection was closed", "pool is closing")
+
+
+class DatabaseUnavailable(TransientError):
+    """PostgreSQL cannot be reached or dropped the connection; retry once it is back."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means PostgreSQL is unreachable or lost the connection (not a bad query).
+
+    A bare ``OSError`` does not count here (it may be a file error); raised from an asyncpg call
+    it is already a :class:`DatabaseUnavailable`.
+    """
+    if isinstance(exc, (DatabaseUnavailable, *_UNAVAILABLE_SERVER_ERRORS)):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        return any(text in str(exc) for text in _CLOSED_CONNECTION_TEXTS)
+    return False
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    # From an asyncpg call, an OSError (refused, reset, timed out) is always the connection.
+    return isinstance(exc, OSError) or is_unavailable(exc)
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable:
+    """The :class:`DatabaseUnavailable` to raise for connection error ``exc``."""
+    if isinstance(exc, DatabaseUnavailable):
+        return exc
+    return DatabaseUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}: {exc}); retry shortly")
+
+
+def _translating(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    @functools.wraps(method)
+    async def call(*args: Any, **kwargs: Any) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            if _lost_connection(exc):
+                raise unavailable(exc) from exc
+            raise
+
+    return call
+
+
+class _Connection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection whose connection errors are :class:`DatabaseUnavailable`."""
+
+
+# Every statement a service runs goes through one of these (transactions run execute too).
+for _name in (
+    "execute", "executemany", "fetch", "fetchval", "fetchrow", "fetchmany", "prepare",
+    "copy_from_table", "copy_from_query", "copy_to_table", "copy_records_to_table",
+):
+    setattr(_Connection, _name, _translating(getattr(asyncpg.Connection, _name)))
+
+
+class _Pool(asyncpg.Pool):  # type: ignore[misc]
+    """An asyncpg pool whose failure to open a connection is :class:`DatabaseUnavailable`."""
+
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 - asyncpg's signature
+        # asyncpg's one acquire path (acquire(), and fetch/execute on the pool, use it).
+        return await _translating(super()._acquire)(timeout)
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
-    """Open a connection pool.
+    """Open a connection pool; its connection errors raise :class:`DatabaseUnavailable`.
 
     Raises:
-        TransientError: PostgreSQL is unreachable.
+        TransientError: PostgreSQL is unreachable (or refuses us: a wrong URL is retried and logged,
+            since at start-up the server or the database may simply not be there yet).
+    """
+    pool = _Pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        init=_init_connection,
+        loop=None,
+        connection_class=_Connection,
+        record_class=asyncpg.Record,
+    )
+    try:
+        opened: Pool = await pool
+    except (OSError, asyncpg.PostgresError, TransientError) as exc:
+        await pool.close()
+        raise TransientError(f"cannot reach PostgreSQL: {exc}") from exc
+    return opened
+
+
+async def close_pool(pool: Pool, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Close ``pool`` gracefully, or terminate its connections after ``timeout`` seconds.
+
+    A graceful close waits for every connection to be released and for the server to answer;
+    a stopping service must not wait for a server that is gone.
     """
     try:
-        pool: Pool = await asyncpg.create_pool(
-            url, min_size=min_size, max_size=max_size, init=_init_connection
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise TransientError(f"cannot reach PostgreSQL: {exc}") from exc
-    return pool
+        await asyncio.wait_for(pool.close(), timeout=timeout)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TransientError):
+        log.warning("closing the PostgreSQL pool timed out; terminating its connections")
+        pool.terminate()
 
 
 async def _init_connection(conn: Connection) -> None:

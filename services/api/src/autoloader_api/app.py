@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -20,7 +20,7 @@ from autoloader_api.commands import IngestionCommands
 from autoloader_api.controllers.admin import AdminController
 from autoloader_api.controllers.capabilities import CapabilitiesController
 from autoloader_api.controllers.clusters import ClusterController
-from autoloader_api.controllers.health import HealthController
+from autoloader_api.controllers.health import REQUIRED_SERVICES, HealthController, ReadinessRequirements
 from autoloader_api.controllers.ingestions import IngestionController
 from autoloader_api.controllers.monitoring import IngestionMonitoringController, TenantMonitoringController
 from autoloader_api.controllers.operations import RunControlController
@@ -49,7 +49,7 @@ from autoloader_core.clock import Clock, SystemClock
 from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
 from autoloader_db.credentials import CredentialStore
-from autoloader_db.database import Pool, create_pool
+from autoloader_db.database import Pool, close_pool, create_pool
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def create_app(
     clock: Clock | None = None,
     projection_timeout: float = 5.0,
     rpc_timeout: float = 30.0,
+    ready_services: Sequence[str] = REQUIRED_SERVICES,
 ) -> Litestar:
     """Build the HTTP app on the given adapters (tests pass their own real servers' adapters).
 
@@ -74,6 +75,7 @@ def create_app(
         clock: Source of "now" (defaults to the system clock).
         projection_timeout: Longest wait for the read models to show a write before answering.
         rpc_timeout: Longest wait for the loader to answer table questions.
+        ready_services: Services ``/health/ready`` requires serving (tests running a few name those).
     """
     clock = clock or SystemClock()
     reads = ReadModels(pool)
@@ -108,6 +110,7 @@ def create_app(
         "bus": bus,
         "pool": pool,
         "clock": clock,
+        "readiness": ReadinessRequirements(tuple(ready_services)),
         "reads": reads,
         "tenants": TenantStore(pool),
         "folders": folders,
@@ -221,14 +224,14 @@ async def serve_http(
 async def body(runtime: ServiceRuntime) -> None:
     """Service body: serve HTTP on ``api_host:api_port`` until the runtime stops."""
     settings = runtime.settings
-    pool = await create_pool(settings.database_url)
+    pool = await runtime.wait_for("PostgreSQL", lambda: create_pool(settings.database_url))
     try:
         app = create_app(settings, bus=runtime.bus, pool=pool)
         await serve_http(
             app, host=settings.api_host, port=settings.api_port, stop=runtime.stop, on_started=runtime.ready
         )
     finally:
-        await pool.close()
+        await close_pool(pool)
 
 
 async def _until_started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:

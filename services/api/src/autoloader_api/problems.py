@@ -1,4 +1,8 @@
-"""The ONE mapping from errors to RFC 9457 problem details (``application/problem+json``)."""
+"""The ONE mapping from errors to RFC 9457 problem details (``application/problem+json``).
+
+A server that is down (PostgreSQL, NATS) or a service that does not answer is a 503 with
+``Retry-After``, never a 500: the request may succeed once the server is back.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
+from autoloader_bus.connection import is_unavailable as nats_unavailable
 from autoloader_core.errors import (
     AutoloaderError,
     ConfirmationRequired,
@@ -21,10 +26,13 @@ from autoloader_core.errors import (
     TransientError,
     ValidationFailed,
 )
+from autoloader_db.database import is_unavailable as database_unavailable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+"""What a 503 tells the client to wait: about one backoff step of the services reconnecting."""
 _TYPE_PREFIX = "urn:autoloader:problem:"
 # Checked in order: the first matching class decides the status.
 _STATUS_BY_ERROR: tuple[tuple[type[AutoloaderError], int, str], ...] = (
@@ -42,7 +50,9 @@ _BACKTICKED = re.compile(r"`([^`]*)`")
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Render any exception raised while handling ``request`` as a problem-details response."""
     status, slug, detail, errors = _classify(exc)
-    if status >= 500 and not isinstance(exc, TransientError):
+    if status == 503:
+        log.warning("service unavailable", extra={"path": request.url.path, "error": str(exc)})
+    elif status >= 500:
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     body: dict[str, Any] = {
         "type": f"{_TYPE_PREFIX}{slug}",
@@ -53,11 +63,22 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     }
     if errors is not None:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=_headers(status))
+
+
+def _headers(status: int) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if status == 503:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return None
 
 
 def _classify(exc: Exception) -> tuple[int, str, str, list[FieldError] | None]:
+    if database_unavailable(exc) and not isinstance(exc, AutoloaderError):
+        return 503, "unavailable", "PostgreSQL is unavailable; retry shortly", None
+    if nats_unavailable(exc):
+        return 503, "unavailable", "NATS is unavailable; retry shortly", None
     if isinstance(exc, AutoloaderError):
         for error_type, status, slug in _STATUS_BY_ERROR:
             if isinstance(exc, error_type):

@@ -359,6 +359,9 @@ class ServiceStatus(_Out, frozen=True, kw_only=True):
     last_heartbeat: datetime
     age_seconds: float
     status: str
+    """``ready``, ``starting`` or ``stale``."""
+    state: str = "serving"
+    """What the instance last said: ``starting`` or ``serving``."""
 
 
 class DeadLetterOut(_Out, frozen=True, kw_only=True):
@@ -402,10 +405,15 @@ class StatusOut(_Out, frozen=True, kw_only=True):
 
 
 class Readiness(_Out, frozen=True, kw_only=True):
-    """``GET /health/ready``: ``ok`` or what is down."""
+    """``GET /health/ready``: ``ok`` or what is down.
+
+    ``checks`` names every check (``nats``, ``postgres``, and each service) with ``ok`` or why
+    not; ``detail`` sums up the failed ones (absent when ready).
+    """
 
     status: str
     checks: dict[str, str]
+    detail: str | UnsetType = UNSET
 
 
 # --- schema versions -----------------------------------------------------------------------

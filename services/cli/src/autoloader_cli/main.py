@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from autoloader_cli.stack import Stack
 
 DEFAULT_DATA_DIR = ".autoloader"
-MAX_RESTARTS = 5
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,21 +180,10 @@ def _print_demo(stack: Stack) -> bool:
 
 
 def _supervise(stack: Stack) -> None:
-    """Block until interrupted; restart a service that died (a few times), telling the user."""
-    restarts: dict[str, int] = {}
-    while True:
-        time.sleep(1.0)
-        for name in stack.dead_services():
-            restarts[name] = restarts.get(name, 0) + 1
-            print(f"service {name} exited; last log lines:\n{stack.log_tail(name, 15)}", file=sys.stderr)
-            if restarts[name] > MAX_RESTARTS:
-                raise TerminalError(f"service {name} keeps exiting; see {stack.logs_dir / (name + '.log')}")
-            attempt = f"{restarts[name]}/{MAX_RESTARTS}"
-            print(f"restarting {name} (attempt {attempt}) ...", file=sys.stderr, flush=True)
-            try:
-                stack.start_service(name)
-            except TerminalError as exc:
-                print(f"restart of {name} failed: {exc.message}", file=sys.stderr, flush=True)
+    """Block until interrupted, restarting any service that exits (with backoff, never giving up)."""
+    from autoloader_cli.supervisor import Supervisor
+
+    Supervisor(stack).run_forever()
 
 
 def _stop_on_sigterm() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import os
 import secrets
@@ -27,9 +28,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from autoloader_bus.runtime import PARENT_PID_VARIABLE
 from autoloader_cli.servers import NatsServer, PostgresServer, _tail
 from autoloader_core.crypto import KEYS_VARIABLE, SecretBox, generate_key_spec
-from autoloader_core.errors import TerminalError
+from autoloader_core.errors import TerminalError, TransientError
 from autoloader_core.settings import Secret, Settings
 
 SERVICES = ("api", "scheduler", "discovery", "loader", "projector")
@@ -177,21 +179,38 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        """Stop the services in reverse start order, then PostgreSQL and NATS, by process id."""
+        """Stop the services in reverse start order, then PostgreSQL and NATS, by process id.
+
+        Every service gets SIGTERM, then SIGKILL once ``STOP_GRACE_SECONDS`` have passed, so no
+        child outlives the launcher even when its servers are gone; the servers are stopped even
+        if stopping a service failed.
+        """
         running = [self.services[name] for name in reversed(SERVICES) if name in self.services]
-        for service in running:
-            if service.alive():
-                service.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for service in running:
-            _wait_or_kill(service.process, deadline)
-        self.services.clear()
-        if self.postgres is not None:
-            self.postgres.stop()
-            self.postgres = None
-        if self.nats is not None:
-            self.nats.stop()
-            self.nats = None
+        try:
+            for service in running:
+                if service.alive():
+                    with contextlib.suppress(ProcessLookupError):
+                        service.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for service in running:
+                _wait_or_kill(service.process, deadline)
+        finally:
+            for service in running:  # a second line of defence: whatever is still there is killed
+                if service.alive():
+                    service.process.kill()
+                    service.process.wait()
+            self.services.clear()
+            self._stop_servers()
+
+    def _stop_servers(self) -> None:
+        try:
+            if self.postgres is not None:
+                self.postgres.stop()
+                self.postgres = None
+        finally:
+            if self.nats is not None:
+                self.nats.stop()
+                self.nats = None
 
     def kill_service(self, name: str) -> None:
         """Kill service ``name`` with SIGKILL (crash tests) and wait until it is gone."""
@@ -214,6 +233,17 @@ class Stack:
             raise TerminalError(f"service {name} is already running (pid {old.pid}); kill_service it first")
         self._launch(name, extra_env)
         self._wait_ready((name,))
+
+    def relaunch(self, name: str) -> ServiceProcess:
+        """Start service ``name`` again without waiting for it (the supervisor's restart).
+
+        Raises:
+            TerminalError: ``name`` is unknown or still running.
+        """
+        old = self._service(name)
+        if old.alive():
+            raise TerminalError(f"service {name} is still running (pid {old.pid})")
+        return self._launch(name)
 
     def dead_services(self) -> list[str]:
         """Names of services whose process has exited."""
@@ -302,6 +332,8 @@ class Stack:
         env = dict(self.environ)
         env.update(self._settings.to_env())
         env["PYTHONUNBUFFERED"] = "1"
+        # The service stops by itself when we die, even by SIGKILL: no orphans (see the runtime).
+        env[PARENT_PID_VARIABLE] = str(os.getpid())
         env.update(self.service_env.get(name, {}))
         env.update(extra_env or {})
         return env
@@ -347,9 +379,12 @@ class Stack:
             time.sleep(0.2)
 
     def _ready_now(self, names: set[str]) -> set[str]:
-        """The services among ``names`` whose current process has a heartbeat (api: and is ready)."""
-        beating = run_async(_beating_pids(self._settings))
-        ready = {name for name in names if self.services[name].pid in beating}
+        """The services among ``names`` whose current process says ``serving`` (api: and is ready)."""
+        try:
+            serving = run_async(_serving_pids(self._settings))
+        except TransientError:  # NATS not reachable (yet): nobody is ready
+            return set()
+        ready = {name for name in names if self.services[name].pid in serving}
         if "api" in ready and not self._api_ready():
             ready.discard("api")
         return ready
@@ -428,13 +463,14 @@ def create_tenant(api_url: str, admin_token: str, name: str) -> TenantKey:
     return TenantKey(tenant_id=body["tenant_id"], api_key=body["api_key"], name=name)
 
 
-async def _beating_pids(settings: Settings) -> set[int]:
+async def _serving_pids(settings: Settings) -> set[int]:
+    """Process ids whose heartbeat says ``serving`` (a ``starting`` one is not ready yet)."""
     from autoloader_bus.connection import Bus
     from autoloader_bus.heartbeat import read_beats
 
     bus = await Bus.connect(settings.nats_url, stream=settings.stream, name="autoloader-up")
     try:
-        return {beat.pid for beat in await read_beats(bus)}
+        return {beat.pid for beat in await read_beats(bus) if beat.serving}
     finally:
         await bus.close()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from autoloader_bus.connection import Bus
-from autoloader_bus.consumer import ConsumerSpec, consume, done_through
+from autoloader_bus.consumer import ConsumerSpec, consume, done_through, until_bound
 from autoloader_bus.event_store import EventStore
-from autoloader_bus.rpc import call_typed, serve
+from autoloader_bus.rpc import call_typed, serve, unsubscribe_all
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.rpc import (
     SELECT_FILES,
@@ -21,7 +21,7 @@ from autoloader_core.clock import clock_for
 from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
 from autoloader_db.credentials import CredentialStore
-from autoloader_db.database import Pool, create_pool
+from autoloader_db.database import Pool, close_pool, create_pool
 from autoloader_discovery.alerts import AlertBook, AlertMonitor
 from autoloader_discovery.costs import RunCosting
 from autoloader_discovery.handlers import Discovery
@@ -61,7 +61,7 @@ def build_discovery(settings: Settings, *, store: EventStore, pool: Pool) -> tup
 async def body(runtime: ServiceRuntime) -> None:
     """Service body: consume run requests, activations and batch outcomes until stopped."""
     settings = runtime.settings
-    pool = await create_pool(settings.database_url, max_size=4)
+    pool = await runtime.wait_for("PostgreSQL", lambda: create_pool(settings.database_url, max_size=4))
     try:
         discovery, selection = build_discovery(settings, store=EventStore(runtime.bus), pool=pool)
         subscription = await serve(
@@ -70,17 +70,29 @@ async def body(runtime: ServiceRuntime) -> None:
         watcher = asyncio.create_task(discovery.alerts.watch_forever(runtime.stop))
         watchdog = build_watchdog(settings, discovery=discovery, bus=runtime.bus, pool=pool)
         guard = asyncio.create_task(watchdog.watch_forever(runtime.stop, interval=settings.run_watchdog_seconds))
-        runtime.ready()
-        try:
-            await consume(
-                runtime.bus, consumer_spec(settings), discovery.handle, runtime.stop, give_up=discovery.give_up
+        bound = asyncio.Event()
+        consumer = asyncio.create_task(
+            consume(
+                runtime.bus,
+                consumer_spec(settings),
+                discovery.handle,
+                runtime.stop,
+                give_up=discovery.give_up,
+                bound=bound,
             )
+        )
+        try:
+            # Serving means consuming: report it only once the durable consumer is bound.
+            if await until_bound(bound, consumer):
+                runtime.ready()
+            await consumer
         finally:
             watcher.cancel()
             guard.cancel()
-            await subscription.unsubscribe()
+            consumer.cancel()
+            await unsubscribe_all([subscription])
     finally:
-        await pool.close()
+        await close_pool(pool)
 
 
 def build_watchdog(settings: Settings, *, discovery: Discovery, bus: Bus, pool: Pool) -> RunWatchdog:

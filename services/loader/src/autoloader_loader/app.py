@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from autoloader_bus.consumer import ConsumerSpec, consume
+from autoloader_bus.consumer import ConsumerSpec, consume, until_bound
 from autoloader_bus.event_store import EventStore
-from autoloader_bus.rpc import serve
+from autoloader_bus.rpc import serve, unsubscribe_all
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.events import BatchPlanned, IngestionDeleted, TableDropRequested
 from autoloader_contracts.rpc import PREVIEW_SAMPLE, SETTLE_BATCH, PreviewSampleRequest, SettleBatchRequest
@@ -16,7 +16,7 @@ from autoloader_core.clock import SystemClock
 from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
 from autoloader_db.credentials import CredentialStore
-from autoloader_db.database import create_pool
+from autoloader_db.database import close_pool, create_pool
 from autoloader_loader.engine import LoaderEngine
 from autoloader_loader.handlers import LoaderHandlers
 from autoloader_loader.previews import Previews
@@ -55,7 +55,7 @@ def build_engine(settings: Settings, clusters: ClusterDirectory) -> EngineRouter
 async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> None:
     """Run the loader until ``runtime.stop`` is set (tests may pass another engine)."""
     settings = runtime.settings
-    pool = await create_pool(settings.database_url, max_size=2)
+    pool = await runtime.wait_for("PostgreSQL", lambda: create_pool(settings.database_url, max_size=2))
     credential_store = CredentialStore(pool, SecretBox.from_settings(settings))
     credentials = credential_store.resolve
     clusters = ClusterDirectory(EventStore(runtime.bus), credentials)
@@ -87,14 +87,20 @@ async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> N
             runtime.bus, SETTLE_BATCH, handlers.settle_batch, queue=SERVICE, request_type=SettleBatchRequest
         ),
     ]
-    consuming = consume(runtime.bus, consumer_spec(settings), handlers.handle, runtime.stop, give_up=handlers.give_up)
+    bound = asyncio.Event()
+    consuming = consume(
+        runtime.bus, consumer_spec(settings), handlers.handle, runtime.stop, give_up=handlers.give_up, bound=bound
+    )
     consumer = asyncio.create_task(consuming)
-    runtime.ready()
-    log.info("loader ready", extra={"warehouse": settings.warehouse_uri})
     try:
+        # The RPC subjects are flushed (serve() returns after the server knows them); serving
+        # also needs the durable consumer bound, or a fresh stack reports ready too early.
+        if await until_bound(bound, consumer):
+            runtime.ready()
+            log.info("loader ready", extra={"warehouse": settings.warehouse_uri})
         await consumer
     finally:
-        for subscription in subscriptions:
-            await subscription.unsubscribe()
+        consumer.cancel()
+        await unsubscribe_all(subscriptions)
         await engine.close()
-        await pool.close()
+        await close_pool(pool)

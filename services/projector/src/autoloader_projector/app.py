@@ -8,14 +8,16 @@ the log from the start into emptied tables.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from autoloader_bus.connection import is_unavailable
 from autoloader_bus.event_store import StoredEvent
 from autoloader_bus.follow import follow
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.subjects import ALL_EVENTS
-from autoloader_db.database import Connection, Pool, create_pool
+from autoloader_core.backoff import Backoff, sleep_or_stop
+from autoloader_core.errors import TransientError
+from autoloader_db.database import Connection, Pool, close_pool, create_pool
 from autoloader_projector.projections import PROJECTIONS, audit
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ READ_TABLES = (
     "read.alerts",
     "read.ingestion_events",
 )
-RETRY_SECONDS = 2.0
+RETRY_CAP_SECONDS = 10.0
 
 
 class PositionMoved(Exception):
@@ -91,31 +93,44 @@ async def reset(pool: Pool) -> None:
 
 
 async def project_forever(runtime: ServiceRuntime, pool: Pool) -> None:
-    """Follow the log from the checkpoint, re-following after a reset or an error."""
+    """Follow the log from the checkpoint, re-following after a reset or an error.
+
+    PostgreSQL or NATS going away is an error like any other here: the projector waits with
+    backoff and follows again from the stored checkpoint (the pool reopens connections), so a
+    server restart loses and doubles nothing.
+    """
+    backoff = Backoff(initial=0.5, cap=RETRY_CAP_SECONDS)
     while not runtime.stop.is_set():
-        async with pool.acquire() as conn:
-            position = await checkpoint(conn)
         try:
+            async with pool.acquire() as conn:
+                position = await checkpoint(conn)
             following = follow(runtime.bus, [ALL_EVENTS], after=position, stop=runtime.stop, reader="projector")
             async for batch in following:
                 if batch:
                     position = await apply_batch(pool, batch, position)
                 else:
                     await _check_position(pool, position)
+                backoff.reset()
         except PositionMoved:
             log.info("checkpoint moved (rebuild); following again from it")
-        except Exception:
-            log.exception("projection failed; retrying from the checkpoint")
-            await asyncio.sleep(RETRY_SECONDS)
+        except Exception as exc:
+            delay = backoff.next_delay()
+            if isinstance(exc, TransientError) or is_unavailable(exc):
+                log.warning("projection paused: a server is unavailable; retrying from the checkpoint",
+                            extra={"error": str(exc), "retry_in": delay})
+            else:
+                log.exception("projection failed; retrying from the checkpoint", extra={"retry_in": delay})
+            await sleep_or_stop(runtime.stop, delay)
 
 
 async def body(runtime: ServiceRuntime) -> None:
     """Service body: project until stopped."""
-    pool = await create_pool(runtime.settings.database_url, max_size=4)
+    url = runtime.settings.database_url
+    pool = await runtime.wait_for("PostgreSQL", lambda: create_pool(url, max_size=4))
     try:
         async with pool.acquire() as conn:
             await checkpoint(conn)
         runtime.ready()
         await project_forever(runtime, pool)
     finally:
-        await pool.close()
+        await close_pool(pool)

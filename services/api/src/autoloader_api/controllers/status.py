@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from autoloader_api.schemas import DeadLetterOut, DeadLettersOut, ServiceStatus, StatusOut, StuckRun
 from autoloader_bus.connection import Bus
 from autoloader_bus.deadletter import read_dead_letters
-from autoloader_bus.heartbeat import read_beats
+from autoloader_bus.heartbeat import ServiceBeat, read_beats
 from autoloader_core.clock import Clock
 from autoloader_core.settings import Settings
 from autoloader_db.database import Pool
@@ -57,7 +57,8 @@ async def _services(bus: Bus, now: datetime, settings: Settings) -> list[Service
                 started_at=beat.started_at,
                 last_heartbeat=beat.last_heartbeat,
                 age_seconds=round(age, 3),
-                status=beat.status if age <= stale_after else "stale",
+                status=_status(beat, stale=age > stale_after),
+                state=beat.state,
             )
         )
     return services
@@ -87,3 +88,10 @@ async def _stuck_runs(pool: Pool, now: datetime, stuck_after: float) -> list[Stu
         )
         for r in rows
     ]
+
+
+def _status(beat: ServiceBeat, *, stale: bool) -> str:
+    """``ready`` (serving), ``starting``, or ``stale`` (missed several beats)."""
+    if stale:
+        return "stale"
+    return "ready" if beat.serving else "starting"
