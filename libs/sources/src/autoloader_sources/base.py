@@ -155,31 +155,10 @@ class _Glob:
         after: set[int] = set()
         for index in state:
             if index > end:
-                after.add(index)
-                if char == "/":
-                    after.add(index - end)
-                continue
-            if index == end:
-                continue
-            kind, value = self.tokens[index]
-            if kind == _LITERAL:
-                if char == value:
-                    after.add(index + 1)
-            elif kind == _ONE:
-                if char != "/":
-                    after.add(index + 1)
-            elif kind == _CLASS:
-                if isinstance(value, re.Pattern) and value.fullmatch(char):
-                    after.add(index + 1)
-            elif kind == _STAR:
-                if char != "/":
-                    after.add(index)
-            elif kind == _ANY_DEPTH:
-                after.add(index)
-            else:  # _FOLDERS: a "/" ends the folders, any other character starts them
-                after.add(index + 1 if char == "/" else end + 1 + index)
-                if char == "/":
-                    after.add(end + 1 + index)
+                after.update((index, index - end) if char == "/" else (index,))
+            elif index < end:
+                kind, value = self.tokens[index]
+                after.update(_READS[kind](value, char, index, end))
         return after
 
     def _closure(self, indexes: set[int]) -> frozenset[int]:
@@ -187,11 +166,32 @@ class _Glob:
         pending = list(indexes)
         while pending:
             index = pending.pop()
-            if index < len(self.tokens) and self.tokens[index][0] in (_STAR, _ANY_DEPTH, _FOLDERS):  # skippable
-                if index + 1 not in closed:
-                    closed.add(index + 1)
-                    pending.append(index + 1)
+            skippable = index < len(self.tokens) and self.tokens[index][0] in (_STAR, _ANY_DEPTH, _FOLDERS)
+            if skippable and index + 1 not in closed:
+                closed.add(index + 1)
+                pending.append(index + 1)
         return frozenset(closed)
+
+
+def _read_class(value: str | re.Pattern[str], char: str, index: int, end: int) -> tuple[int, ...]:
+    return (index + 1,) if isinstance(value, re.Pattern) and value.fullmatch(char) else ()
+
+
+def _read_folders(value: str | re.Pattern[str], char: str, index: int, end: int) -> tuple[int, ...]:
+    # A "/" ends the folders of ``**/`` (or is one of them); any other character starts them.
+    return (index + 1, end + 1 + index) if char == "/" else (end + 1 + index,)
+
+
+_Read = Callable[[str | re.Pattern[str], str, int, int], tuple[int, ...]]
+_READS: dict[int, _Read] = {
+    _LITERAL: lambda value, char, index, end: (index + 1,) if char == value else (),
+    _ONE: lambda value, char, index, end: (index + 1,) if char != "/" else (),
+    _CLASS: _read_class,
+    _STAR: lambda value, char, index, end: (index,) if char != "/" else (),
+    _ANY_DEPTH: lambda value, char, index, end: (index,),
+    _FOLDERS: _read_folders,
+}
+"""What reading one character does from "before token i", per token kind: the states it leads to."""
 
 
 def _tokens(pattern: str) -> list[tuple[int, str | re.Pattern[str]]]:
