@@ -118,8 +118,12 @@ async def api_stack(
     database_url: str,
     data_dir: Path,
     rpc_timeout: float = 5.0,
+    **overrides: Any,
 ) -> AsyncIterator[ApiStack]:
-    """The app on a real NATS and Postgres, with the projector following the log."""
+    """The app on a real NATS and Postgres, with the projector following the log.
+
+    ``overrides`` replace settings fields (e.g. ``rate_limit_per_second=1``).
+    """
     settings = Settings(
         nats_url=nats_url,
         database_url=database_url,
@@ -128,6 +132,7 @@ async def api_stack(
         secret_keys=Secret(SECRET_KEYS),
         local_roots=(data_dir / "landing",),
         heartbeat_seconds=0.5,
+        **overrides,
     )
     bus = await Bus.connect(nats_url, stream=settings.stream, name="api-test")
     await bus.ensure_stream()

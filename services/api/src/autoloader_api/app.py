@@ -40,6 +40,7 @@ from autoloader_api.presenter import IngestionPresenter
 from autoloader_api.previewing import Previewer
 from autoloader_api.problems import problem_response
 from autoloader_api.queries import ReadModels
+from autoloader_api.rate_limit import TokenBuckets
 from autoloader_api.run_control import RunControl
 from autoloader_api.tenants import TenantStore
 from autoloader_bus.connection import Bus
@@ -64,6 +65,7 @@ def create_app(
     clock: Clock | None = None,
     projection_timeout: float = 5.0,
     rpc_timeout: float = 30.0,
+    rate_limits: TokenBuckets | None = None,
 ) -> Litestar:
     """Build the HTTP app on the given adapters (tests pass their own real servers' adapters).
 
@@ -74,6 +76,7 @@ def create_app(
         clock: Source of "now" (defaults to the system clock).
         projection_timeout: Longest wait for the read models to show a write before answering.
         rpc_timeout: Longest wait for the loader to answer table questions.
+        rate_limits: Per-tenant request buckets (default: built from the settings' rate limit).
     """
     clock = clock or SystemClock()
     reads = ReadModels(pool)
@@ -110,6 +113,8 @@ def create_app(
         "clock": clock,
         "reads": reads,
         "tenants": TenantStore(pool),
+        "rate_limits": rate_limits
+        or TokenBuckets(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
         "folders": folders,
         "tables": TableGateway(bus, timeout=rpc_timeout),
         "source_credentials": source_credentials,
@@ -161,6 +166,7 @@ def create_app(
         dependencies=dependencies,
         exception_handlers={Exception: problem_response},
         openapi_config=_openapi(),
+        request_max_body_size=settings.api_max_body_bytes,
         debug=False,
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from autoloader_core.errors import (
     AutoloaderError,
@@ -42,6 +43,8 @@ _BACKTICKED = re.compile(r"`([^`]*)`")
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Render any exception raised while handling ``request`` as a problem-details response."""
     status, slug, detail, errors = _classify(exc)
+    if isinstance(exc, RequestEntityTooLarge):
+        detail = _too_large(request)
     if status >= 500 and not isinstance(exc, TransientError):
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     body: dict[str, Any] = {
@@ -53,8 +56,18 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     }
     if errors is not None:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
+
+
+def _too_large(request: Request[Any, Any, Any]) -> str:
+    limit = request.route_handler.resolve_request_max_body_size()
+    return (
+        f"the request body is larger than {limit} bytes, the most this API accepts "
+        "(AUTOLOADER_API_MAX_BODY_BYTES); send a smaller body"
+    )
 
 
 def _classify(exc: Exception) -> tuple[int, str, str, list[FieldError] | None]:
