@@ -38,7 +38,7 @@ from autoloader_api.local_folders import LocalFolders
 from autoloader_api.monitoring import Monitoring
 from autoloader_api.presenter import IngestionPresenter
 from autoloader_api.previewing import Previewer
-from autoloader_api.problems import problem_response
+from autoloader_api.problems import document_problems, problem_response
 from autoloader_api.queries import ReadModels
 from autoloader_api.rate_limit import TokenBuckets
 from autoloader_api.run_control import RunControl
@@ -161,7 +161,7 @@ def create_app(
         dependencies={"caller": Provide(provide_caller)},
         security=[{SECURITY_SCHEME: []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[HealthController, admin, tenant_api, index, ui_router()],
         dependencies=dependencies,
         exception_handlers={Exception: problem_response},
@@ -169,6 +169,8 @@ def create_app(
         request_max_body_size=settings.api_max_body_bytes,
         debug=False,
     )
+    document_problems(app.routes)
+    return app
 
 
 def _constant(value: Any) -> Provide:
