@@ -273,7 +273,8 @@ async def test_hostile_column_names_from_a_file_load_as_quoted_names_and_touch_n
     # No file appeared outside the warehouse (a column named ../../x is never a path), and the
     # other table is untouched.
     assert _files_outside(tmp_path.parent, warehouse) - before == set()
-    assert not (tmp_path.parent / "x").exists() and not (warehouse.parent / "x").exists()
+    assert not (tmp_path.parent / "x").exists()
+    assert not (warehouse.parent / "x").exists()
     untouched = await engine.table_info(TableRef("tnt_a", "lake", "db", "other"))
     assert untouched["row_count"] == other.rows == 5
     assert untouched["snapshots"][-1]["snapshot_id"] == other.snapshot_id

@@ -98,7 +98,7 @@ class SparkStagedTable(tables.StagedTable):
             raise NeedsLoaderPartitioning("the table's partition transforms are computed by the loader")
         if fields:
             schema = self.schema()
-            names = [sf.col(quoted(schema.find_column_name(f.source_id))).cast("string") for f in fields]
+            names = [sf.col(quoted(str(schema.find_column_name(f.source_id)))).cast("string") for f in fields]
             frame = frame.withColumn(PARTITION_INDEX, sf.concat_ws("\x00", *names) if len(names) > 1 else names[0])
         files = self._write_frame(frame, partitioned=bool(fields), coalesce=None)
         self.transaction.add_files(files, snapshot_properties=snapshot_properties, check_duplicate_files=False)
