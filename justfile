@@ -20,6 +20,10 @@ demo *ARGS:
 test *ARGS:
     uv run pytest {{ARGS}}
 
+# the long API fuzz: schemathesis, a few hundred examples per operation on real NATS + PostgreSQL (the suite runs a short one)
+fuzz *ARGS:
+    uv run pytest tests/integration/test_api_fuzz.py -m fuzz_long -s -q {{ARGS}}
+
 # ruff, import layering rules, mypy on the libraries
 lint:
     uv run ruff check --no-cache .

@@ -30,6 +30,20 @@ pytest_plugins = [
 ]
 
 
+LONG_MARKERS = ("fuzz_long",)
+"""Long runs (``just fuzz``): deselected unless ``-m`` names their marker."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the long runs unless the marker expression asks for them (``-m fuzz_long``)."""
+    expression = config.getoption("markexpr") or ""
+    skipped = [m for m in LONG_MARKERS if m not in expression]
+    deselected = [item for item in items if any(item.get_closest_marker(m) for m in skipped)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+
+
 @pytest.fixture
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a NATS JetStream server of one test.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import importlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,24 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def running_projector(settings: Settings, bus: Bus) -> AsyncIterator[None]:
     """Run the projector's service body in this event loop until the block ends."""
-    runtime = ServiceRuntime(name="projector", settings=settings, bus=bus, stop=asyncio.Event())
-    task = asyncio.create_task(projector_body(runtime))
+    async with running_service("projector", projector_body, settings, bus):
+        yield
+
+
+def _service_body(name: str) -> Callable[[ServiceRuntime], Awaitable[None]]:
+    # Imported on demand: most API tests run no loader (and need not import pyiceberg).
+    module = importlib.import_module(f"autoloader_{name}.app")
+    body: Callable[[ServiceRuntime], Awaitable[None]] = module.body
+    return body
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    name: str, body: Callable[[ServiceRuntime], Awaitable[None]], settings: Settings, bus: Bus
+) -> AsyncIterator[None]:
+    """Run a service body in this event loop until the block ends."""
+    runtime = ServiceRuntime(name=name, settings=settings, bus=bus, stop=asyncio.Event())
+    task = asyncio.create_task(body(runtime))
     try:
         yield
     finally:
@@ -118,8 +135,14 @@ async def api_stack(
     database_url: str,
     data_dir: Path,
     rpc_timeout: float = 5.0,
+    services: tuple[str, ...] = (),
+    **overrides: Any,
 ) -> AsyncIterator[ApiStack]:
-    """The app on a real NATS and Postgres, with the projector following the log."""
+    """The app on a real NATS and Postgres, with the projector following the log.
+
+    ``services`` also run in-process (e.g. ``("discovery", "loader")``, so previews answer);
+    ``overrides`` replace settings fields (e.g. ``rate_limit_per_second=1``).
+    """
     settings = Settings(
         nats_url=nats_url,
         database_url=database_url,
@@ -128,14 +151,19 @@ async def api_stack(
         secret_keys=Secret(SECRET_KEYS),
         local_roots=(data_dir / "landing",),
         heartbeat_seconds=0.5,
+        **overrides,
     )
     bus = await Bus.connect(nats_url, stream=settings.stream, name="api-test")
     await bus.ensure_stream()
     pool = await create_pool(database_url, max_size=4)
     try:
-        async with running_projector(settings, bus):
-            # Only the projector runs beside the app here: readiness waits for it alone.
-            app = create_app(settings, bus=bus, pool=pool, rpc_timeout=rpc_timeout, ready_services=("projector",))
+        async with contextlib.AsyncExitStack() as others:
+            await others.enter_async_context(running_projector(settings, bus))
+            for name in services:
+                await others.enter_async_context(running_service(name, _service_body(name), settings, bus))
+            # Only these run beside the app here: readiness waits for them alone.
+            ready = ("projector", *services)
+            app = create_app(settings, bus=bus, pool=pool, rpc_timeout=rpc_timeout, ready_services=ready)
             async with serving(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
                 landing = data_dir / "landing"
                 yield ApiStack(client=client, settings=settings, bus=bus, pool=pool, landing=landing)

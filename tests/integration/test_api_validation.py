@@ -172,6 +172,34 @@ CASES: list[tuple[str, Any, str, str]] = [
         "the embedded engine reads everything through connectors",
     ),
     ("unknown engine field", {"engine": {"reader": "cluster"}}, "engine.reader", "unknown field engine.reader"),
+    # size and complexity limits: each says the rule
+    ("pattern too long", {"source": {**LOCAL, "file_pattern": "a" * 1025}}, "source.file_pattern", "at most 1024"),
+    (
+        "pattern with too many **",
+        {"source": {**LOCAL, "file_pattern": "**/" * 9 + "*.csv"}},
+        "source.file_pattern",
+        "send at most 8 '**'",
+    ),
+    ("path too long", {"source": {**LOCAL, "path": "/" + "a" * 2048}}, "source.path", "send at most 2048"),
+    (
+        "user schema with too many columns",
+        {"format": {"type": "csv", "schema": {"schema_json": [{"name": f"c{i}", "type": "int"} for i in range(1001)]}}},
+        "format.schema.schema_json",
+        "has 1001 columns; send at most 1000",
+    ),
+    (
+        "hint with a too long column name",
+        {"format": {"type": "csv", "schema": {"hints": {"c" * 300: "int"}}}},
+        "format.schema.hints." + "c" * 40,
+        "column name has 300 characters; send at most 255",
+    ),
+    (
+        "too many alert recipients",
+        {"quality": {"alert_recipients": [f"a{i}@example.com" for i in range(65)]}},
+        "quality.alert_recipients",
+        "send at most 64",
+    ),
+    ("name too long", {"name": "n" * 129}, "name", "send at most 128"),
 ]
 
 

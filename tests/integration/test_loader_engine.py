@@ -244,3 +244,37 @@ async def test_sample_rejects_unknown_columns_and_drop_removes_the_table(
     assert await engine.drop_table(ref) is False
     with pytest.raises(NotFoundError):
         await engine.table_info(ref)
+
+
+HOSTILE_HEADERS = ["id", "a; DROP TABLE x", "../../x", "`weird`", '"q"', "x`; DROP TABLE t; --"]
+
+
+def _files_outside(root: Path, inside: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file() and inside not in p.parents}
+
+
+async def test_hostile_column_names_from_a_file_load_as_quoted_names_and_touch_nothing_else(
+    engine: Engine, landing: Path, tmp_path: Path
+) -> None:
+    other = await engine.load_batch(planned(landing, [write_csv(landing, "other.csv", range(5))], table="other"))
+    header = ",".join('"' + name.replace('"', '""') + '"' for name in HOSTILE_HEADERS)
+    (landing / "hostile.csv").write_text(f"{header}\n1,a,b,c,d,e\n2,f,g,h,i,j\n")
+    warehouse = tmp_path / "warehouse"
+    before = _files_outside(tmp_path, warehouse)
+
+    result = await engine.load_batch(planned(landing, [ref_of(landing, "hostile.csv")], table="hostile"))
+
+    assert result.rows == 2
+    info = await engine.table_info(TableRef("tnt_a", "lake", "db", "hostile"))
+    assert [c["name"] for c in info["schema"]] == HOSTILE_HEADERS
+    rows = await engine.table_sample(TableRef("tnt_a", "lake", "db", "hostile"), limit=5, columns=HOSTILE_HEADERS[1:])
+    assert sorted(row["`weird`"] for row in rows) == ["c", "h"]
+    assert sorted(row["x`; DROP TABLE t; --"] for row in rows) == ["e", "j"]
+    # No file appeared outside the warehouse in this test's folder (a column named ../../x is never
+    # a path), none named x anywhere around it, and the other table is untouched. (The session's
+    # Spark server writes its own files beside this folder, so only this folder is compared whole.)
+    assert _files_outside(tmp_path, warehouse) - before == set()
+    assert [p for p in tmp_path.parent.rglob("x") if p.is_file()] == []
+    untouched = await engine.table_info(TableRef("tnt_a", "lake", "db", "other"))
+    assert untouched["row_count"] == other.rows == 5
+    assert untouched["snapshots"][-1]["snapshot_id"] == other.snapshot_id

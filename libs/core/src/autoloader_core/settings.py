@@ -68,6 +68,17 @@ class Settings:
     stream: str = _env("AUTOLOADER_STREAM", "AUTOLOADER", "JetStream stream holding the event log")
     api_host: str = _env("AUTOLOADER_API_HOST", "127.0.0.1", "address the API binds")
     api_port: int = _env("AUTOLOADER_API_PORT", 8000, "port the API binds")
+    rate_limit_per_second: float = _env(
+        "AUTOLOADER_RATE_LIMIT_PER_SECOND",
+        50.0,
+        "API requests per second each tenant may send, sustained (0 = no limit; admin and /health are exempt)",
+    )
+    rate_limit_burst: int = _env(
+        "AUTOLOADER_RATE_LIMIT_BURST", 500, "API requests a tenant may send at once before the sustained rate applies"
+    )
+    api_max_body_bytes: int = _env(
+        "AUTOLOADER_API_MAX_BODY_BYTES", 1024 * 1024, "largest API request body accepted (larger: 413)"
+    )
     ack_wait_seconds: float = _env("AUTOLOADER_ACK_WAIT_SECONDS", 60.0, "redelivery delay of an unacked message")
     max_deliver: int = _env("AUTOLOADER_MAX_DELIVER", 5, "deliveries of a message before it fails for good")
     spark_idle_seconds: float = _env(

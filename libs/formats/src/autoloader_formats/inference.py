@@ -123,13 +123,14 @@ def schema_from_json(schema_json: Any) -> pa.Schema:
     if not isinstance(schema_json, list) or not schema_json:
         raise ValidationFailed([FieldError(where, 'must be a non-empty list of {"name": ..., "type": ...} objects')])
     fields: list[pa.Field] = []
+    seen: set[str] = set()
     errors: list[FieldError] = []
     for index, item in enumerate(schema_json):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             errors.append(FieldError(f"{where}[{index}]", 'must be an object with a "name" and a "type"'))
             continue
         name = item["name"]
-        if any(existing.name == name for existing in fields):
+        if name in seen:
             errors.append(FieldError(f"{where}[{index}]", f"column {name!r} appears twice"))
             continue
         try:
@@ -137,6 +138,7 @@ def schema_from_json(schema_json: Any) -> pa.Schema:
         except ValidationFailed as exc:
             errors.extend(exc.errors)
             continue
+        seen.add(name)
         fields.append(pa.field(name, arrow_type, nullable=bool(item.get("nullable", True))))
     if errors:
         raise ValidationFailed(errors)

@@ -115,40 +115,123 @@ class Source(Protocol):
         ...
 
 
-@lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a glob with ``**`` (any depth) and ``*`` (one level) into a regex."""
-    out = []
+# Globs are matched by a lazily built DFA, not by a backtracking regex: a regex of several
+# unbounded wildcards (``**a**a**a**b``) takes minutes on one long path, and patterns come
+# from users. The DFA reads each path once, so matching is linear in the path's length.
+_LITERAL, _ONE, _CLASS, _STAR, _ANY_DEPTH, _FOLDERS = range(6)
+_DFA_CACHE_MAX = 20_000
+"""Cached DFA transitions per pattern; past it, states are still computed, just not kept."""
+
+
+class _Glob:
+    """One glob compiled to tokens: ``**/`` (any folders), ``**`` (anything), ``*``, ``?``, ``[...]``."""
+
+    def __init__(self, pattern: str) -> None:
+        self.tokens = _tokens(pattern)
+        self._start = self._closure({0})
+        self._moves: dict[tuple[frozenset[int], str], frozenset[int]] = {}
+
+    def matches(self, path: str) -> bool:
+        state = self._start
+        for char in path:
+            state = self._move(state, char)
+            if not state:
+                return False
+        return len(self.tokens) in state
+
+    def _move(self, state: frozenset[int], char: str) -> frozenset[int]:
+        key = (state, char)
+        found = self._moves.get(key)
+        if found is None:
+            found = self._closure(self._step(state, char))
+            if len(self._moves) < _DFA_CACHE_MAX:
+                self._moves[key] = found
+        return found
+
+    def _step(self, state: frozenset[int], char: str) -> set[int]:
+        # States 0..n are "before token i" (n: matched); n + 1 + i is "inside the folders of ``**/`` i",
+        # which, unlike "before it", cannot skip ahead: it must still read a "/".
+        end = len(self.tokens)
+        after: set[int] = set()
+        for index in state:
+            if index > end:
+                after.update((index, index - end) if char == "/" else (index,))
+            elif index < end:
+                kind, value = self.tokens[index]
+                after.update(_READS[kind](value, char, index, end))
+        return after
+
+    def _closure(self, indexes: set[int]) -> frozenset[int]:
+        closed = set(indexes)
+        pending = list(indexes)
+        while pending:
+            index = pending.pop()
+            skippable = index < len(self.tokens) and self.tokens[index][0] in (_STAR, _ANY_DEPTH, _FOLDERS)
+            if skippable and index + 1 not in closed:
+                closed.add(index + 1)
+                pending.append(index + 1)
+        return frozenset(closed)
+
+
+def _read_class(value: str | re.Pattern[str], char: str, index: int, end: int) -> tuple[int, ...]:
+    return (index + 1,) if isinstance(value, re.Pattern) and value.fullmatch(char) else ()
+
+
+def _read_folders(value: str | re.Pattern[str], char: str, index: int, end: int) -> tuple[int, ...]:
+    # A "/" ends the folders of ``**/`` (or is one of them); any other character starts them.
+    return (index + 1, end + 1 + index) if char == "/" else (end + 1 + index,)
+
+
+_Read = Callable[[str | re.Pattern[str], str, int, int], tuple[int, ...]]
+_READS: dict[int, _Read] = {
+    _LITERAL: lambda value, char, index, end: (index + 1,) if char == value else (),
+    _ONE: lambda value, char, index, end: (index + 1,) if char != "/" else (),
+    _CLASS: _read_class,
+    _STAR: lambda value, char, index, end: (index,) if char != "/" else (),
+    _ANY_DEPTH: lambda value, char, index, end: (index,),
+    _FOLDERS: _read_folders,
+}
+"""What reading one character does from "before token i", per token kind: the states it leads to."""
+
+
+def _tokens(pattern: str) -> list[tuple[int, str | re.Pattern[str]]]:
+    tokens: list[tuple[int, str | re.Pattern[str]]] = []
     i = 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
+            tokens.append((_FOLDERS, ""))
             i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
+            continue
+        if pattern.startswith("**", i):
+            tokens.append((_ANY_DEPTH, ""))
             i += 2
+            continue
+        char = pattern[i]
+        end = pattern.find("]", i) if char == "[" else -1
+        if char == "*":
+            tokens.append((_STAR, ""))
+        elif char == "?":
+            tokens.append((_ONE, ""))
+        elif end != -1:
+            tokens.append((_CLASS, re.compile(fnmatch.translate(pattern[i : end + 1])[4:-3])))
+            i = end
         else:
-            char = pattern[i]
-            if char == "*":
-                out.append("[^/]*")
-            elif char == "?":
-                out.append("[^/]")
-            elif char == "[":
-                end = pattern.find("]", i)
-                if end == -1:
-                    out.append(re.escape(char))
-                else:
-                    out.append(fnmatch.translate(pattern[i : end + 1])[4:-3])
-                    i = end
-            else:
-                out.append(re.escape(char))
-            i += 1
-    return re.compile("^" + "".join(out) + "$")
+            tokens.append((_LITERAL, char))
+        i += 1
+    return tokens
+
+
+@lru_cache(maxsize=256)
+def _glob(pattern: str) -> _Glob:
+    return _Glob(pattern)
 
 
 def glob_matches(pattern: str, path: str) -> bool:
-    """Tell whether relative ``path`` matches glob ``pattern`` (``**`` spans folders, ``*`` does not)."""
-    return bool(_glob_regex(pattern).match(path))
+    """Tell whether relative ``path`` matches glob ``pattern`` (``**`` spans folders, ``*`` does not).
+
+    Linear in the length of ``path`` whatever the pattern (no backtracking).
+    """
+    return _glob(pattern).matches(path)
 
 
 def static_prefix(pattern: str) -> str:

@@ -38,8 +38,9 @@ from autoloader_api.local_folders import LocalFolders
 from autoloader_api.monitoring import Monitoring
 from autoloader_api.presenter import IngestionPresenter
 from autoloader_api.previewing import Previewer
-from autoloader_api.problems import problem_response
+from autoloader_api.problems import document_problems, problem_response
 from autoloader_api.queries import ReadModels
+from autoloader_api.rate_limit import TokenBuckets
 from autoloader_api.run_control import RunControl
 from autoloader_api.tenants import TenantStore
 from autoloader_bus.connection import Bus
@@ -65,6 +66,7 @@ def create_app(
     projection_timeout: float = 5.0,
     rpc_timeout: float = 30.0,
     ready_services: Sequence[str] = REQUIRED_SERVICES,
+    rate_limits: TokenBuckets | None = None,
 ) -> Litestar:
     """Build the HTTP app on the given adapters (tests pass their own real servers' adapters).
 
@@ -76,6 +78,7 @@ def create_app(
         projection_timeout: Longest wait for the read models to show a write before answering.
         rpc_timeout: Longest wait for the loader to answer table questions.
         ready_services: Services ``/health/ready`` requires serving (tests running a few name those).
+        rate_limits: Per-tenant request buckets (default: built from the settings' rate limit).
     """
     clock = clock or SystemClock()
     reads = ReadModels(pool)
@@ -113,6 +116,8 @@ def create_app(
         "readiness": ReadinessRequirements(tuple(ready_services)),
         "reads": reads,
         "tenants": TenantStore(pool),
+        "rate_limits": rate_limits
+        or TokenBuckets(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst),
         "folders": folders,
         "tables": TableGateway(bus, timeout=rpc_timeout),
         "source_credentials": source_credentials,
@@ -159,13 +164,16 @@ def create_app(
         dependencies={"caller": Provide(provide_caller)},
         security=[{SECURITY_SCHEME: []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[HealthController, admin, tenant_api, index, ui_router()],
         dependencies=dependencies,
         exception_handlers={Exception: problem_response},
         openapi_config=_openapi(),
+        request_max_body_size=settings.api_max_body_bytes,
         debug=False,
     )
+    document_problems(app.routes)
+    return app
 
 
 def _constant(value: Any) -> Provide:

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
+from autoloader_api.rate_limit import TokenBuckets
 from autoloader_api.tenants import Caller, TenantStore
 from autoloader_core.settings import Secret
 
@@ -26,11 +27,16 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token.strip()
 
 
-async def provide_caller(request: Request[Any, Any, Any], tenants: NamedDependency[TenantStore]) -> Caller:
-    """Dependency: the tenant behind the request's API key.
+async def provide_caller(
+    request: Request[Any, Any, Any],
+    tenants: NamedDependency[TenantStore],
+    rate_limits: NamedDependency[TokenBuckets],
+) -> Caller:
+    """Dependency: the tenant behind the request's API key, within its request rate.
 
     Raises:
         NotAuthorizedException: The key is missing, unknown or revoked (401).
+        RateLimited: The tenant's request rate is used up (429 with ``Retry-After``).
     """
     token = bearer_token(request)
     if token is None:
@@ -38,6 +44,7 @@ async def provide_caller(request: Request[Any, Any, Any], tenants: NamedDependen
     caller = await tenants.authenticate(token)
     if caller is None:
         raise NotAuthorizedException("invalid or revoked API key; ask your administrator for a new one")
+    rate_limits.check(caller.tenant_id)
     return caller
 
 

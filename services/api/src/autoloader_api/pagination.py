@@ -7,8 +7,20 @@ import binascii
 from typing import Any
 
 import msgspec
+from litestar.params import KwargDefinition, QueryParameter
 
 from autoloader_core.errors import FieldError, ValidationFailed
+
+
+def bounded(low: int, high: int, what: str) -> KwargDefinition:
+    """A query parameter documented as ``low..high`` in the OpenAPI schema.
+
+    The range is enforced by the query (so the 422 says ``<name> must be between low and high``);
+    this only tells clients, and fuzzers, what is allowed.
+    """
+    return QueryParameter(
+        description=f"{what}, {low}..{high}", schema_extra={"minimum": low, "maximum": high}
+    )
 
 
 def encode_cursor(*values: Any) -> str:

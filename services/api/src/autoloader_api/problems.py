@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.routes import BaseRoute, HTTPRoute
 
 from autoloader_bus.connection import is_unavailable as nats_unavailable
 from autoloader_core.errors import (
@@ -50,6 +54,8 @@ _BACKTICKED = re.compile(r"`([^`]*)`")
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Render any exception raised while handling ``request`` as a problem-details response."""
     status, slug, detail, errors = _classify(exc)
+    if isinstance(exc, RequestEntityTooLarge):
+        detail = _too_large(request)
     if status == 503:
         log.warning("service unavailable", extra={"path": request.url.path, "error": str(exc)})
     elif status >= 500:
@@ -63,15 +69,20 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     }
     if errors is not None:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=_headers(status))
-
-
-def _headers(status: int) -> dict[str, str] | None:
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
     if status == 401:
-        return {"WWW-Authenticate": "Bearer"}
+        headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
-        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return None
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
+
+
+def _too_large(request: Request[Any, Any, Any]) -> str:
+    limit = request.route_handler.resolve_request_max_body_size()
+    return (
+        f"the request body is larger than {limit} bytes, the most this API accepts "
+        "(AUTOLOADER_API_MAX_BODY_BYTES); send a smaller body"
+    )
 
 
 def _classify(exc: Exception) -> tuple[int, str, str, list[FieldError] | None]:
@@ -157,3 +168,54 @@ def _field_path(path: str) -> str:
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+class ProblemField(msgspec.Struct, frozen=True):
+    """One invalid field of a 422: its path (``source.path``, ``limit``) and what to send instead."""
+
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """RFC 9457 problem details, the body of every error answer (``application/problem+json``)."""
+
+    type: str
+    """``urn:autoloader:problem:<slug>``, e.g. ``...:validation``, ``...:not-found``, ``...:too-many-requests``."""
+    title: str
+    status: int
+    detail: str
+    """What went wrong and what to do about it."""
+    instance: str
+    errors: list[ProblemField] | msgspec.UnsetType = msgspec.UNSET
+    """Validation problems only: every invalid field at once."""
+
+
+_PROBLEM_STATUSES: dict[int, str] = {
+    400: "the body is not JSON, or a destructive operation was sent without confirm: true",
+    401: "missing, invalid or revoked API key",
+    404: "no such resource for this tenant (another tenant's resource answers the same)",
+    409: "the request conflicts with the resource's state",
+    413: "the request body is larger than the API accepts",
+    422: "a field or parameter is invalid: errors[] names each one and the rule",
+    429: "the tenant's request rate is used up: wait Retry-After seconds",
+    503: "a service the request needs is not answering: retry later",
+}
+
+
+def document_problems(routes: Iterable[BaseRoute]) -> None:
+    """Declare the problem-details answers of every ``/api/v1`` operation in the OpenAPI schema.
+
+    Litestar would otherwise document a 400 with its own error body, which the API never sends.
+    """
+    responses = {
+        status: ResponseSpec(
+            data_container=Problem, description=description, media_type=PROBLEM_JSON, generate_examples=False
+        )
+        for status, description in _PROBLEM_STATUSES.items()
+    }
+    for route in routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/api/"):
+            continue
+        for handler in route.route_handlers:
+            handler.responses = {**responses, **(handler.responses or {})}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.loader_gateway import TableGateway
+from autoloader_api.pagination import bounded
 from autoloader_api.queries import ReadModels
 from autoloader_api.schemas import ClusterConnectionResult, ClusterOut, ClusterPage, CreateCluster, UpdateCluster
 from autoloader_api.tenants import Caller
@@ -30,7 +33,7 @@ class ClusterController(Controller):
         caller: NamedDependency[Caller],
         clusters: NamedDependency[ClusterCommands],
         reads: NamedDependency[ReadModels],
-        limit: FromQuery[int] = 50,
+        limit: Annotated[int, bounded(1, 200, "page size")] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> ClusterPage:
         """Oldest first; the embedded cluster is registered on the tenant's first request."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
@@ -11,6 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from autoloader_api.commands import IngestionCommands
 from autoloader_api.connection_check import check_source_connection
 from autoloader_api.local_folders import LocalFolders
+from autoloader_api.pagination import bounded
 from autoloader_api.presenter import IngestionPresenter
 from autoloader_api.queries import IngestionFilter, ReadModels
 from autoloader_api.schemas import (
@@ -55,7 +57,7 @@ class IngestionController(Controller):
         source_type: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str] = "-created_at",
-        limit: FromQuery[int] = 50,
+        limit: Annotated[int, bounded(1, 200, "page size")] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> IngestionPage:
         """Filter by status, source type and name (``q``, case-insensitive); sort; paginate by cursor."""

@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from autoloader_api.monitoring import Monitoring
 from autoloader_api.monitoring_schemas import AlertPage, Dashboard, EventPage, IngestionMetrics
+from autoloader_api.pagination import bounded
 from autoloader_api.queries import ReadModels
 from autoloader_api.tenants import Caller
 from autoloader_core.clock import Clock
@@ -30,7 +31,7 @@ class IngestionMonitoringController(Controller):
         monitoring: NamedDependency[Monitoring],
         clock: NamedDependency[Clock],
         ingestion_id: FromPath[str],
-        days: FromQuery[int] = 7,
+        days: Annotated[int, bounded(1, 90, "UTC days, today included")] = 7,
     ) -> IngestionMetrics:
         """The runs that ended in the last ``days`` UTC days (1..90), today included."""
         await reads.ingestion(caller.tenant_id, ingestion_id)
@@ -44,7 +45,7 @@ class IngestionMonitoringController(Controller):
         reads: NamedDependency[ReadModels],
         monitoring: NamedDependency[Monitoring],
         ingestion_id: FromPath[str],
-        limit: FromQuery[int] = 100,
+        limit: Annotated[int, bounded(1, 500, "page size")] = 100,
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
         """Its own events and its runs', each with who caused it; never a secret."""
@@ -76,7 +77,7 @@ class TenantMonitoringController(Controller):
         monitoring: NamedDependency[Monitoring],
         alert_status: Annotated[str | None, QueryParameter(name="status")] = None,
         ingestion_id: FromQuery[str | None] = None,
-        limit: FromQuery[int] = 100,
+        limit: Annotated[int, bounded(1, 500, "page size")] = 100,
         cursor: FromQuery[str | None] = None,
     ) -> AlertPage:
         """Filter by ``status`` (active | cleared) and ``ingestion_id``."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Response, delete, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from autoloader_api.preview_schemas import BackfillIn, OperationAccepted, OperationDryRun, RunControlIn
@@ -15,6 +16,7 @@ from autoloader_contracts.events import RunOperationKind
 
 ACCEPTED = 202
 DRY_RUN = 200
+DRY_RUN_ANSWER = {DRY_RUN: ResponseSpec(OperationDryRun, description="dry run: what would happen, nothing done")}
 
 
 class RunControlController(Controller):
@@ -23,7 +25,12 @@ class RunControlController(Controller):
     path = "/ingestions/{ingestion_id:str}"
     tags = ["run control"]
 
-    @post("/refresh/full", summary="Drop the table, forget the ledger, run: everything loads again")
+    @post(
+        "/refresh/full",
+        status_code=ACCEPTED,
+        responses=DRY_RUN_ANSWER,
+        summary="Drop the table, forget the ledger, run: everything loads again",
+    )
     async def refresh_full(
         self,
         *,
@@ -35,7 +42,12 @@ class RunControlController(Controller):
         """202 with the operations, their impact and the run; a dry run is 200 with ``would_perform``."""
         return await _perform(control, caller, ingestion_id, _request("refresh_full", data))
 
-    @post("/refresh/new-only", summary="Drop the table, keep the ledger: only files never loaded load")
+    @post(
+        "/refresh/new-only",
+        status_code=ACCEPTED,
+        responses=DRY_RUN_ANSWER,
+        summary="Drop the table, keep the ledger: only files never loaded load",
+    )
     async def refresh_new_only(
         self,
         *,
@@ -47,7 +59,12 @@ class RunControlController(Controller):
         """Files already loaded are never loaded again; files not loaded yet load in the triggered run."""
         return await _perform(control, caller, ingestion_id, _request("refresh_new_only", data))
 
-    @post("/backfill", summary="Load the files modified in [from, to) that are not loaded yet")
+    @post(
+        "/backfill",
+        status_code=ACCEPTED,
+        responses=DRY_RUN_ANSWER,
+        summary="Load the files modified in [from, to) that are not loaded yet",
+    )
     async def backfill(
         self,
         *,
@@ -62,7 +79,12 @@ class RunControlController(Controller):
         )
         return await _perform(control, caller, ingestion_id, request)
 
-    @post("/reset", summary="Mark every file present now as seen: nothing of it will load")
+    @post(
+        "/reset",
+        status_code=ACCEPTED,
+        responses=DRY_RUN_ANSWER,
+        summary="Mark every file present now as seen: nothing of it will load",
+    )
     async def reset(
         self,
         *,
@@ -75,7 +97,12 @@ class RunControlController(Controller):
         request = Request(kind="reset", confirm=data.confirm, dry_run=data.dry_run, load=False)
         return await _perform(control, caller, ingestion_id, request)
 
-    @delete("/processed-files", status_code=202, summary="Forget processed files: the next run loads everything")
+    @delete(
+        "/processed-files",
+        status_code=ACCEPTED,
+        responses=DRY_RUN_ANSWER,
+        summary="Forget processed files: the next run loads everything",
+    )
     async def forget_files(
         self,
         *,

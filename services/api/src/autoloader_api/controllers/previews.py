@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 
 from autoloader_api.commands import IngestionCommands
 from autoloader_api.costing import CostEstimator, RunSize
 from autoloader_api.credentials import SourceCredentials
+from autoloader_api.pagination import bounded
 from autoloader_api.preview_schemas import EstimateCostIn, PreviewOut
-from autoloader_api.previewing import Previewer
+from autoloader_api.previewing import MAX_SAMPLE_ROWS, Previewer
 from autoloader_api.schemas import CreateIngestion
 from autoloader_api.tenants import Caller
 from autoloader_contracts.cost import CostEstimate
@@ -33,7 +36,7 @@ class PreviewController(Controller):
         caller: NamedDependency[Caller],
         previewer: NamedDependency[Previewer],
         data: JSONBody[CreateIngestion],
-        sample_rows: FromQuery[int] = DEFAULT_SAMPLE_ROWS,
+        sample_rows: Annotated[int, bounded(1, MAX_SAMPLE_ROWS, "sample rows")] = DEFAULT_SAMPLE_ROWS,
     ) -> PreviewOut:
         """Connection, the files the first run would take, schema, sample rows, schema diff, malformed records, cost.
 
@@ -48,7 +51,7 @@ class PreviewController(Controller):
         caller: NamedDependency[Caller],
         previewer: NamedDependency[Previewer],
         ingestion_id: FromPath[str],
-        sample_rows: FromQuery[int] = DEFAULT_SAMPLE_ROWS,
+        sample_rows: Annotated[int, bounded(1, MAX_SAMPLE_ROWS, "sample rows")] = DEFAULT_SAMPLE_ROWS,
     ) -> PreviewOut:
         """Like ``/ingestions/test``, with the ingestion's file ledger deciding which files are new."""
         return await previewer.preview(caller, ingestion_id, sample_rows=sample_rows)

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from autoloader_api.commands import IngestionCommands
+from autoloader_api.pagination import bounded
 from autoloader_api.queries import ReadModels
 from autoloader_api.schemas import FilePage, RunAccepted, RunOut, RunPage
 from autoloader_api.tenants import Caller
@@ -30,8 +31,8 @@ class RunController(Controller):
         reads: NamedDependency[ReadModels],
         clock: NamedDependency[Clock],
         ingestion_id: FromPath[str],
-        days: FromQuery[int] = 30,
-        limit: FromQuery[int] = 50,
+        days: Annotated[int, bounded(1, 3650, "days back")] = 30,
+        limit: Annotated[int, bounded(1, 500, "page size")] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> RunPage:
         """Runs requested in the last ``days`` days (1..3650); ``limit`` 1..500."""
@@ -76,7 +77,7 @@ class RunController(Controller):
         reads: NamedDependency[ReadModels],
         ingestion_id: FromPath[str],
         file_state: Annotated[str | None, QueryParameter(name="state")] = None,
-        limit: FromQuery[int] = 100,
+        limit: Annotated[int, bounded(1, 1000, "page size")] = 100,
         cursor: FromQuery[str | None] = None,
     ) -> FilePage:
         """Files seen by this ingestion, most recently seen first; filter by ``state``."""

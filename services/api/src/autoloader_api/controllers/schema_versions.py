@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from autoloader_api.commands import IngestionCommands
+from autoloader_api.pagination import bounded
 from autoloader_api.queries import ReadModels
 from autoloader_api.schemas import ResolveSchemaVersion, SchemaVersionOut, SchemaVersionPage
 from autoloader_api.tenants import Caller
@@ -26,7 +29,7 @@ class SchemaVersionController(Controller):
         caller: NamedDependency[Caller],
         reads: NamedDependency[ReadModels],
         ingestion_id: FromPath[str],
-        limit: FromQuery[int] = 50,
+        limit: Annotated[int, bounded(1, 500, "page size")] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> SchemaVersionPage:
         """Every schema change the loader detected, with its diff, files and resolution; ``limit`` 1..500."""

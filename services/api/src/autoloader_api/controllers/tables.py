@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get
@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from autoloader_api.loader_gateway import TableGateway
+from autoloader_api.pagination import bounded
 from autoloader_api.queries import ReadModels
 from autoloader_api.tenants import Caller
 from autoloader_contracts.ingestion import DestinationSpec
@@ -45,7 +46,7 @@ class TableController(Controller):
         reads: NamedDependency[ReadModels],
         tables: NamedDependency[TableGateway],
         ingestion_id: FromPath[str],
-        limit: FromQuery[int] = 100,
+        limit: Annotated[int, bounded(1, SAMPLE_MAX, "rows")] = 100,
         columns: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         """Up to ``limit`` rows (1..10,000); ``columns=a,b`` selects columns."""

@@ -8,9 +8,11 @@ anything is stored.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from autoloader_api.domain.source_rules import option_errors, remote_source_errors
 from autoloader_contracts.ingestion import (
@@ -35,6 +37,16 @@ EVOLUTION_MODES = ("add_new_columns", "rescue", "fail", "ignore")
 CHANGED_FILES = ("ignore", "reload")
 ON_ERROR = ("fail_run", "skip_file", "skip_row")
 NAME_MAX = 128
+PATH_MAX = 2048
+PATTERN_MAX = 1024
+PATTERN_DEEP_WILDCARDS_MAX = 8
+"""``**`` per pattern: more says nothing a shorter glob cannot, and each one widens a listing."""
+PATTERN_WILDCARDS_MAX = 64
+SCHEMA_COLUMNS_MAX = 1000
+SCHEMA_JSON_BYTES_MAX = 256 * 1024
+COLUMN_NAME_MAX = 255
+LIST_MAX = 64
+"""Entries of merge_keys, partitioning.columns, alert_recipients, and keys of options."""
 IDENTIFIER_RULE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 _IDENTIFIER = re.compile(IDENTIFIER_RULE)
 
@@ -81,7 +93,9 @@ def validate_source(
     """
     if source.type not in SOURCE_TYPES:
         return _one_of("source.type", source.type, SOURCE_TYPES, "source type")
-    if source.type == "local":
+    if len(source.path) > PATH_MAX:
+        errors = [FieldError("source.path", f"path has {len(source.path)} characters; send at most {PATH_MAX}")]
+    elif source.type == "local":
         errors = _local_source_errors(source, allowed_roots, credentials_given or bool(credentials))
     else:
         errors = remote_source_errors(
@@ -91,6 +105,7 @@ def validate_source(
             credentials,
             stored_credentials=source.credential_ref is not None,
         )
+    errors += _count_error("source.options", source.options, "options")
     errors += _pattern_errors("source.file_pattern", source.file_pattern)
     if source.exclude_pattern is not None:
         errors += _pattern_errors("source.exclude_pattern", source.exclude_pattern)
@@ -134,9 +149,26 @@ def _local_path_errors(path: str, roots: Sequence[Path]) -> list[FieldError]:
     return []
 
 
+def _count_error(field: str, entries: Sized, what: str, limit: int = LIST_MAX) -> list[FieldError]:
+    if len(entries) <= limit:
+        return []
+    return [FieldError(field, f"{field} has {len(entries)} {what}; send at most {limit}")]
+
+
 def _pattern_errors(field: str, pattern: str) -> list[FieldError]:
     if not pattern.strip():
         return [FieldError(field, "pattern must not be empty; use a glob such as '**/*.csv'")]
+    if len(pattern) > PATTERN_MAX:
+        return [FieldError(field, f"pattern has {len(pattern)} characters; send at most {PATTERN_MAX}")]
+    deep, wildcards = pattern.count("**"), sum(pattern.count(c) for c in "*?[")
+    if deep > PATTERN_DEEP_WILDCARDS_MAX or wildcards > PATTERN_WILDCARDS_MAX:
+        return [
+            FieldError(
+                field,
+                f"pattern has {deep} '**' and {wildcards} wildcards; send at most {PATTERN_DEEP_WILDCARDS_MAX} '**' "
+                f"and {PATTERN_WILDCARDS_MAX} wildcards ('*', '?', '[') in all",
+            )
+        ]
     if pattern.startswith(("/", "\\")):
         return [FieldError(field, f"pattern {pattern!r} must be relative to source.path, e.g. '**/*.csv'")]
     if ".." in re.split(r"[/\\]", pattern):
@@ -174,6 +206,9 @@ def _format_option_errors(format_type: str, options: Mapping[str, Any]) -> list[
 
 def _schema_pin_errors(schema: SchemaSpec) -> list[FieldError]:
     """Hints and a user schema must name types the readers know (checked here, not at load time)."""
+    size_errors = _schema_size_errors(schema)
+    if size_errors:
+        return size_errors
     try:
         if schema.hints:
             parse_hints(schema.hints)
@@ -182,6 +217,35 @@ def _schema_pin_errors(schema: SchemaSpec) -> list[FieldError]:
     except ValidationFailed as exc:
         return list(exc.errors)
     return []
+
+
+def _schema_size_errors(schema: SchemaSpec) -> list[FieldError]:
+    """A schema is read by every load and preview: bound its columns, names and bytes."""
+    where = "format.schema"
+    errors = _count_error(f"{where}.hints", schema.hints, "columns", SCHEMA_COLUMNS_MAX)
+    errors += [
+        _long_name_error(f"{where}.hints.{name[:40]}", name)
+        for name in list(schema.hints)[:SCHEMA_COLUMNS_MAX]
+        if len(name) > COLUMN_NAME_MAX
+    ]
+    if schema.schema_json is None:
+        return errors
+    size = len(msgspec.json.encode(schema.schema_json))
+    if size > SCHEMA_JSON_BYTES_MAX:
+        message = f"schema_json is {size} bytes of JSON; send at most {SCHEMA_JSON_BYTES_MAX}"
+        errors.append(FieldError(f"{where}.schema_json", message))
+    if isinstance(schema.schema_json, list):
+        errors += _count_error(f"{where}.schema_json", schema.schema_json, "columns", SCHEMA_COLUMNS_MAX)
+        errors += [
+            _long_name_error(f"{where}.schema_json[{i}].name", item["name"])
+            for i, item in enumerate(schema.schema_json[:SCHEMA_COLUMNS_MAX])
+            if isinstance(item, dict) and isinstance(item.get("name"), str) and len(item["name"]) > COLUMN_NAME_MAX
+        ]
+    return errors
+
+
+def _long_name_error(field: str, name: str) -> FieldError:
+    return FieldError(field, f"column name has {len(name)} characters; send at most {COLUMN_NAME_MAX}")
 
 
 def _destination_errors(config: IngestionConfig) -> list[FieldError]:
@@ -194,6 +258,10 @@ def _destination_errors(config: IngestionConfig) -> list[FieldError]:
         _partition_error(f"destination.partitioning.columns[{i}]", column)
         for i, column in enumerate(destination.partitioning.columns)
     ]
+    counts = _count_error("destination.partitioning.columns", destination.partitioning.columns, "entries")
+    counts += _count_error("destination.merge_keys", destination.merge_keys, "keys")
+    if counts:
+        return counts
     return [e for e in errors if e is not None] + _write_mode_errors(destination)
 
 
@@ -293,7 +361,7 @@ def _errors_policy_errors(config: IngestionConfig) -> list[FieldError]:
 
 def _quality_errors(config: IngestionConfig) -> list[FieldError]:
     quality = config.quality
-    errors = []
+    errors = _count_error("quality.alert_recipients", quality.alert_recipients, "recipients")
     if quality.row_count_threshold is not None and quality.row_count_threshold < 0:
         errors.append(
             FieldError("quality.row_count_threshold", "row_count_threshold must be 0 or more (or null for no alert)")

@@ -38,6 +38,7 @@ from autoloader_loader.engine import (
     BatchResult,
     DetectedChange,
 )
+from autoloader_loader.spark.names import quoted
 from autoloader_loader.spark.reading import spark_read_options
 from autoloader_loader.spark.staged import SparkStagedTable
 from autoloader_loader.writes import quiet_empty_delete
@@ -221,7 +222,7 @@ def _project(
         if planned.destination.lineage_columns and field.name in fills:
             value = fills[field.name]
         elif field.name in present:
-            value = sf.col(f"`{field.name}`")
+            value = sf.col(quoted(field.name))
         else:
             value = sf.lit(None)
         columns.append(value.cast(spark_type).alias(field.name))

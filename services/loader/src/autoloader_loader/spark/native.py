@@ -38,6 +38,7 @@ from autoloader_loader.engine import (
     LoadError,
     TableRef,
 )
+from autoloader_loader.spark.names import quoted
 
 SNAPSHOT_OPTION_PREFIX = "snapshot-property."
 NEW_TABLE_PROPERTIES = {"format-version": "2", "write.spark.accept-any-schema": "true"}
@@ -54,7 +55,7 @@ def table_name(catalog: str, ref: TableRef) -> str:
     bad = [p for p in parts if not _IDENTIFIER.match(p)]
     if bad:
         raise LoadError(f"{bad[0]!r} is not a valid identifier for the cluster's catalog")
-    return ".".join(f"`{p}`" for p in parts)
+    return ".".join(quoted(p) for p in parts)
 
 
 def snapshot_properties(planned: BatchPlanned, files: list[FileResult]) -> dict[str, str]:
@@ -109,7 +110,7 @@ def table_exists(session: SparkSession, name: str) -> bool:
     if catalog not in catalogs and catalog != "spark_catalog":
         # SHOW CATALOGS lists only catalogs already used in the session: try it once before refusing.
         try:
-            session.sql(f"SHOW NAMESPACES IN `{catalog}`").collect()
+            session.sql(f"SHOW NAMESPACES IN {quoted(catalog)}").collect()
         except Exception as exc:
             raise TerminalError(
                 f"the cluster has no catalog {catalog!r}: configure an Iceberg catalog of that name "
@@ -203,7 +204,7 @@ def sample(session: SparkSession, name: str, *, limit: int, columns: list[str] |
             [FieldError("columns", f"unknown column {c!r}; the table has: {', '.join(frame.columns)}") for c in unknown]
         )
     if columns:
-        frame = frame.select(*[f"`{c}`" for c in columns])
+        frame = frame.select(*[quoted(c) for c in columns])
     return [tables.jsonable(row) for row in frame.limit(limit).toArrow().to_pylist()]
 
 

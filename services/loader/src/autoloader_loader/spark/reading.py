@@ -118,8 +118,11 @@ def spark_read_options(planned: BatchPlanned) -> tuple[str, dict[str, Any]]:
             "mode": "FAILFAST",
             "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS][XXX]",
         }
-        if options.get("escape"):
-            spark_options["escape"] = options["escape"]
+        # Without an escape character the loader's reader (PyArrow) reads a doubled quote inside a
+        # quoted field as one quote (RFC 4180); Spark does that only when the escape is the quote.
+        escape = options.get("escape") or spark_options["quote"]
+        if escape:
+            spark_options["escape"] = escape
         if options.get("null_value") is not None:
             spark_options["nullValue"] = options["null_value"]
         return "csv", spark_options

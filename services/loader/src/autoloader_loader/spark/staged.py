@@ -25,6 +25,7 @@ from pyspark.sql import functions as sf
 from pyspark.sql.connect.session import SparkSession
 
 from autoloader_loader import tables
+from autoloader_loader.spark.names import quoted
 from autoloader_loader.spark.session import arrow_frame
 from autoloader_loader.writes import quiet_empty_delete
 
@@ -97,7 +98,7 @@ class SparkStagedTable(tables.StagedTable):
             raise NeedsLoaderPartitioning("the table's partition transforms are computed by the loader")
         if fields:
             schema = self.schema()
-            names = [sf.col(f"`{schema.find_column_name(f.source_id)}`").cast("string") for f in fields]
+            names = [sf.col(quoted(str(schema.find_column_name(f.source_id)))).cast("string") for f in fields]
             frame = frame.withColumn(PARTITION_INDEX, sf.concat_ws("\x00", *names) if len(names) > 1 else names[0])
         files = self._write_frame(frame, partitioned=bool(fields), coalesce=None)
         self.transaction.add_files(files, snapshot_properties=snapshot_properties, check_duplicate_files=False)
