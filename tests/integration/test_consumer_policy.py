@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -30,8 +31,8 @@ SPEC = ConsumerSpec(
 )
 
 
-def _activated(ingestion: str) -> IngestionActivated:
-    return IngestionActivated(
+def _event(event_type: type[IngestionActivated] | type[IngestionPaused], ingestion: str) -> Any:
+    return event_type(
         event_id=new_id("evt"),
         occurred_at=datetime.now(UTC),
         tenant_id="ten_policy",
@@ -39,17 +40,14 @@ def _activated(ingestion: str) -> IngestionActivated:
         actor="test",
         correlation_id=new_id("cor"),
     )
+
+
+def _activated(ingestion: str) -> IngestionActivated:
+    return _event(IngestionActivated, ingestion)
 
 
 def _paused(ingestion: str) -> IngestionPaused:
-    return IngestionPaused(
-        event_id=new_id("evt"),
-        occurred_at=datetime.now(UTC),
-        tenant_id="ten_policy",
-        aggregate_id=ingestion,
-        actor="test",
-        correlation_id=new_id("cor"),
-    )
+    return _event(IngestionPaused, ingestion)
 
 
 @contextlib.asynccontextmanager

@@ -13,11 +13,16 @@ from autoloader_bus.connection import Bus
 from autoloader_bus.event_store import EventStore
 from autoloader_contracts.events import BatchPlanned, ColumnChange, SchemaChange, SchemaChangeDetected
 from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, SourceSpec
+from autoloader_core.crypto import SecretBox
 from autoloader_core.ids import new_id
-from autoloader_core.settings import Settings
+from autoloader_core.settings import Secret, Settings
+from autoloader_db.credentials import CredentialStore
+from autoloader_db.database import Pool
+from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import DetectedChange
 from autoloader_loader.handlers import LoaderHandlers
 from autoloader_loader.staging import Stager
+from tests.discovery_support import SECRET_KEYS
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +40,12 @@ async def second_bus(nats_url: str) -> AsyncIterator[Bus]:
         await connected.close()
 
 
-def _loader(bus: Bus, tmp_path: Path) -> LoaderHandlers:
-    # Recording a schema change touches only the event log: no engine is needed.
-    stager = Stager(scratch_root=tmp_path, credentials=None, allowed_roots=(tmp_path,))  # type: ignore[arg-type]
-    return LoaderHandlers(engine=None, store=EventStore(bus), settings=Settings(), stager=stager)  # type: ignore[arg-type]
+def _loader(bus: Bus, pool: Pool, tmp_path: Path) -> LoaderHandlers:
+    """A loader's handlers on real parts: the embedded engine, a credential store, the event log."""
+    settings = Settings(data_dir=tmp_path, secret_keys=Secret(SECRET_KEYS))
+    credentials = CredentialStore(pool, SecretBox.from_settings(settings)).resolve
+    stager = Stager(scratch_root=tmp_path / "staging", credentials=credentials, allowed_roots=(tmp_path,))
+    return LoaderHandlers(engine=EmbeddedEngine(settings), store=EventStore(bus), settings=settings, stager=stager)
 
 
 def _planned(ingestion_id: str) -> BatchPlanned:
@@ -56,10 +63,10 @@ def _change(column: str) -> DetectedChange:
 
 
 async def test_two_loaders_recording_changes_at_once_get_distinct_consecutive_versions(
-    bus: Bus, second_bus: Bus, tmp_path: Path
+    bus: Bus, second_bus: Bus, pool: Pool, tmp_path: Path
 ) -> None:
     ingestion = new_id("ing")
-    loaders = [_loader(bus, tmp_path), _loader(second_bus, tmp_path)]
+    loaders = [_loader(bus, pool, tmp_path), _loader(second_bus, pool, tmp_path)]
     await asyncio.gather(
         *(
             loader.record_schema_change(_planned(ingestion), _change(f"c{n}_{i}"))
@@ -73,9 +80,9 @@ async def test_two_loaders_recording_changes_at_once_get_distinct_consecutive_ve
     assert versions == sorted(versions)  # numbered in log order
 
 
-async def test_a_redelivered_change_adds_no_version(bus: Bus, tmp_path: Path) -> None:
+async def test_a_redelivered_change_adds_no_version(bus: Bus, pool: Pool, tmp_path: Path) -> None:
     ingestion = new_id("ing")
-    loader = _loader(bus, tmp_path)
+    loader = _loader(bus, pool, tmp_path)
     planned = _planned(ingestion)
     await loader.record_schema_change(planned, _change("note"))
     await loader.record_schema_change(planned, _change("note"))

@@ -117,7 +117,10 @@ class Discovery:
             requested = await self._request_of(event.aggregate_id, event)
             if requested is not None:
                 await self.abandon_run(requested, error_type, reason)
-        elif isinstance(event, ev.IngestionActivated | ev.IngestionCreated):
+        elif isinstance(event, ev.IngestionActivated) or (
+            isinstance(event, ev.IngestionCreated) and event.status == "active"
+        ):
+            # The activation (and its baseline) could not be handled.
             await self._baselines.mark(
                 tenant_id=event.tenant_id, ingestion_id=event.aggregate_id, state="failed", error=reason
             )

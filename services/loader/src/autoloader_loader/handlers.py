@@ -110,7 +110,7 @@ class LoaderHandlers:
         fails that run.
         """
         if isinstance(delivery.event, BatchPlanned):
-            await self._append_failed(delivery.event, exc, attempts=delivery.attempt)
+            await self._append_failed(delivery.event, _run_error(exc), attempts=delivery.attempt)
 
     async def settle_batch(self, request: SettleBatchRequest) -> SettleBatchReply:
         """Record the outcome of a batch this service is done with but that has none (watchdog RPC).
@@ -134,11 +134,7 @@ class LoaderHandlers:
         if committed is not None:
             await self._store.append(_loaded_event(planned, committed))
             return SettleBatchReply(outcome="loaded")
-        error = RunError(error_type="batch_abandoned", message=request.reason)
-        log.error("batch settled as failed", extra={"batch_id": planned.aggregate_id, "error": request.reason})
-        await self._store.append(
-            BatchFailed(**_outcome_envelope(planned, "failed"), paths=[f.path for f in planned.files], error=error)
-        )
+        await self._append_failed(planned, RunError(error_type="batch_abandoned", message=request.reason))
         return SettleBatchReply(outcome="failed")
 
     async def on_batch_planned(self, planned: BatchPlanned, delivery: Delivery) -> None:
@@ -155,7 +151,7 @@ class LoaderHandlers:
             if isinstance(exc, SchemaChangeError):
                 mode = planned.format.schema.evolution_mode
                 await self.record_schema_change(planned, DetectedChange(exc.change, mode, "pending"))
-            await self._append_failed(planned, exc, attempts=delivery.attempt)
+            await self._append_failed(planned, _run_error(exc), attempts=delivery.attempt)
             return
         if self._settings.fault == faults.AFTER_COMMIT and not result.already_committed:
             # Crash tests: the batch is committed to Iceberg but neither announced nor acknowledged.
@@ -274,8 +270,7 @@ class LoaderHandlers:
         finally:
             toucher.cancel()
 
-    async def _append_failed(self, planned: BatchPlanned, exc: Exception, *, attempts: int) -> None:
-        error = _run_error(exc)
+    async def _append_failed(self, planned: BatchPlanned, error: RunError, *, attempts: int = 1) -> None:
         log.error("batch failed", extra={"batch_id": planned.aggregate_id, "error": error.message})
         await self._store.append(
             BatchFailed(
