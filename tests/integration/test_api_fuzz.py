@@ -170,9 +170,15 @@ STATUSES: dict[str, dict[int, int]] = {}
 """Operation -> status -> answers seen (printed at the end of the module: what the fuzz reached)."""
 
 
+READINESS = "/health/ready"
+"""Its documented 503 says a service missed a heartbeat (the in-process services share the loop the
+fuzz keeps busy): an answer, not a server error; the schema checks still apply."""
+
+
 def _call(case: schemathesis.Case, target: FuzzTarget) -> None:
     _seed(case, target)
-    response = case.call_and_validate(base_url=target.url, headers=target.headers, checks=CHECKS, timeout=30)
+    checks = [check for check in CHECKS if check is not not_a_server_error] if case.path == READINESS else CHECKS
+    response = case.call_and_validate(base_url=target.url, headers=target.headers, checks=checks, timeout=30)
     seen = STATUSES.setdefault(f"{case.method} {case.path}", {})
     seen[response.status_code] = seen.get(response.status_code, 0) + 1
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
 from autoloader_api.problems import RETRY_AFTER_SECONDS
 from autoloader_api.schemas import Readiness
@@ -28,6 +29,15 @@ REQUIRED_SERVICES = ("scheduler", "discovery", "loader", "projector")
 """Services that must be serving; the api itself is, since it answers."""
 STALE_AFTER_BEATS = 3
 OK = "ok"
+NOT_READY = {
+    503: ResponseSpec(
+        Readiness,
+        description=(
+            "not ready: ``checks`` names what is not (a service down, stale or starting; a server down);"
+            " ``Retry-After`` says when to ask again"
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,11 @@ class HealthController(Controller):
         """Always 200 while the process serves HTTP."""
         return {"status": "ok"}
 
-    @get("/ready", summary="NATS, PostgreSQL and every service answer")
+    @get(
+        "/ready",
+        summary="NATS, PostgreSQL and every service answer",
+        responses=NOT_READY,
+    )
     async def ready(
         self,
         *,
