@@ -3,12 +3,15 @@
 Tenant B asking for tenant A's resource must get exactly what it gets for an id that does not
 exist: 404, the same problem type, title and detail (ids aside), nothing counted or named.
 A new route with an id is covered without touching this file; one that needs a body to reach
-its lookup fails here until ``BODIES`` has one.
+its lookup fails here until ``BODIES`` has one. The main lookups are timed too: another tenant's
+id must not take measurably longer (or shorter) than a missing one.
 """
 
 from __future__ import annotations
 
 import re
+import statistics
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -137,3 +140,41 @@ async def test_filters_by_another_tenants_id_find_nothing(stack: ApiStack) -> No
 
     assert alerts.status_code == missing.status_code == 200
     assert alerts.json() == missing.json() == {"items": [], "next_cursor": None}
+
+
+TIMED_ROUTES = (
+    "/api/v1/ingestions/{ingestion_id}",
+    "/api/v1/ingestions/{ingestion_id}/runs/{run_id}",
+    "/api/v1/ingestions/{ingestion_id}/files",
+    "/api/v1/clusters/{cluster_id}",
+)
+TIMING_SAMPLES = 31
+TIMING_RATIO_BOUND = 2.0
+"""Medians of interleaved samples: a lookup that loaded A's row before refusing it (a join, a
+second query, a permission check after the fetch) would show as a steady gap; scheduling noise
+hits both sides alike."""
+
+
+async def _elapsed(stack: ApiStack, path: str, headers: dict[str, str]) -> float:
+    started = time.perf_counter()
+    answer = await stack.client.get(path, headers=headers)
+    elapsed = time.perf_counter() - started
+    assert answer.status_code == 404, answer.text
+    return elapsed
+
+
+async def test_another_tenants_ids_take_as_long_as_ids_that_do_not_exist(stack: ApiStack) -> None:
+    alice, bob = await stack.tenant("alice"), await stack.tenant("bob")
+    theirs = await _resources_of_a(stack, alice)
+    ratios = {}
+    for path in TIMED_ROUTES:
+        as_theirs, as_missing = [], []
+        await _elapsed(stack, _url(path, theirs), bob)  # warm both paths before timing
+        await _elapsed(stack, _url(path, _missing()), bob)
+        for _ in range(TIMING_SAMPLES):
+            as_theirs.append(await _elapsed(stack, _url(path, theirs), bob))
+            as_missing.append(await _elapsed(stack, _url(path, _missing()), bob))
+        ratios[path] = statistics.median(as_theirs) / statistics.median(as_missing)
+
+    out_of_bounds = {p: r for p, r in ratios.items() if not 1 / TIMING_RATIO_BOUND <= r <= TIMING_RATIO_BOUND}
+    assert out_of_bounds == {}, ratios
