@@ -18,6 +18,7 @@ import pytest
 
 from autoloader_cli.servers import PostgresServer
 from autoloader_cli.stack import Stack
+from autoloader_loader import faults
 from tests.conftest import unique
 from tests.e2e.conftest import Api, new_tenant, start_stack, write_csv
 
@@ -26,7 +27,11 @@ pytestmark = pytest.mark.e2e
 FILES = 12
 ROWS = 500
 OUTAGE_SECONDS = 4.0
-STACK_ENV = {"AUTOLOADER_BATCH_MAX_FILES": "1", "AUTOLOADER_HEARTBEAT_SECONDS": "0.5"}
+STACK_ENV = {
+    "AUTOLOADER_BATCH_MAX_FILES": "1",
+    "AUTOLOADER_HEARTBEAT_SECONDS": "0.5",
+    "AUTOLOADER_FAULT": faults.SLOW_LOAD,  # 12 batches take >= 6 s: the outage starts mid-run on any machine
+}
 
 
 @pytest.fixture

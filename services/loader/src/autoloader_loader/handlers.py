@@ -144,7 +144,7 @@ class LoaderHandlers:
             TransientError: The load may succeed later (on its last delivery the consumer gives
                 it up and :meth:`give_up` records the failure).
         """
-        self._fault_before_load(planned)
+        await self._fault_before_load(planned)
         try:
             result = await self._keeping_alive(delivery, self._load(planned))
         except TerminalError as exc:
@@ -172,8 +172,10 @@ class LoaderHandlers:
             },
         )
 
-    def _fault_before_load(self, planned: BatchPlanned) -> None:
-        """Crash tests: die, or fail transiently, on every delivery of a batch (never set in production)."""
+    async def _fault_before_load(self, planned: BatchPlanned) -> None:
+        """Crash tests: die, fail transiently or dawdle on every delivery of a batch (never set in production)."""
+        if self._settings.fault == faults.SLOW_LOAD:
+            await asyncio.sleep(faults.SLOW_LOAD_SECONDS)
         if self._settings.fault == faults.EXIT_BEFORE_LOAD:
             log.warning("fault injection: exiting before the load", extra={"batch_id": planned.aggregate_id})
             os._exit(137)
