@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 
 from autoloader_bus.connection import Bus
 from autoloader_bus.stats import dead_letter_count, durable_consumers
@@ -28,8 +29,10 @@ class MetricsController(Controller):
     path = "/metrics"
     include_in_schema = False
 
-    @get("/", summary="Prometheus metrics", sync_to_thread=False)
-    async def metrics(self, bus: Bus, telemetry: Telemetry) -> Response[bytes]:
+    @get("/", summary="Prometheus metrics")
+    async def metrics(
+        self, bus: NamedDependency[Bus], telemetry: NamedDependency[Telemetry]
+    ) -> Response[bytes]:
         """Render every metric of this process after refreshing the stream gauges."""
         try:
             await asyncio.wait_for(refresh_stream_gauges(bus, telemetry), timeout=REFRESH_TIMEOUT_SECONDS)
