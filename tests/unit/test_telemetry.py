@@ -86,7 +86,7 @@ def test_serve_metrics_answers_on_its_port_and_stops() -> None:
     telemetry.instruments.dead_letters.set(4)
     server = serve_metrics(telemetry, host="127.0.0.1", port=0)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as response:
             body = response.read().decode()
     finally:
         server.stop()

@@ -17,7 +17,14 @@ from wsgiref.simple_server import WSGIServer
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+    start_http_server,
+)
 
 from autoloader_core.metrics import Instruments
 
@@ -57,6 +64,9 @@ def build_meter_provider(service: str, registry: CollectorRegistry) -> MeterProv
 def build_telemetry(service: str) -> Telemetry:
     """Build a fresh :class:`Telemetry` for ``service`` (tests build their own)."""
     registry = CollectorRegistry()
+    # process_* (CPU, memory, open fds) and python_info: a service that recorded nothing yet still says it is there.
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
     provider = build_meter_provider(service, registry)
     return Telemetry(provider=provider, registry=registry, instruments=Instruments(provider.get_meter("autoloader")))
 

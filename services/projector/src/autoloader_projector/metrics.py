@@ -21,6 +21,8 @@ def _labels(event: RunEvent) -> dict[str, str]:
 
 def _on_run_requested(event: RunRequested, instruments: Instruments) -> None:
     instruments.runs_requested.add(1, {**_labels(event), "trigger": event.trigger})
+    # A series that exists at 0 makes rate() and increase() work from its first skip on.
+    instruments.runs_skipped.add(0, _labels(event))
 
 
 def _on_run_skipped(event: RunSkipped, instruments: Instruments) -> None:
