@@ -29,6 +29,7 @@ from autoloader_core.backoff import Backoff, Stopped, retry_until_up, sleep_or_s
 from autoloader_core.errors import TransientError
 from autoloader_core.logging import configure_logging
 from autoloader_core.settings import Settings
+from autoloader_core.telemetry import MetricsServer, process_telemetry, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +146,36 @@ async def serve(
         runtime._tasks.append(watcher)
     log.info("starting", extra={"nats": settings.nats_url})
     runtime.start_heartbeats()
+    metrics = _start_metrics(name, settings)
     try:
         await _run_body(runtime, body)
     finally:
         stop.set()
+        if metrics is not None:
+            metrics.stop()
         await _stop_tasks(runtime)
         await bus.close(timeout=BUS_CLOSE_SECONDS)
         log.info("stopped")
     return not runtime.failed
+
+
+def _start_metrics(name: str, settings: Settings) -> MetricsServer | None:
+    """Serve the process's metrics on ``AUTOLOADER_METRICS_PORT`` (0: not at all).
+
+    A port that cannot be bound is logged, not fatal: the service's work matters more than its
+    metrics, and a restart loop over a taken port would help no one.
+    """
+    telemetry = process_telemetry(name)
+    if not settings.metrics_port:
+        return None
+    try:
+        return serve_metrics(telemetry, host=settings.metrics_host, port=settings.metrics_port)
+    except OSError as exc:
+        log.error(
+            "the metrics endpoint could not be started; running without it",
+            extra={"host": settings.metrics_host, "port": settings.metrics_port, "error": str(exc)},
+        )
+        return None
 
 
 async def _connect(settings: Settings, name: str) -> Bus:

@@ -98,6 +98,14 @@ class Settings:
     batch_max_bytes: int = _env("AUTOLOADER_BATCH_MAX_BYTES", 512 * 1024 * 1024, "bytes per loader batch")
     fault: str = _env("AUTOLOADER_FAULT", "", "fault-injection point for crash tests (never set in production)")
     log_level: str = _env("AUTOLOADER_LOG_LEVEL", "INFO", "log level")
+    metrics_host: str = _env(
+        "AUTOLOADER_METRICS_HOST", "127.0.0.1", "address the Prometheus endpoint of a background service binds"
+    )
+    metrics_port: int = _env(
+        "AUTOLOADER_METRICS_PORT",
+        0,
+        "port of a background service's Prometheus endpoint (0 = none; the api serves /metrics on its own port)",
+    )
 
     @property
     def allowed_roots(self) -> tuple[Path, ...]:

@@ -22,6 +22,7 @@ from autoloader_api.controllers.capabilities import CapabilitiesController
 from autoloader_api.controllers.clusters import ClusterController
 from autoloader_api.controllers.health import REQUIRED_SERVICES, HealthController, ReadinessRequirements
 from autoloader_api.controllers.ingestions import IngestionController
+from autoloader_api.controllers.metrics import MetricsController
 from autoloader_api.controllers.monitoring import IngestionMonitoringController, TenantMonitoringController
 from autoloader_api.controllers.operations import RunControlController
 from autoloader_api.controllers.previews import PreviewController
@@ -33,6 +34,7 @@ from autoloader_api.controllers.tables import TableController
 from autoloader_api.controllers.ui import index, ui_router
 from autoloader_api.costing import CostEstimator
 from autoloader_api.credentials import SourceCredentials
+from autoloader_api.http_metrics import RequestMetrics
 from autoloader_api.loader_gateway import PreviewGateway, TableGateway
 from autoloader_api.local_folders import LocalFolders
 from autoloader_api.monitoring import Monitoring
@@ -49,6 +51,7 @@ from autoloader_bus.runtime import ServiceRuntime
 from autoloader_core.clock import Clock, SystemClock
 from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
+from autoloader_core.telemetry import Telemetry, process_telemetry
 from autoloader_db.credentials import CredentialStore
 from autoloader_db.database import Pool, close_pool, create_pool
 
@@ -67,6 +70,7 @@ def create_app(
     rpc_timeout: float = 30.0,
     ready_services: Sequence[str] = REQUIRED_SERVICES,
     rate_limits: TokenBuckets | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Litestar:
     """Build the HTTP app on the given adapters (tests pass their own real servers' adapters).
 
@@ -79,8 +83,10 @@ def create_app(
         rpc_timeout: Longest wait for the loader to answer table questions.
         ready_services: Services ``/health/ready`` requires serving (tests running a few name those).
         rate_limits: Per-tenant request buckets (default: built from the settings' rate limit).
+        telemetry: Where request latency is recorded and ``/metrics`` reads (default: the process's).
     """
     clock = clock or SystemClock()
+    telemetry = telemetry or process_telemetry("api")
     reads = ReadModels(pool)
     credential_store = CredentialStore(pool, SecretBox.from_settings(settings))
     source_credentials = SourceCredentials(credential_store)
@@ -114,6 +120,7 @@ def create_app(
         "pool": pool,
         "clock": clock,
         "readiness": ReadinessRequirements(tuple(ready_services)),
+        "telemetry": telemetry,
         "reads": reads,
         "tenants": TenantStore(pool),
         "rate_limits": rate_limits
@@ -165,8 +172,9 @@ def create_app(
         security=[{SECURITY_SCHEME: []}],
     )
     app = Litestar(
-        route_handlers=[HealthController, admin, tenant_api, index, ui_router()],
+        route_handlers=[HealthController, MetricsController, admin, tenant_api, index, ui_router()],
         dependencies=dependencies,
+        middleware=[RequestMetrics(telemetry.instruments)],
         exception_handlers={Exception: problem_response},
         openapi_config=_openapi(),
         request_max_body_size=settings.api_max_body_bytes,

@@ -161,6 +161,7 @@ def _print_banner(stack: Stack) -> None:
     lines += [
         f"  Landing dir:  {stack.landing_dir}  (local sources may read only here)",
         f"  Logs:         {stack.logs_dir}",
+        "  Metrics:      " + ", ".join(f"{name} {url}" for name, url in stack.metrics_urls.items()),
         "",
     ]
     print("\n".join(lines), flush=True)

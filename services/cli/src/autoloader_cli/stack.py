@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from autoloader_bus.runtime import PARENT_PID_VARIABLE
-from autoloader_cli.servers import NatsServer, PostgresServer, _tail
+from autoloader_cli.servers import NatsServer, PostgresServer, _tail, free_port
 from autoloader_core.crypto import KEYS_VARIABLE, SecretBox, generate_key_spec
 from autoloader_core.errors import TerminalError, TransientError
 from autoloader_core.settings import Secret, Settings
@@ -128,6 +128,7 @@ class Stack:
         self.nats: NatsServer | None = None
         self.postgres: PostgresServer | None = None
         self.services: dict[str, ServiceProcess] = {}
+        self.metrics_ports: dict[str, int] = {}
 
     # --- public API -----------------------------------------------------------------------
 
@@ -146,6 +147,14 @@ class Stack:
         """Base URL of the HTTP API, e.g. ``http://127.0.0.1:8000``."""
         settings = self._settings
         return f"http://{settings.api_host}:{settings.api_port}"
+
+    @property
+    def metrics_urls(self) -> dict[str, str]:
+        """Each service's Prometheus endpoint: the api's ``/metrics``, the others' own ports."""
+        host = self._settings.metrics_host
+        urls = {"api": f"{self.api_url}/metrics"}
+        urls |= {name: f"http://{host}:{port}/metrics" for name, port in self.metrics_ports.items()}
+        return urls
 
     @property
     def admin_token(self) -> str:
@@ -169,6 +178,8 @@ class Stack:
             self._prepare_dirs()
             self.settings = self._build_settings()
             self._migrate()
+            # The background services share a host: each gets a port of its own for its metrics.
+            self.metrics_ports = {name: free_port() for name in SERVICES if name != "api"}
             for name in SERVICES:
                 self._launch(name)
             self._wait_ready(SERVICES)
@@ -334,6 +345,8 @@ class Stack:
         env["PYTHONUNBUFFERED"] = "1"
         # The service stops by itself when we die, even by SIGKILL: no orphans (see the runtime).
         env[PARENT_PID_VARIABLE] = str(os.getpid())
+        if name in self.metrics_ports:
+            env["AUTOLOADER_METRICS_PORT"] = str(self.metrics_ports[name])
         env.update(self.service_env.get(name, {}))
         env.update(extra_env or {})
         return env

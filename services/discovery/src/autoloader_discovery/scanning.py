@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +13,8 @@ from typing import Literal
 from autoloader_contracts.events import FileRef
 from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_contracts.rpc import SelectionMode
+from autoloader_core.metrics import Instruments
+from autoloader_core.telemetry import process_telemetry
 from autoloader_discovery.domain import Selection, SelectionRules, Selector
 from autoloader_discovery.ledger import Ledger, ListingState
 from autoloader_sources.base import Source, SourceNotFound
@@ -68,12 +71,19 @@ class Scanner:
     """Opens an ingestion's source and feeds its listing through the selection rules."""
 
     def __init__(
-        self, *, ledger: Ledger, listing_state: ListingState, credentials: CredentialsFor, allowed_roots: Sequence[Path]
+        self,
+        *,
+        ledger: Ledger,
+        listing_state: ListingState,
+        credentials: CredentialsFor,
+        allowed_roots: Sequence[Path],
+        instruments: Instruments | None = None,
     ) -> None:
         self._ledger = ledger
         self._state = listing_state
         self._credentials = credentials
         self._roots = tuple(allowed_roots)
+        self._instruments = instruments or process_telemetry().instruments
 
     async def source(
         self, tenant_id: str, config: IngestionConfig, *, credentials: Mapping[str, str] | None = None
@@ -112,7 +122,9 @@ class Scanner:
         start_after, incremental = await self._start_after(ingestion_id, config, plan)
         selector = Selector(rules=rules, now=now, run=plan.rules)
         async with await self.source(tenant_id, config, credentials=credentials) as source:
-            await self._offer_listing(selector, ingestion_id, source, start_after=start_after, plan=plan)
+            await self._offer_listing(
+                selector, ingestion_id, source, start_after=start_after, plan=plan, scheme=config.source.type
+            )
             if config.source.type in SETTLE_BY_RELISTING and selector.selection.new and plan.rules.settle:
                 await asyncio.sleep(rules.settle_interval_seconds)
                 selector.drop_unstable(await _identities(source, {f.path for f in selector.selection.new}))
@@ -156,13 +168,29 @@ class Scanner:
         return found, gone
 
     async def _offer_listing(
-        self, selector: Selector, ingestion_id: str | None, source: Source, *, start_after: str | None, plan: ScanPlan
+        self,
+        selector: Selector,
+        ingestion_id: str | None,
+        source: Source,
+        *,
+        start_after: str | None,
+        plan: ScanPlan,
+        scheme: str,
     ) -> None:
-        async for chunk in chunked(source, start_after=start_after):
-            selector.offer(chunk, await self._known(ingestion_id, chunk, plan))
-            if _enough(selector, plan.listing_cap):
-                selector.selection.stopped_early = True
-                return
+        """Feed the listing to ``selector``, timing it and counting what was listed (by scheme)."""
+        started = time.monotonic()
+        listed = 0
+        try:
+            async for chunk in chunked(source, start_after=start_after):
+                listed += len(chunk)
+                selector.offer(chunk, await self._known(ingestion_id, chunk, plan))
+                if _enough(selector, plan.listing_cap):
+                    selector.selection.stopped_early = True
+                    return
+        finally:
+            labels = {"scheme": scheme}
+            self._instruments.listing_duration.record(time.monotonic() - started, labels)
+            self._instruments.objects_listed.add(listed, labels)
 
     async def _known(self, ingestion_id: str | None, chunk: list[FileRef], plan: ScanPlan) -> dict[str, set[str]]:
         if ingestion_id is None or plan.ledger == "none":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -35,7 +36,9 @@ from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_contracts.rpc import SettleBatchReply, SettleBatchRequest
 from autoloader_core.errors import AutoloaderError, ConflictError, NotFoundError, TerminalError, TransientError
 from autoloader_core.ids import deterministic_id
+from autoloader_core.metrics import Instruments
 from autoloader_core.settings import Settings
+from autoloader_core.telemetry import process_telemetry
 from autoloader_loader import faults
 from autoloader_loader.engine import (
     BatchResult,
@@ -58,11 +61,20 @@ T = TypeVar("T")
 class LoaderHandlers:
     """Reacts to the events the loader consumes."""
 
-    def __init__(self, *, engine: LoaderEngine, store: EventStore, settings: Settings, stager: Stager) -> None:
+    def __init__(
+        self,
+        *,
+        engine: LoaderEngine,
+        store: EventStore,
+        settings: Settings,
+        stager: Stager,
+        instruments: Instruments | None = None,
+    ) -> None:
         self._engine = engine
         self._store = store
         self._settings = settings
         self._stager = stager
+        self._instruments = instruments or process_telemetry().instruments
 
     async def handle(self, delivery: Delivery) -> None:
         """Dispatch one delivered event (other event types are acknowledged and ignored)."""
@@ -146,7 +158,7 @@ class LoaderHandlers:
         """
         await self._fault_before_load(planned)
         try:
-            result = await self._keeping_alive(delivery, self._load(planned))
+            result = await self._timed(self._keeping_alive(delivery, self._load(planned)))
         except TerminalError as exc:
             if isinstance(exc, SchemaChangeError):
                 mode = planned.format.schema.evolution_mode
@@ -171,6 +183,20 @@ class LoaderHandlers:
                 "already_committed": result.already_committed,
             },
         )
+
+    async def _timed(self, load: Awaitable[BatchResult]) -> BatchResult:
+        """Await ``load``, recording its duration by outcome (loaded, failed, retry)."""
+        started = time.monotonic()
+        outcome = "retry"
+        try:
+            result = await load
+            outcome = "loaded"
+            return result
+        except TerminalError:
+            outcome = "failed"
+            raise
+        finally:
+            self._instruments.batch_duration.record(time.monotonic() - started, {"outcome": outcome})
 
     async def _fault_before_load(self, planned: BatchPlanned) -> None:
         """Crash tests: die, fail transiently or dawdle on every delivery of a batch (never set in production)."""

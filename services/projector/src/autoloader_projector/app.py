@@ -17,7 +17,9 @@ from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.subjects import ALL_EVENTS
 from autoloader_core.backoff import Backoff, sleep_or_stop
 from autoloader_core.errors import TransientError
+from autoloader_core.telemetry import process_telemetry
 from autoloader_db.database import Connection, Pool, close_pool, create_pool
+from autoloader_projector.metrics import count_events
 from autoloader_projector.projections import PROJECTIONS, audit
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ async def project_forever(runtime: ServiceRuntime, pool: Pool) -> None:
     server restart loses and doubles nothing.
     """
     backoff = Backoff(initial=0.5, cap=RETRY_CAP_SECONDS)
+    instruments = process_telemetry(runtime.name).instruments
     while not runtime.stop.is_set():
         try:
             async with pool.acquire() as conn:
@@ -107,7 +110,10 @@ async def project_forever(runtime: ServiceRuntime, pool: Pool) -> None:
             following = follow(runtime.bus, [ALL_EVENTS], after=position, stop=runtime.stop, reader="projector")
             async for batch in following:
                 if batch:
+                    applied_through = position
                     position = await apply_batch(pool, batch, position)
+                    # Counted once committed: a batch retried after a failure is counted once.
+                    count_events(batch, instruments, after=applied_through)
                 else:
                     await _check_position(pool, position)
                 backoff.reset()

@@ -21,6 +21,8 @@ from autoloader_contracts.events import RunRequested
 from autoloader_contracts.subjects import aggregate_events, events_of
 from autoloader_core.clock import Clock
 from autoloader_core.errors import ConflictError, TransientError
+from autoloader_core.metrics import Instruments
+from autoloader_core.telemetry import process_telemetry
 from autoloader_scheduler.domain import Schedules, Tick, run_requested
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,9 @@ MAX_SLEEP_SECONDS = 30.0
 class Scheduler:
     """Keeps :class:`Schedules` current from the event log and appends ``RunRequested`` when due."""
 
-    def __init__(self, bus: Bus, clock: Clock, stop: asyncio.Event) -> None:
+    def __init__(self, bus: Bus, clock: Clock, stop: asyncio.Event, instruments: Instruments | None = None) -> None:
         self._bus = bus
+        self._instruments = instruments or process_telemetry().instruments
         self._store = EventStore(bus)
         self._clock = clock
         self._stop = stop
@@ -145,8 +148,9 @@ class Scheduler:
         """Append ``tick``'s ``RunRequested``; return False when it should be retried later."""
         context = {"ingestion_id": tick.ingestion_id, "run_id": tick.run_id,
                    "scheduled_for": tick.due.isoformat()}
+        now = self._clock.now()
         try:
-            await self._store.append(run_requested(tick, self._clock.now()), expected_version=0)
+            await self._store.append(run_requested(tick, now), expected_version=0)
         except ConflictError:
             log.info("tick already requested by another scheduler", extra=context)
         except TransientError:
@@ -156,6 +160,7 @@ class Scheduler:
             # Not retryable: give this tick up rather than spin on it; the next tick tries again.
             log.exception("requesting the run failed; tick skipped", extra=context)
         else:
+            self._instruments.tick_lag.record(max(0.0, (now - tick.due).total_seconds()))
             log.info("scheduled run requested", extra=context)
         self._schedules.mark_requested(tick)
         return True
