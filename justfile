@@ -48,6 +48,11 @@ asyncapi:
     uv run python -c 'import pathlib; from autoloader_contracts.asyncapi import with_catalogue as w; p = pathlib.Path("docs/events.md"); p.write_text(w(p.read_text()))'
 
 
+# regenerate the settings table in docs/operations.md (tests/unit/test_settings.py checks it is current)
+env-docs:
+    uv run python -c 'import pathlib; from autoloader_core.settings import with_env_table as w; p = pathlib.Path("docs/operations.md"); p.write_text(w(p.read_text()))'
+
+
 # regenerate docs/openapi.json from the API routes (the running API serves it at /schema/openapi.json)
 openapi:
     #!/usr/bin/env -S uv run python

@@ -6,11 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from autoloader_core.settings import Secret, Settings, env_variables
+from autoloader_core.settings import Secret, Settings, env_variables, with_env_table
 
 pytestmark = pytest.mark.unit
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def test_the_settings_table_in_the_operations_guide_is_current() -> None:
+    text = OPERATIONS.read_text()
+    assert with_env_table(text) == text, "run `just env-docs` and commit docs/operations.md"
+    assert all(f"`{name}`" in text for name in env_variables())
 
 
 def _documented() -> dict[str, str]:
