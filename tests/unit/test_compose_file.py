@@ -1,11 +1,14 @@
 """docker-compose.yml gives every service its secrets as Compose secrets (files), never as plain variables.
 
-No Docker engine runs here, so the file is checked as data: the services read the files through the
-``*_FILE`` variables that ``Settings.from_env`` understands.
+No Docker engine runs here, so the file is checked as data (the services read the files through the
+``*_FILE`` variables that ``Settings.from_env`` understands) and by the Compose client's own
+validation (``config -q`` needs no engine).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +54,31 @@ def test_settings_read_the_compose_secret_files(tmp_path: Path) -> None:
     settings = Settings.from_env(environment)
     assert settings.secret_keys == Secret("k1:c2VjcmV0LWtleS1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm")
     assert settings.admin_token
+
+
+COMPOSE_FILES = (COMPOSE, COMPOSE.parent / "deploy" / "spark-iceberg" / "compose.yaml")
+CACHED_CLIENT = Path.home() / ".cache" / "autoloader" / "bin" / "docker-compose"
+
+
+def _compose_client() -> Path:
+    """The Compose v5 client: ``AUTOLOADER_COMPOSE_CLIENT`` (set by .ci/run, so CI never skips) or the cache."""
+    named = os.environ.get("AUTOLOADER_COMPOSE_CLIENT")
+    if named:
+        return Path(named)
+    if not CACHED_CLIENT.exists():
+        pytest.skip("no Compose client: run deploy/compose-client/build.sh (CI does)")
+    return CACHED_CLIENT
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=lambda path: path.name)
+def test_the_compose_client_validates_the_file(compose_file: Path) -> None:
+    environment = {"PATH": os.environ["PATH"], "HOME": str(Path.home())} | dict.fromkeys(SECRETS, "x")
+    checked = subprocess.run(
+        [str(_compose_client()), "-f", str(compose_file), "config", "-q"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
