@@ -18,7 +18,7 @@ from datetime import datetime
 
 import msgspec
 from nats.errors import Error as NatsError
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
+from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from autoloader_bus.connection import Bus
@@ -121,16 +121,24 @@ async def beat_forever(
 async def read_beats(bus: Bus) -> list[ServiceBeat]:
     """Return the latest heartbeat of every live service instance."""
     bucket = await _bucket(bus)
-    try:
-        keys = await bucket.keys()
-    except NoKeysError:
-        return []
     beats = []
-    for key in keys:
+    for key in await _keys(bus):
         try:
             entry = await bucket.get(key)
-        except KeyNotFoundError:
+        except (KeyNotFoundError, KeyDeletedError):
             continue  # the instance stopped (deleted its key) after the listing
         if entry.value:
             beats.append(msgspec.json.decode(entry.value, type=ServiceBeat))
     return sorted(beats, key=lambda b: (b.service, b.instance))
+
+
+async def _keys(bus: Bus) -> list[str]:
+    """The bucket's keys, from its stream's subjects.
+
+    Not ``KeyValue.keys()``: that creates a watcher (a consumer) per call, and readiness probes
+    and ``up``'s start-up polling call this often enough to hit JetStream's consumer limit before
+    the ephemeral consumers are reaped.
+    """
+    prefix = f"$KV.{HEARTBEAT_BUCKET}."
+    info = await bus.js.stream_info(f"KV_{HEARTBEAT_BUCKET}", subjects_filter=f"{prefix}>")
+    return sorted(subject.removeprefix(prefix) for subject in (info.state.subjects or {}))
