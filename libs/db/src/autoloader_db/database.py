@@ -59,6 +59,14 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def is_unstorable_text(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL refusing a text value it cannot store (a NUL byte, an invalid sequence).
+
+    That is bad input, not a server fault: the caller should answer with a validation error.
+    """
+    return isinstance(exc, (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError))
+
+
 def _lost_connection(exc: BaseException) -> bool:
     # From an asyncpg call, an OSError (refused, reset, timed out) is always the connection.
     return isinstance(exc, OSError) or is_unavailable(exc)

@@ -43,6 +43,7 @@ from autoloader_api.previewing import Previewer
 from autoloader_api.problems import document_problems, problem_response
 from autoloader_api.queries import ReadModels
 from autoloader_api.rate_limit import TokenBuckets
+from autoloader_api.request_checks import reject_nul_characters
 from autoloader_api.run_control import RunControl
 from autoloader_api.tenants import TenantStore
 from autoloader_bus.connection import Bus
@@ -175,6 +176,7 @@ def create_app(
         route_handlers=[HealthController, MetricsController, admin, tenant_api, index, ui_router()],
         dependencies=dependencies,
         middleware=[RequestMetrics(telemetry.instruments)],
+        before_request=reject_nul_characters,
         exception_handlers={Exception: problem_response},
         openapi_config=_openapi(),
         request_max_body_size=settings.api_max_body_bytes,

@@ -31,6 +31,7 @@ from autoloader_core.errors import (
     ValidationFailed,
 )
 from autoloader_db.database import is_unavailable as database_unavailable
+from autoloader_db.database import is_unstorable_text
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,8 @@ def _too_large(request: Request[Any, Any, Any]) -> str:
 
 
 def _classify(exc: Exception) -> tuple[int, str, str, list[FieldError] | None]:
-    if database_unavailable(exc) and not isinstance(exc, AutoloaderError):
-        return 503, "unavailable", "PostgreSQL is unavailable; retry shortly", None
-    if nats_unavailable(exc):
-        return 503, "unavailable", "NATS is unavailable; retry shortly", None
+    if (server_problem := _server_problem(exc)) is not None:
+        return server_problem
     if isinstance(exc, AutoloaderError):
         for error_type, status, slug in _STATUS_BY_ERROR:
             if isinstance(exc, error_type):
@@ -100,6 +99,18 @@ def _classify(exc: Exception) -> tuple[int, str, str, list[FieldError] | None]:
     if isinstance(exc, HTTPException):
         return _http_problem(exc)
     return 500, "internal", "internal error; the server log has the details", None
+
+
+def _server_problem(exc: Exception) -> tuple[int, str, str, None] | None:
+    """A server that is down (503), or PostgreSQL refusing a value (bad input, 422); None otherwise."""
+    if database_unavailable(exc) and not isinstance(exc, AutoloaderError):
+        return 503, "unavailable", "PostgreSQL is unavailable; retry shortly", None
+    if nats_unavailable(exc):
+        return 503, "unavailable", "NATS is unavailable; retry shortly", None
+    if is_unstorable_text(exc):
+        detail = "a value holds a character that cannot be stored (a NUL byte, \\u0000); remove it"
+        return 422, "validation", detail, None
+    return None
 
 
 def _http_problem(exc: HTTPException) -> tuple[int, str, str, None]:
