@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -278,3 +279,34 @@ async def test_hostile_column_names_from_a_file_load_as_quoted_names_and_touch_n
     untouched = await engine.table_info(TableRef("tnt_a", "lake", "db", "other"))
     assert untouched["row_count"] == other.rows == 5
     assert untouched["snapshots"][-1]["snapshot_id"] == other.snapshot_id
+
+
+@pytest.mark.parametrize("with_bad_file", [False, True], ids=["parsed-together", "one-bad-file"])
+async def test_many_small_json_files_keep_each_files_rows_and_the_bad_file_is_left_out(
+    engine: Engine, landing: Path, with_bad_file: bool
+) -> None:
+    # Small JSON-lines files are parsed together; every row must still name its own file, and
+    # a malformed file among them must be reported (with its line) as if read alone.
+    bad = 17 if with_bad_file else None
+    refs = []
+    for n in range(30):
+        rows = [json.dumps({"id": n * 10 + i, "file_no": n}) for i in range(n % 4 + 1)]
+        if n == bad:
+            rows.insert(1, '{"id": broken')
+        (landing / f"s{n:02d}.jsonl").write_text("\n".join(rows) + "\n")
+        refs.append(ref_of(landing, f"s{n:02d}.jsonl"))
+    batch = planned(landing, refs, fmt="json", table="small")
+    batch = msgspec.structs.replace(
+        batch, destination=msgspec.structs.replace(batch.destination, lineage_columns=True)
+    )
+
+    result = await engine.load_batch(batch)
+
+    expected = {n: n % 4 + 1 for n in range(30) if n != bad}
+    assert [(f.path, f.rows) for f in result.files] == [(f"s{n:02d}.jsonl", c) for n, c in expected.items()]
+    assert [(e.file, e.line) for e in result.failed_files] == ([("s17.jsonl", 2)] if with_bad_file else [])
+    rows = await engine.table_sample(
+        TableRef("tnt_a", "lake", "db", "small"), limit=1000, columns=["file_no", "_source_file"]
+    )
+    assert len(rows) == sum(expected.values())
+    assert all(r["_source_file"] == f"s{r['file_no']:02d}.jsonl" for r in rows)

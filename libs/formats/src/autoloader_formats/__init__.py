@@ -8,7 +8,9 @@ from autoloader_formats.readers import (
     BadRow,
     compression_of,
     iter_batches,
+    read_json_lines_together,
     read_table,
+    reads_together,
 )
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "normalise_for_iceberg",
     "parse_hints",
     "parse_type",
+    "read_json_lines_together",
     "read_table",
+    "reads_together",
     "schema_from_json",
 ]

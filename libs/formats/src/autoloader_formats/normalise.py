@@ -7,6 +7,7 @@ dictionary encoding, no half floats and no 32-bit times; files readers infer all
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import pyarrow as pa
 
@@ -57,7 +58,7 @@ def normalise_for_iceberg(table: pa.Table) -> pa.Table:
     Raises:
         pyarrow.ArrowInvalid: A value does not fit its new type (a uint64 above the int64 range).
     """
-    target = pa.schema([_field(field) for field in table.schema], metadata=table.schema.metadata)
+    target = _target_schema(table.schema)
     if target.equals(table.schema):
         return table
     columns = []
@@ -70,6 +71,12 @@ def normalise_for_iceberg(table: pa.Table) -> pa.Table:
             _check_unsigned_fits(column, field)
             columns.append(column.cast(field.type, safe=False))
     return pa.Table.from_arrays(columns, schema=target)
+
+
+@lru_cache(maxsize=512)
+def _target_schema(schema: pa.Schema) -> pa.Schema:
+    # Cached: a batch of many small files asks for the same schema once per file.
+    return pa.schema([_field(field) for field in schema], metadata=schema.metadata)
 
 
 def _check_unsigned_fits(column: pa.ChunkedArray, field: pa.Field) -> None:

@@ -18,7 +18,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -228,6 +228,58 @@ def _combine(batches: list[pa.RecordBatch], path: str) -> pa.Table:
         return pa.concat_tables([pa.Table.from_batches([batch]) for batch in batches], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise TerminalError(f"{path}: a column changes type within the file ({exc})") from exc
+
+
+SMALL_FILE_BYTES = 1024 * 1024
+"""Files up to this size may be parsed together (:func:`read_json_lines_together`)."""
+
+
+def reads_together(fmt: FormatSpec, path: str, size: int) -> bool:
+    """Whether a file of ``fmt`` named ``path`` may be parsed together with others (see below).
+
+    Only small, uncompressed JSON-lines files with no reader options qualify: for them one parse of
+    many files gives the same rows as one parse per file, at a fraction of the fixed cost.
+    """
+    options = {k: v for k, v in fmt.options.items() if not (k == "multiline" and not _as_bool(v))}
+    return (
+        fmt.type.lower() in {"json", "jsonl"}
+        and not options
+        and 0 < size <= SMALL_FILE_BYTES
+        and compression_of(path) is None
+    )
+
+
+def read_json_lines_together(contents: Sequence[bytes]) -> tuple[pa.Table, list[int]] | None:
+    """Parse several small JSON-lines files in one pass; return the rows and each file's row count.
+
+    The rows of file ``i`` are the ``counts[i]`` rows after those of the files before it. Types are
+    inferred over all the files at once, as a permissive concatenation of per-file reads would
+    (``long`` and ``double`` give ``double``).
+
+    Returns:
+        None when the files must be read one by one instead: a file without rows or not valid
+        UTF-8, a malformed line, a type that differs between rows, or a line holding more than one
+        object. The per-file reader then reports what is wrong, and with which line.
+    """
+    counts = []
+    for content in contents:
+        rows = sum(1 for line in content.split(b"\n") if line.strip())
+        if rows == 0:
+            return None
+        counts.append(rows)
+    joined = b"\n".join(contents) + b"\n"
+    try:
+        joined.decode("utf-8")
+        table = pajson.read_json(
+            pa.BufferReader(joined),
+            # One block, so that types are inferred over every row at once (as for one file's chunk).
+            read_options=pajson.ReadOptions(block_size=max(_JSON_BLOCK_SIZE, len(joined) + 1)),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.num_rows != sum(counts) or table.num_columns == 0:
+        return None  # a line held several objects: the line counts do not place the rows
+    return table, counts
 
 
 def _reject_empty_path(source: Source, path: str, fmt_name: str) -> None:

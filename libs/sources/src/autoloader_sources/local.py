@@ -35,15 +35,20 @@ def confine_path(path: str | Path, roots: Sequence[Path]) -> Path:
     """
     if not os.path.isabs(path):
         raise PathOutsideRoots(f"path {str(path)!r} must be absolute")
-    resolved = Path(os.path.realpath(path))
-    for root in roots:
-        if resolved == root or resolved.is_relative_to(root):
-            return resolved
+    resolved = os.path.realpath(path)
+    # String prefixes, not Path.is_relative_to: this runs once per file of every batch.
+    if any(_is_within(resolved, str(root)) for root in roots):
+        return Path(resolved)
     allowed = ", ".join(str(r) for r in roots) or "(none configured)"
     raise PathOutsideRoots(
         f"path {str(path)!r} is outside the allowed local roots ({allowed}); "
         "use a folder inside them or extend AUTOLOADER_LOCAL_ROOTS"
     )
+
+
+def _is_within(path: str, root: str) -> bool:
+    """Whether resolved ``path`` is ``root`` or below it (both absolute and normalised)."""
+    return path == root or path.startswith(root if root.endswith(os.sep) else root + os.sep)
 
 
 class LocalSource:
@@ -124,8 +129,8 @@ class LocalSource:
         Raises:
             PathOutsideRoots: ``path`` escapes the source root or the allowed roots.
         """
-        full = confine_path(str(self._root / path), self._roots)
-        if not (full == self._root or full.is_relative_to(self._root)):
+        full = confine_path(os.path.join(self._root, path), self._roots)
+        if not _is_within(str(full), str(self._root)):
             raise PathOutsideRoots(f"file {path!r} is outside the source folder")
         return full
 

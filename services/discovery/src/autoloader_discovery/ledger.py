@@ -228,15 +228,27 @@ class Ledger:
                 [_error_dict(e) for e in [*failed_files, *row_errors]],
                 spark_seconds,
             )
-            await conn.executemany(
-                """UPDATE discovery.ledger SET state = 'loaded', rows = $3, snapshot_id = $4, error = NULL
-                   WHERE batch_id = $1 AND path = $2""",
-                [(batch_id, path, count, snapshot_id) for path, count in rows_by_path.items()],
+            # Set-based (one statement, not one per file): the per-file form rescanned the batch's
+            # ledger rows for every file, quadratic in the batch size.
+            await conn.execute(
+                """UPDATE discovery.ledger l SET state = 'loaded', rows = u.rows, snapshot_id = $4, error = NULL
+                   FROM unnest($2::text[], $3::bigint[]) AS u(path, rows)
+                   WHERE l.batch_id = $1 AND l.path = u.path""",
+                batch_id,
+                list(rows_by_path),
+                list(rows_by_path.values()),
+                snapshot_id,
             )
-            await conn.executemany(
-                "UPDATE discovery.ledger SET state = 'failed', error = $3 WHERE batch_id = $1 AND path = $2",
-                [(batch_id, e.file, e.message) for e in failed_files if e.file],
-            )
+            failed = [e for e in failed_files if e.file]
+            if failed:
+                await conn.execute(
+                    """UPDATE discovery.ledger l SET state = 'failed', error = u.error
+                       FROM unnest($2::text[], $3::text[]) AS u(path, error)
+                       WHERE l.batch_id = $1 AND l.path = u.path""",
+                    batch_id,
+                    [e.file for e in failed],
+                    [e.message for e in failed],
+                )
             await conn.execute(
                 """UPDATE discovery.ledger SET state = 'failed',
                           error = 'the loader reported the batch without this file; retry the run'

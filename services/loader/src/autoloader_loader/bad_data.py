@@ -12,7 +12,7 @@ Malformed rows come from ``autoloader_formats``' ``on_bad_row`` callback, with t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import pyarrow as pa
 from autoloader_contracts.events import RunError
 from autoloader_contracts.ingestion import FormatSpec
 from autoloader_core.errors import TerminalError
-from autoloader_formats import iter_batches, normalise_for_iceberg, read_table
+from autoloader_formats import iter_batches, normalise_for_iceberg, read_json_lines_together, read_table
 from autoloader_formats.inference import apply_hints, conform, parse_hints, schema_from_json
 from autoloader_formats.readers import BadRow
 from autoloader_loader.engine import BatchResult, FileLoadError, LoadError
@@ -158,6 +158,28 @@ def iter_file(
         raise UnreadableFile(f"{file}: {exc}", line=None) from exc
     if not has_columns and not rows.rejected_rows:
         raise UnreadableFile(f"{file}: cannot read as {fmt.type}: the file is empty; remove it or fill it", line=None)
+
+
+def read_together(paths: Sequence[Path], fmt: FormatSpec) -> list[pa.Table] | None:
+    """Read several small files (:func:`autoloader_formats.reads_together`) in one parse.
+
+    Returns:
+        Each file's rows, normalised and with pinned types, in order; None when they must be read
+        one by one (:func:`iter_file` then applies the policy to the file that is bad).
+    """
+    try:
+        parsed = read_json_lines_together([path.read_bytes() for path in paths])
+        if parsed is None:
+            return None
+        table, counts = parsed
+        table = pin_types(normalise_for_iceberg(table), fmt, file="(files read together)")
+    except (OSError, TerminalError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    parts, offset = [], 0
+    for count in counts:
+        parts.append(table.slice(offset, count))
+        offset += count
+    return parts
 
 
 def _malformed(file: str, bad_rows: list[BadRow], rest: Iterator[pa.RecordBatch]) -> _LineError:

@@ -36,6 +36,7 @@ from autoloader_contracts.events import BatchPlanned, FileResult, RunError
 from autoloader_contracts.rpc import PreviewSampleReply
 from autoloader_core.errors import FieldError, NotFoundError, TerminalError, TransientError, ValidationFailed
 from autoloader_core.settings import Settings
+from autoloader_formats import reads_together
 from autoloader_loader import bad_data, faults, sampling, streaming, tables, writes
 from autoloader_loader.domain import catalog_name, sqlalchemy_url, warehouse_location
 from autoloader_loader.engine import (
@@ -219,33 +220,55 @@ class EmbeddedEngine:
     ) -> list[FileResult]:
         """Stream every file but ``skip`` into ``writer`` under the bad-data policy; return the files read.
 
+        Runs of small JSON-lines files are parsed together (one parse instead of one per file);
+        when such a run holds anything unusual its files are read one by one, which applies the
+        policy to the bad file exactly as if they had never been grouped.
+
         Raises:
             FileLoadError: A file is unreadable and the policy is ``fail_run``.
             _BadPartWay: A file turned out unreadable after some of its rows were written.
         """
         results: list[FileResult] = []
-        for index, ref in enumerate(planned.files):
-            if ref.path in skip:
+        for group in _read_groups(planned, skip):
+            together = (
+                bad_data.read_together([paths[planned.files[i].path] for i in group], planned.format)
+                if len(group) > 1
+                else None
+            )
+            if together is not None:
+                for index, part in zip(group, together, strict=True):
+                    writer.add(index, part)
+                    results.append(_file_result(planned, paths, index, part.num_rows))
                 continue
-            path = paths[ref.path]
-            rows = bad_data.BadDataLog(bad.policy)
-            count = 0
-            try:
-                for part in bad_data.iter_file(
-                    path, planned.format, file=ref.path, rows=rows, batch_rows=streaming.READ_CHUNK_ROWS
-                ):
-                    # A chunk without rows (a header-only CSV) has null-typed columns that would only clash.
-                    if part.num_rows:
-                        writer.add(index, part)
-                        count += part.num_rows
-            except bad_data.UnreadableFile as exc:
-                bad.leave_out(ref.path, exc.message, line=exc.line)
-                if writer.drop_file(index):
-                    raise _BadPartWay(bad.failed_files[-1]) from exc
-                continue
-            bad.merge_rows(rows)
-            results.append(FileResult(path=ref.path, rows=count, bytes=path.stat().st_size))
+            for index in group:
+                result = EmbeddedEngine._read_one(writer, planned, paths, bad, index)
+                if result is not None:
+                    results.append(result)
         return results
+
+    @staticmethod
+    def _read_one(
+        writer: RowSink, planned: BatchPlanned, paths: Mapping[str, Path], bad: bad_data.BadDataLog, index: int
+    ) -> FileResult | None:
+        """Stream the ``index``-th file into ``writer``; None when the policy left it out."""
+        ref = planned.files[index]
+        rows = bad_data.BadDataLog(bad.policy)
+        count = 0
+        try:
+            for part in bad_data.iter_file(
+                paths[ref.path], planned.format, file=ref.path, rows=rows, batch_rows=streaming.READ_CHUNK_ROWS
+            ):
+                # A chunk without rows (a header-only CSV) has null-typed columns that would only clash.
+                if part.num_rows:
+                    writer.add(index, part)
+                    count += part.num_rows
+        except bad_data.UnreadableFile as exc:
+            bad.leave_out(ref.path, exc.message, line=exc.line)
+            if writer.drop_file(index):
+                raise _BadPartWay(bad.failed_files[-1]) from exc
+            return None
+        bad.merge_rows(rows)
+        return _file_result(planned, paths, index, count)
 
     def _local_paths(self, planned: BatchPlanned) -> dict[str, Path]:
         """Resolve a local batch's files in place, confined to the source folder and allowed roots."""
@@ -364,6 +387,38 @@ class EmbeddedEngine:
     def _guarded(function: Any, *args: Any) -> Any:
         with _translated_errors():
             return function(*args)
+
+
+MAX_TOGETHER_FILES = 2_000
+MAX_TOGETHER_BYTES = 32 * 1024 * 1024
+"""A run of small files parsed together holds at most this many files and bytes."""
+
+
+def _read_groups(planned: BatchPlanned, skip: set[str | None]) -> Iterator[list[int]]:
+    """The batch's file indexes (but ``skip``) in order: runs of small JSON-lines files, others alone."""
+    run: list[int] = []
+    run_bytes = 0
+    for index, ref in enumerate(planned.files):
+        if ref.path in skip:
+            continue
+        if not reads_together(planned.format, ref.path, ref.size):
+            if run:
+                yield run
+                run, run_bytes = [], 0
+            yield [index]
+            continue
+        if run and (len(run) >= MAX_TOGETHER_FILES or run_bytes + ref.size > MAX_TOGETHER_BYTES):
+            yield run
+            run, run_bytes = [], 0
+        run.append(index)
+        run_bytes += ref.size
+    if run:
+        yield run
+
+
+def _file_result(planned: BatchPlanned, paths: Mapping[str, Path], index: int, rows: int) -> FileResult:
+    path = planned.files[index].path
+    return FileResult(path=path, rows=rows, bytes=paths[path].stat().st_size)
 
 
 class _BadPartWay(Exception):

@@ -194,16 +194,29 @@ async def _batch_planned(conn: Connection, e: ev.BatchPlanned, seq: int) -> None
 
 
 async def _batch_loaded(conn: Connection, e: ev.BatchLoaded, seq: int) -> None:
-    await conn.executemany(
-        """UPDATE read.files SET state = 'loaded', rows = $3, snapshot_id = $4, error = NULL, updated_at = $5
-           WHERE batch_id = $1 AND path = $2""",
-        [(e.aggregate_id, f.path, f.rows, e.snapshot_id, e.occurred_at) for f in e.files],
+    # One set-based statement per outcome (not one per file): a batch may hold thousands of files.
+    await conn.execute(
+        """UPDATE read.files f SET state = 'loaded', rows = u.rows, snapshot_id = $4, error = NULL, updated_at = $5
+           FROM unnest($2::text[], $3::bigint[]) AS u(path, rows)
+           WHERE f.batch_id = $1 AND f.path = u.path""",
+        e.aggregate_id,
+        [f.path for f in e.files],
+        [f.rows for f in e.files],
+        e.snapshot_id,
+        e.occurred_at,
     )
     # Files the bad-data policy (on_error=skip_file) left out of the batch.
-    await conn.executemany(
-        "UPDATE read.files SET state = 'failed', error = $3, updated_at = $4 WHERE batch_id = $1 AND path = $2",
-        [(e.aggregate_id, f.file, f.message, e.occurred_at) for f in e.failed_files if f.file],
-    )
+    failed = [f for f in e.failed_files if f.file]
+    if failed:
+        await conn.execute(
+            """UPDATE read.files f SET state = 'failed', error = u.error, updated_at = $4
+               FROM unnest($2::text[], $3::text[]) AS u(path, error)
+               WHERE f.batch_id = $1 AND f.path = u.path""",
+            e.aggregate_id,
+            [f.file for f in failed],
+            [f.message for f in failed],
+            e.occurred_at,
+        )
 
 
 async def _batch_failed(conn: Connection, e: ev.BatchFailed, seq: int) -> None:
