@@ -94,7 +94,7 @@ class Settings:
     clock_scale: float = _env(
         "AUTOLOADER_CLOCK_SCALE", 1.0, "clock speed of the scheduler and discovery (tests only; 1 = real)"
     )
-    batch_max_files: int = _env("AUTOLOADER_BATCH_MAX_FILES", 100, "files per loader batch")
+    batch_max_files: int = _env("AUTOLOADER_BATCH_MAX_FILES", 1000, "files per loader batch")
     batch_max_bytes: int = _env("AUTOLOADER_BATCH_MAX_BYTES", 512 * 1024 * 1024, "bytes per loader batch")
     fault: str = _env("AUTOLOADER_FAULT", "", "fault-injection point for crash tests (never set in production)")
     log_level: str = _env("AUTOLOADER_LOG_LEVEL", "INFO", "log level")
