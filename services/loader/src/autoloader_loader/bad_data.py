@@ -175,11 +175,38 @@ def read_together(paths: Sequence[Path], fmt: FormatSpec) -> list[pa.Table] | No
         table = pin_types(normalise_for_iceberg(table), fmt, file="(files read together)")
     except (OSError, TerminalError, pa.ArrowInvalid, pa.ArrowTypeError):
         return None
+    pinned = _pinned_columns(fmt)
     parts, offset = [], 0
     for count in counts:
-        parts.append(table.slice(offset, count))
+        part = _own_columns(table.slice(offset, count), keep=pinned)
+        if part.num_columns == 0:
+            return None
+        parts.append(part)
         offset += count
     return parts
+
+
+def _own_columns(part: pa.Table, *, keep: set[str]) -> pa.Table:
+    """``part`` without the columns it holds no value of (but ``keep``).
+
+    A column that only other files of the group have is all null in this file's slice. Left in,
+    it would reach the table with this file's rows, possibly a write group before the file that
+    brings it (a schema change attributed to the wrong file, a new column in ``fail`` mode).
+    """
+    empty = [
+        name
+        for name, column in zip(part.column_names, part.columns, strict=True)
+        if column.null_count == part.num_rows and name not in keep
+    ]
+    return part.drop_columns(empty) if empty else part
+
+
+def _pinned_columns(fmt: FormatSpec) -> set[str]:
+    """The columns the user's schema or hints name (kept even when null: they are the user's)."""
+    spec = fmt.schema
+    if spec.schema_json is not None:
+        return set(schema_from_json(spec.schema_json).names)
+    return set(spec.hints)
 
 
 def _malformed(file: str, bad_rows: list[BadRow], rest: Iterator[pa.RecordBatch]) -> _LineError:
