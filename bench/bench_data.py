@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from autoloader_contracts.events import BatchPlanned, FileRef
+from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, SourceSpec
+from autoloader_core.ids import new_id
 
 FORMATS = ("csv", "jsonl", "parquet", "small_json")
 """``small_json`` is many small JSON-lines files (the small-files case)."""
@@ -88,6 +93,37 @@ def file_suffix(fmt: str) -> str:
 def format_spec(fmt: str) -> dict[str, str]:
     """The ingestion's ``format`` body for ``fmt``."""
     return {"type": {"csv": "csv", "parquet": "parquet"}.get(fmt, "json")}
+
+
+def planned_batch(
+    folder: Path,
+    paths: list[Path],
+    table: str,
+    *,
+    fmt: str = "csv",
+    lineage: bool = False,
+    read_files: str = "auto",
+    tenant: str = "tnt_bench",
+) -> BatchPlanned:
+    """One batch of ``paths`` (files of ``folder``, in ``fmt``) into ``bench.<table>``, as discovery plans it."""
+    run_id = new_id("run")
+    now = datetime.now(UTC)
+    return BatchPlanned(
+        event_id=new_id("evt"),
+        occurred_at=now,
+        tenant_id=tenant,
+        aggregate_id=new_id("bat"),
+        actor="service:discovery",
+        correlation_id=run_id,
+        ingestion_id="ing_bench",
+        run_id=run_id,
+        batch_number=1,
+        files=[FileRef(path=p.name, size=p.stat().st_size, modified_at=now) for p in paths],
+        source=SourceSpec(type="local", path=str(folder), file_pattern=f"*.{file_suffix(fmt)}"),
+        format=FormatSpec(type=format_spec(fmt)["type"]),
+        destination=DestinationSpec(catalog="lake", database="bench", table=table, lineage_columns=lineage),
+        read_files=read_files,
+    )
 
 
 def _write_json_lines(data: pa.Table, path: Path) -> None:

@@ -26,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +36,7 @@ from pyspark.sql.connect.session import SparkSession  # noqa: E402
 from tests.spark_env import SparkConnectServer  # noqa: E402
 
 from autoloader_cli.servers import PostgresServer  # noqa: E402
-from autoloader_contracts.events import BatchPlanned, FileRef  # noqa: E402
-from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, SourceSpec  # noqa: E402
+from autoloader_contracts.events import BatchPlanned  # noqa: E402
 from autoloader_core.ids import new_id  # noqa: E402
 from autoloader_core.settings import Settings  # noqa: E402
 from autoloader_db.database import ensure_database, migrate  # noqa: E402
@@ -46,6 +44,7 @@ from autoloader_loader.embedded import EmbeddedEngine  # noqa: E402
 from autoloader_loader.engine import BatchResult  # noqa: E402
 from autoloader_loader.spark.engine import SparkConnectEngine  # noqa: E402
 from autoloader_loader.spark.session import ClusterTarget, SessionPool, open_session  # noqa: E402
+from bench_data import planned_batch  # noqa: E402 (same folder)
 from full_stack_vs_bare import write_dataset  # noqa: E402 (same folder)
 
 TENANT = "tnt_bench"
@@ -54,25 +53,8 @@ ENGINES = ("embedded", "connector", "cluster")
 
 
 def plan(folder: Path, paths: list[Path], table: str, *, read_files: str = "auto") -> BatchPlanned:
-    """A batch of ``paths`` (files of ``folder``) into ``bench.<table>``, no lineage columns."""
-    run_id = new_id("run")
-    now = datetime.now(UTC)
-    return BatchPlanned(
-        event_id=new_id("evt"),
-        occurred_at=now,
-        tenant_id=TENANT,
-        aggregate_id=new_id("bat"),
-        actor="service:discovery",
-        correlation_id=run_id,
-        ingestion_id="ing_bench",
-        run_id=run_id,
-        batch_number=1,
-        files=[FileRef(path=p.name, size=p.stat().st_size, modified_at=now) for p in paths],
-        source=SourceSpec(type="local", path=str(folder)),
-        format=FormatSpec(type="csv"),
-        destination=DestinationSpec(catalog="lake", database="bench", table=table, lineage_columns=False),
-        read_files=read_files,
-    )
+    """A batch of ``paths`` (CSV files of ``folder``) into ``bench.<table>``, no lineage columns."""
+    return planned_batch(folder, paths, table, read_files=read_files, tenant=TENANT)
 
 
 class Bench:

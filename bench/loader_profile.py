@@ -24,20 +24,16 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from autoloader_cli.servers import PostgresServer
-from autoloader_contracts.events import BatchPlanned, FileRef
-from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, SourceSpec
-from autoloader_core.ids import new_id
 from autoloader_core.settings import Settings
 from autoloader_db.database import ensure_database, migrate
 from autoloader_loader.embedded import EmbeddedEngine
-from bench_data import FORMATS, file_suffix, format_spec, write_dataset
+from bench_data import FORMATS, planned_batch, write_dataset
 from full_stack_vs_bare import bare_load
 
 STAGES = {
@@ -50,28 +46,6 @@ STAGES = {
     "catalog commit": "commit_transaction",
 }
 """Profile rows (substring of ``file:function``) whose cumulative time is reported as a stage."""
-
-
-def plan(folder: Path, fmt: str, table: str) -> BatchPlanned:
-    """Every file of ``folder`` as one batch into ``bench.<table>`` (lineage columns on)."""
-    run_id = new_id("run")
-    now = datetime.now(UTC)
-    paths = sorted(folder.iterdir())
-    return BatchPlanned(
-        event_id=new_id("evt"),
-        occurred_at=now,
-        tenant_id="tnt_bench",
-        aggregate_id=new_id("bat"),
-        actor="service:discovery",
-        correlation_id=run_id,
-        ingestion_id="ing_bench",
-        run_id=run_id,
-        batch_number=1,
-        files=[FileRef(path=p.name, size=p.stat().st_size, modified_at=now) for p in paths],
-        source=SourceSpec(type="local", path=str(folder), file_pattern=f"*.{file_suffix(fmt)}"),
-        format=FormatSpec(type=format_spec(fmt)["type"]),
-        destination=DestinationSpec(catalog="lake", database="bench", table=table, lineage_columns=True),
-    )
 
 
 def stage_seconds(profile: cProfile.Profile) -> dict[str, float]:
@@ -108,7 +82,8 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 )
                 assert rows == args.files * args.rows, rows
                 timings["bare"].append(seconds)
-                planned = plan(folder, args.format, f"t{round_no}")
+                paths = sorted(folder.iterdir())
+                planned = planned_batch(folder, paths, f"t{round_no}", fmt=args.format, lineage=True)
                 profile = cProfile.Profile() if args.profile and round_no == args.rounds - 1 else None
                 started = time.perf_counter()
                 if profile is None:

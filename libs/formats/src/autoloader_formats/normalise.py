@@ -59,6 +59,8 @@ def normalise_for_iceberg(table: pa.Table) -> pa.Table:
         pyarrow.ArrowInvalid: A value does not fit its new type (a uint64 above the int64 range).
     """
     target = _target_schema(table.schema)
+    if table.schema.metadata:
+        target = target.with_metadata(table.schema.metadata)
     if target.equals(table.schema):
         return table
     columns = []
@@ -75,8 +77,9 @@ def normalise_for_iceberg(table: pa.Table) -> pa.Table:
 
 @lru_cache(maxsize=512)
 def _target_schema(schema: pa.Schema) -> pa.Schema:
-    # Cached: a batch of many small files asks for the same schema once per file.
-    return pa.schema([_field(field) for field in schema], metadata=schema.metadata)
+    # Cached: a batch of many small files asks for the same schema once per file. Schemas that
+    # differ only in metadata compare equal, so the cached one carries none; the caller adds its own.
+    return pa.schema([_field(field) for field in schema])
 
 
 def _check_unsigned_fits(column: pa.ChunkedArray, field: pa.Field) -> None:
