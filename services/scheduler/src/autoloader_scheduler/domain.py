@@ -17,6 +17,7 @@ requested is not requested again.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,16 +79,27 @@ class _Entry:
     since: datetime
     """When the ingestion last became schedulable: no tick at or before it is owed."""
     error: str | None = None
+    version: int = 0
+    """Bumped on every re-plan: heap items of an older version are stale and skipped."""
 
 
 class Schedules:
-    """The schedules of every known ingestion, folded from events."""
+    """The schedules of every known ingestion, folded from events.
+
+    The next due time of every schedulable ingestion sits in a min-heap, so a tick costs
+    O(log n) in the number of ingestions, not a scan of all of them. An ingestion is re-planned
+    (a new heap item pushed, the old one left behind as stale: lazy invalidation) whenever its
+    status, schedule or last requested tick changes; stale items are dropped when they surface.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         # Kept apart from the entries: another instance's RunRequested may be read before the
         # ingestion's own events when they come from separate subscriptions.
         self._last_requested: dict[str, datetime] = {}
+        self._heap: list[tuple[datetime, str, int]] = []
+        """(next due, ingestion id, entry version) of every schedulable ingestion, plus stale items."""
+        self._errors: dict[str, str] = {}
 
     def apply(self, event: Event, observed_at: datetime | None = None) -> bool:
         """Fold ``event`` into the schedules.
@@ -107,17 +119,25 @@ class Schedules:
             return self._requested(event)
         if isinstance(event, IngestionCreated):
             schedule = event.config.schedule
-            created = _Entry(tenant_id=event.tenant_id, status=event.status, schedule=schedule, since=at)
-            self._entries[event.aggregate_id] = self._checked(created)
+            previous = self._entries.get(event.aggregate_id)
+            created = _Entry(tenant_id=event.tenant_id, status=event.status, schedule=schedule, since=at,
+                             version=previous.version + 1 if previous else 0)
+            self._entries[event.aggregate_id] = created
+            self._checked(event.aggregate_id, created)
+            self._plan(event.aggregate_id)
             return True
         entry = self._entries.get(event.aggregate_id)
         if entry is None:
             return False
-        return self._transition(event.aggregate_id, entry, event, at)
+        changed = self._transition(event.aggregate_id, entry, event, at)
+        if changed:
+            self._plan(event.aggregate_id)
+        return changed
 
     def _transition(self, ingestion_id: str, entry: _Entry, event: Event, at: datetime) -> bool:
         if isinstance(event, IngestionDeleted):
             del self._entries[ingestion_id]
+            self._errors.pop(ingestion_id, None)
         elif isinstance(event, IngestionPaused):
             entry.status = "paused"
         elif isinstance(event, IngestionActivated | IngestionResumed):
@@ -126,7 +146,7 @@ class Schedules:
             if event.config.schedule == entry.schedule:
                 return False
             entry.schedule, entry.since = event.config.schedule, at
-            self._checked(entry)
+            self._checked(ingestion_id, entry)
         else:
             return False
         return True
@@ -138,31 +158,74 @@ class Schedules:
         if last is not None and last >= event.scheduled_for:
             return False
         self._last_requested[event.ingestion_id] = event.scheduled_for
+        self._plan(event.ingestion_id)
         return True
 
-    @staticmethod
-    def _checked(entry: _Entry) -> _Entry:
+    def _checked(self, ingestion_id: str, entry: _Entry) -> None:
         try:
             cron_of(entry.schedule)
         except ScheduleError as exc:
-            entry.error = f"schedule.{exc.field}: {exc.message}"
+            self._set_error(ingestion_id, entry, f"schedule.{exc.field}: {exc.message}")
         else:
-            entry.error = None
-        return entry
+            self._set_error(ingestion_id, entry, None)
+
+    def _set_error(self, ingestion_id: str, entry: _Entry, error: str | None) -> None:
+        entry.error = error
+        if error is None:
+            self._errors.pop(ingestion_id, None)
+        else:
+            self._errors[ingestion_id] = error
 
     def mark_requested(self, tick: Tick) -> None:
         """Record that ``tick``'s run was requested (by us or, as a conflict showed, by another)."""
         last = self._last_requested.get(tick.ingestion_id)
         if last is None or tick.due > last:
             self._last_requested[tick.ingestion_id] = tick.due
+            self._plan(tick.ingestion_id)
+
+    def _plan(self, ingestion_id: str) -> None:
+        """Invalidate the ingestion's heap item and push its current next due time (if any)."""
+        entry = self._entries.get(ingestion_id)
+        if entry is None:
+            return
+        entry.version += 1
+        if not self._schedulable(entry):
+            return
+        moment = self._guarded(ingestion_id, entry, next_fire_time, self._floor(ingestion_id, entry))
+        if moment is not None:
+            heapq.heappush(self._heap, (moment, ingestion_id, entry.version))
+
+    def _current(self, item: tuple[datetime, str, int]) -> _Entry | None:
+        entry = self._entries.get(item[1])
+        if entry is None or entry.version != item[2] or not self._schedulable(entry):
+            return None
+        return entry
+
+    def _top(self) -> tuple[datetime, str, int] | None:
+        """The earliest current heap item, dropping stale ones on the way."""
+        while self._heap:
+            if self._current(self._heap[0]) is not None:
+                return self._heap[0]
+            heapq.heappop(self._heap)
+        return None
 
     def due(self, now: datetime) -> list[Tick]:
-        """Return the ticks due at ``now``: at most one per ingestion (missed ticks coalesce)."""
+        """Return the ticks due at ``now``: at most one per ingestion (missed ticks coalesce).
+
+        Costs O(k log n) for k due ingestions of n: only the heap items at or before ``now`` are
+        looked at (and put back: the ticks stay due until :meth:`mark_requested`).
+        """
         ticks = []
-        for ingestion_id, entry in self._schedulable():
-            latest = self._guarded(entry, previous_fire_time, now)
+        popped = []
+        while (top := self._top()) is not None and top[0] <= now:
+            popped.append(heapq.heappop(self._heap))
+            ingestion_id = top[1]
+            entry = self._entries[ingestion_id]
+            latest = self._guarded(ingestion_id, entry, previous_fire_time, now)
             if latest is not None and latest > self._floor(ingestion_id, entry):
                 ticks.append(Tick(tenant_id=entry.tenant_id, ingestion_id=ingestion_id, due=latest))
+        for item in popped:
+            heapq.heappush(self._heap, item)
         return sorted(ticks, key=lambda t: (t.due, t.ingestion_id))
 
     def next_due(self) -> datetime | None:
@@ -170,39 +233,36 @@ class Schedules:
 
         It may already be past; :meth:`due` then returns it (or a later coalesced one).
         """
-        upcoming = [
-            moment
-            for ingestion_id, entry in self._schedulable()
-            if (moment := self._guarded(entry, next_fire_time, self._floor(ingestion_id, entry))) is not None
-        ]
-        return min(upcoming, default=None)
+        top = self._top()
+        return None if top is None else top[0]
 
-    @staticmethod
     def _guarded(
-        entry: _Entry, fire_time: Callable[[ScheduleSpec, datetime], datetime | None], moment: datetime
+        self,
+        ingestion_id: str,
+        entry: _Entry,
+        fire_time: Callable[[ScheduleSpec, datetime], datetime | None],
+        moment: datetime,
     ) -> datetime | None:
         # A valid-looking cron can still never match (``0 0 31 2 *``): croniter then raises. That
         # ingestion is set aside with the reason instead of stopping every other schedule.
         try:
             return fire_time(entry.schedule, moment)
         except ValueError as exc:
-            entry.error = f"schedule: {exc}; the schedule never fires, fix it with an update"
+            self._set_error(ingestion_id, entry, f"schedule: {exc}; the schedule never fires, fix it with an update")
             return None
 
     def errors(self) -> dict[str, str]:
         """Return ingestion id -> why its schedule cannot be used (those ingestions are skipped)."""
-        return {ingestion_id: entry.error for ingestion_id, entry in self._entries.items() if entry.error}
+        return dict(self._errors)
 
     def is_scheduled(self, ingestion_id: str) -> bool:
         """Tell whether ``ingestion_id`` currently gets scheduled runs."""
-        return any(known == ingestion_id for known, _ in self._schedulable())
+        entry = self._entries.get(ingestion_id)
+        return entry is not None and self._schedulable(entry)
 
-    def _schedulable(self) -> list[tuple[str, _Entry]]:
-        return [
-            (ingestion_id, entry)
-            for ingestion_id, entry in self._entries.items()
-            if entry.status == "active" and entry.error is None and entry.schedule.frequency != "manual"
-        ]
+    @staticmethod
+    def _schedulable(entry: _Entry) -> bool:
+        return entry.status == "active" and entry.error is None and entry.schedule.frequency != "manual"
 
     def _floor(self, ingestion_id: str, entry: _Entry) -> datetime:
         last = self._last_requested.get(ingestion_id)
