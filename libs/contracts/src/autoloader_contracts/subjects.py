@@ -15,6 +15,8 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 PREFIX = "autoloader"
 ALL_EVENTS = f"{PREFIX}.>"
 HEARTBEAT_BUCKET = "autoloader_services"
+SCHEDULER_LEASE_BUCKET = "autoloader_scheduler_lease"
+"""KV bucket of the scheduler leader lease (key ``leader``): only its holder fires ticks."""
 RPC_PREFIX = "rpc_autoloader"
 LOADER_CONSUMER = "loader"
 """The loader's durable consumer (discovery's run watchdog reads how far it got)."""

@@ -85,6 +85,16 @@ class Settings:
         "AUTOLOADER_SPARK_IDLE_SECONDS", 300.0, "idle Spark Connect sessions are closed after this many seconds"
     )
     heartbeat_seconds: float = _env("AUTOLOADER_HEARTBEAT_SECONDS", 2.0, "service heartbeat interval")
+    scheduler_lease_seconds: float = _env(
+        "AUTOLOADER_SCHEDULER_LEASE_SECONDS",
+        3.0,
+        "scheduler leader lease: a follower takes over after this long unrenewed",
+    )
+    scheduler_renew_seconds: float = _env(
+        "AUTOLOADER_SCHEDULER_RENEW_SECONDS",
+        1.0,
+        "how often the scheduler leader renews its lease (less than the lease)",
+    )
     run_watchdog_seconds: float = _env(
         "AUTOLOADER_RUN_WATCHDOG_SECONDS", 30.0, "how often discovery settles runs nothing can finish (and their grace)"
     )

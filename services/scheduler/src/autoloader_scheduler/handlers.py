@@ -2,7 +2,10 @@
 
 Two tasks share one :class:`~autoloader_scheduler.domain.Schedules`: the follower applies new
 ingestion and ``RunRequested`` events as they are appended, and the timer sleeps until the
-earliest due time, woken early whenever the follower changed something.
+earliest due time, woken early whenever the follower changed something. With a
+:class:`~autoloader_scheduler.lease.LeaderLease` a third task keeps the lease: every replica
+follows the log, only the leader fires, and a follower that takes the lease over fires what
+became due meanwhile (late, not skipped).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from autoloader_core.errors import ConflictError, TransientError
 from autoloader_core.metrics import Instruments
 from autoloader_core.telemetry import process_telemetry
 from autoloader_scheduler.domain import Schedules, Tick, run_requested
+from autoloader_scheduler.lease import LeaderLease
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +37,35 @@ RETRY_SECONDS = 1.0
 """Real seconds before ticks whose append failed transiently are tried again."""
 MAX_SLEEP_SECONDS = 30.0
 """Real seconds the timer sleeps at most, so a wall-clock jump is noticed without any event."""
+FIRE_CONCURRENCY = 128
+"""Appends in flight at once when many ticks are due together (10,000 per-minute crons)."""
 
 
 class Scheduler:
-    """Keeps :class:`Schedules` current from the event log and appends ``RunRequested`` when due."""
+    """Keeps :class:`Schedules` current from the event log and appends ``RunRequested`` when due.
 
-    def __init__(self, bus: Bus, clock: Clock, stop: asyncio.Event, instruments: Instruments | None = None) -> None:
+    Args:
+        bus: The connected bus.
+        clock: Source of "now" for due times (tests inject a fake or sped-up one).
+        stop: Set to stop.
+        instruments: Metric instruments (default: the process's).
+        lease: The leader lease when replicas may run side by side; ``None``: always fire.
+        concurrency: Appends in flight at once.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        clock: Clock,
+        stop: asyncio.Event,
+        instruments: Instruments | None = None,
+        *,
+        lease: LeaderLease | None = None,
+        concurrency: int = FIRE_CONCURRENCY,
+    ) -> None:
         self._bus = bus
+        self._lease = lease
+        self._concurrency = concurrency
         self._instruments = instruments or process_telemetry().instruments
         self._store = EventStore(bus)
         self._clock = clock
@@ -48,6 +74,16 @@ class Scheduler:
         self._changed = asyncio.Event()
         self._position = 0
         self._reported: dict[str, str] = {}
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this replica fires ticks now."""
+        return self._lease is None or self._lease.is_leader
+
+    def leadership_changed(self, leader: bool) -> None:
+        """Wake the timer (pass as the lease's ``on_change``): a new leader fires what is due."""
+        log.info("scheduler leadership changed", extra={"leader": leader})
+        self._changed.set()
 
     @property
     def schedules(self) -> Schedules:
@@ -82,6 +118,8 @@ class Scheduler:
     async def run(self) -> None:
         """Follow the log and fire due ticks until the stop event is set."""
         tasks = [asyncio.create_task(self._follow_forever()), asyncio.create_task(self._timer())]
+        if self._lease is not None:
+            tasks.append(asyncio.create_task(self._lease.run(self._stop)))
         try:
             await self._stop.wait()
         finally:
@@ -136,21 +174,30 @@ class Scheduler:
     async def _timer(self) -> None:
         while not self._stop.is_set():
             self._changed.clear()
+            if not self.is_leader:
+                # A follower only keeps its schedules current; the lease wakes it when it leads.
+                await _first_of([self._changed.wait(), self._stop.wait()], limit=MAX_SLEEP_SECONDS)
+                continue
             all_fired = await self._fire_due()
             self._report_errors()
             await self._sleep(retry=not all_fired)
 
     async def _fire_due(self) -> bool:
-        results = [await self._fire(tick) for tick in self._schedules.due(self._clock.now())]
+        ticks = self._schedules.due(self._clock.now())
+        results: list[bool] = []
+        for start in range(0, len(ticks), self._concurrency):
+            if not self.is_leader:
+                return True  # lost the lease mid-way: the new leader fires the rest
+            chunk = ticks[start:start + self._concurrency]
+            results += await asyncio.gather(*(self._fire(tick) for tick in chunk))
         return all(results)
 
     async def _fire(self, tick: Tick) -> bool:
         """Append ``tick``'s ``RunRequested``; return False when it should be retried later."""
         context = {"ingestion_id": tick.ingestion_id, "run_id": tick.run_id,
                    "scheduled_for": tick.due.isoformat()}
-        now = self._clock.now()
         try:
-            await self._store.append(run_requested(tick, now), expected_version=0)
+            await self._store.append(run_requested(tick, self._clock.now()), expected_version=0)
         except ConflictError:
             log.info("tick already requested by another scheduler", extra=context)
         except TransientError:
@@ -160,7 +207,7 @@ class Scheduler:
             # Not retryable: give this tick up rather than spin on it; the next tick tries again.
             log.exception("requesting the run failed; tick skipped", extra=context)
         else:
-            self._instruments.tick_lag.record(max(0.0, (now - tick.due).total_seconds()))
+            self._instruments.tick_lag.record(max(0.0, (self._clock.now() - tick.due).total_seconds()))
             log.info("scheduled run requested", extra=context)
         self._schedules.mark_requested(tick)
         return True
