@@ -30,11 +30,14 @@ from nats.js.errors import NotFoundError as JsNotFound
 
 from autoloader_bus.connection import Bus, is_unavailable
 from autoloader_bus.deadletter import DeadLetter, record_dead_letter, undecodable
+from autoloader_bus.event_store import trace_headers
 from autoloader_contracts.codec import UnknownEventType, decode
 from autoloader_contracts.events import Event
 from autoloader_core.backoff import Backoff, sleep_or_stop
 from autoloader_core.clock import utcnow
 from autoloader_core.errors import TerminalError, TransientError
+from autoloader_core.logging import log_fields
+from autoloader_core.tracing import SpanKind, extracted, span
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +199,7 @@ async def _dispatch(bus: Bus, message: Msg, spec: ConsumerSpec, handler: Handler
         _msg=message,
     )
     try:
-        await handler(delivery)
+        await _handle_traced(handler, delivery, spec.durable, message)
     except Exception as exc:
         if isinstance(exc, TerminalError) or delivery.is_last_attempt:
             await _give_up(bus, spec, delivery, exc, give_up)
@@ -207,6 +210,27 @@ async def _dispatch(bus: Bus, message: Msg, spec: ConsumerSpec, handler: Handler
         await _settle(message.nak(delay=delay))
     else:
         await _settle(message.ack_sync())
+
+
+async def _handle_traced(handler: Handler, delivery: Delivery, durable: str, message: Msg) -> None:
+    """Run ``handler`` in a CONSUMER span continuing the trace the event was appended under."""
+    event = delivery.event
+    attributes = {
+        "messaging.system": "nats",
+        "messaging.destination.name": delivery.subject,
+        "messaging.consumer.group.name": durable,
+        "messaging.message.id": event.event_id,
+        "autoloader.delivery_attempt": delivery.attempt,
+        "autoloader.event_type": event.type_tag(),
+        "autoloader.correlation_id": event.correlation_id,
+        "autoloader.tenant_id": event.tenant_id,
+    }
+    parent = extracted(trace_headers(message.headers))
+    with (
+        log_fields(event_id=event.event_id, event_type=event.type_tag(), correlation_id=event.correlation_id),
+        span(f"handle {type(event).__name__}", kind=SpanKind.CONSUMER, parent=parent, attributes=attributes),
+    ):
+        await handler(delivery)
 
 
 async def _settle(acknowledgement: Awaitable[object]) -> None:

@@ -23,6 +23,7 @@ from autoloader_contracts.codec import UnknownEventType, decode, encode
 from autoloader_contracts.events import Event
 from autoloader_contracts.subjects import aggregate_filter, event_subject
 from autoloader_core.errors import ConflictError, TransientError
+from autoloader_core.tracing import inject
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class StoredEvent(msgspec.Struct, frozen=True):
     seq: int
     subject: str
     event: Event
+    trace: dict[str, str] = {}
+    """The W3C trace context the event was appended under (``traceparent``...; empty when none)."""
 
 
 class EventStore:
@@ -59,7 +62,8 @@ class EventStore:
             # While reconnecting, nats-py would buffer the publish and send it after we gave up
             # waiting: the caller would be told "failed" about an append that happens later.
             raise TransientError("NATS is not connected; the event was not appended")
-        headers = {"Nats-Msg-Id": event.event_id}
+        # The trace context travels with the event: whoever handles it continues the same trace.
+        headers = inject({"Nats-Msg-Id": event.event_id})
         filter_subject = aggregate_filter(event.tenant_id, event.aggregate, event.aggregate_id)
         if expected_version is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_version)
@@ -117,7 +121,8 @@ class EventStore:
             assert raw.data is not None
             assert raw.subject is not None
             try:
-                found.append(StoredEvent(seq=raw.seq, subject=raw.subject, event=decode(raw.data)))
+                event, trace = decode(raw.data), trace_headers(raw.headers)
+                found.append(StoredEvent(seq=raw.seq, subject=raw.subject, event=event, trace=trace))
             except (UnknownEventType, ValueError) as exc:
                 # A poison message must not make its aggregate unreadable; the consumers that
                 # receive it dead-letter it.
@@ -135,3 +140,13 @@ class EventStore:
             if stored.event.event_id == event.event_id:
                 return stored.seq
         return None
+
+
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def trace_headers(headers: dict[str, str] | None) -> dict[str, str]:
+    """The W3C trace-context entries of a message's ``headers``."""
+    if not headers:
+        return {}
+    return {key: headers[key] for key in TRACE_HEADERS if key in headers}

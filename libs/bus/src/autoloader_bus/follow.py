@@ -24,7 +24,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from autoloader_bus.connection import Bus
 from autoloader_bus.deadletter import record_dead_letter, undecodable
-from autoloader_bus.event_store import StoredEvent
+from autoloader_bus.event_store import StoredEvent, trace_headers
 from autoloader_contracts.codec import UnknownEventType, decode
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ async def _next_batch(bus: Bus, subscription: object, stop: asyncio.Event, reade
             break
         seq = msg.metadata.sequence.stream
         try:
-            batch.append(StoredEvent(seq=seq, subject=msg.subject, event=decode(msg.data)))
+            event = decode(msg.data)
+            batch.append(StoredEvent(seq=seq, subject=msg.subject, event=event, trace=trace_headers(msg.headers)))
         except (UnknownEventType, ValueError) as exc:
             await record_dead_letter(
                 bus, undecodable(reader, subject=msg.subject, seq=seq, data=msg.data, error=str(exc))

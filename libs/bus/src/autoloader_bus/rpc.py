@@ -23,6 +23,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from autoloader_bus.connection import Bus, is_unavailable
+from autoloader_bus.event_store import trace_headers
 from autoloader_core.errors import (
     AutoloaderError,
     ConflictError,
@@ -32,6 +33,7 @@ from autoloader_core.errors import (
     TransientError,
     ValidationFailed,
 )
+from autoloader_core.tracing import SpanKind, extracted, inject, span
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,9 @@ async def serve(
     """
 
     async def on_request(msg: Msg) -> None:
-        reply = await _answer(handler, msg.data, request_type)
+        parent = extracted(trace_headers(msg.headers))
+        with span(f"serve {subject}", kind=SpanKind.SERVER, parent=parent, attributes={"rpc.method": subject}):
+            reply = await _answer(handler, msg.data, request_type)
         await msg.respond(msgspec.json.encode(reply))
 
     subscription = await bus.nc.subscribe(subject, queue=queue, cb=on_request)
@@ -96,7 +100,9 @@ async def call(bus: Bus, subject: str, request: Any, *, timeout: float = 30.0) -
         AutoloaderError: The error the handler raised, re-created on this side.
     """
     try:
-        msg = await bus.nc.request(subject, msgspec.json.encode(request), timeout=timeout)
+        with span(f"call {subject}", kind=SpanKind.CLIENT, attributes={"rpc.method": subject}):
+            headers = inject({}) or None
+            msg = await bus.nc.request(subject, msgspec.json.encode(request), timeout=timeout, headers=headers)
     except (NatsTimeout, NoRespondersError) as exc:
         raise TransientError(f"no answer from {subject.split('.')[1]} service; is it running?") from exc
     except NatsError as exc:

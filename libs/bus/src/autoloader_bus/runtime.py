@@ -30,6 +30,7 @@ from autoloader_core.errors import TransientError
 from autoloader_core.logging import configure_logging
 from autoloader_core.settings import Settings
 from autoloader_core.telemetry import MetricsServer, process_telemetry, serve_metrics
+from autoloader_core.tracing import configure_tracing, set_service, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,11 @@ def run_service(name: str, body: ServiceBody, settings: Settings | None = None) 
     """
     settings = settings or Settings.from_env()
     configure_logging(name, settings.log_level)
-    if not asyncio.run(serve(name, body, settings)):
+    try:
+        succeeded = asyncio.run(serve(name, body, settings))
+    finally:
+        shutdown_tracing()
+    if not succeeded:
         sys.exit(1)
 
 
@@ -129,6 +134,9 @@ async def serve(
             several services in one event loop pass their own).
         ready: Set when the body reports ready (tests that run services in-process wait on it).
     """
+    # Before connecting: the connection's tasks (RPC callbacks) inherit the service name.
+    configure_tracing(name, settings.otlp_endpoint)
+    set_service(name)
     if stop is None:
         # Before connecting: a service waiting for NATS must still stop at once on SIGTERM.
         stop = _stop_on_signals()

@@ -1,11 +1,34 @@
-"""Structured (JSON lines) logging setup shared by every service."""
+"""Structured (JSON lines) logging setup shared by every service.
+
+Every line carries the current trace and span ids (when a span is recorded) and the fields bound
+with :func:`log_fields` — the consumers bind the event's id, type and correlation id — so the
+lines of one run can be found by its correlation id or its trace id.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from autoloader_core.tracing import current_ids
+
+_bound: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("autoloader_log_fields", default=None)
+
+
+@contextmanager
+def log_fields(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every log line written inside the block (in this task or thread)."""
+    token = _bound.set({**(_bound.get() or {}), **{key: value for key, value in fields.items() if value is not None}})
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -26,6 +49,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        ids = current_ids()
+        if ids is not None:
+            payload["trace_id"], payload["span_id"] = ids
+        payload.update(_bound.get() or {})
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 payload[key] = value

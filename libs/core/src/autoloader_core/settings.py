@@ -116,6 +116,11 @@ class Settings:
         0,
         "port of a background service's Prometheus endpoint (0 = none; the api serves /metrics on its own port)",
     )
+    otlp_endpoint: str = _env(
+        "AUTOLOADER_OTLP_ENDPOINT",
+        "",
+        "OpenTelemetry collector URL, OTLP over HTTP (e.g. http://collector:4318); traces are exported only when set",
+    )
 
     @property
     def allowed_roots(self) -> tuple[Path, ...]:

@@ -18,6 +18,7 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 
 from autoloader_core.errors import TransientError
+from autoloader_core.tracing import SpanKind, span
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +99,28 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
     """An asyncpg connection whose connection errors are :class:`DatabaseUnavailable`."""
 
 
+def _traced(name: str, method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """``method`` in a CLIENT span per statement (the SQL text has no values: they are parameters)."""
+
+    @functools.wraps(method)
+    async def call(connection: Any, *args: Any, **kwargs: Any) -> R:
+        statement = args[0] if args and isinstance(args[0], str) else ""
+        attributes = {"db.system": "postgresql", "db.operation.name": name, "db.query.text": statement[:MAX_TRACED_SQL]}
+        with span(f"postgres {name}", kind=SpanKind.CLIENT, attributes=attributes):
+            return await method(connection, *args, **kwargs)
+
+    return call
+
+
+MAX_TRACED_SQL = 500
+"""Characters of a statement kept on its span (enough to recognise it)."""
+
 # Every statement a service runs goes through one of these (transactions run execute too).
 for _name in (
     "execute", "executemany", "fetch", "fetchval", "fetchrow", "fetchmany", "prepare",
     "copy_from_table", "copy_from_query", "copy_to_table", "copy_records_to_table",
 ):
-    setattr(_Connection, _name, _translating(getattr(asyncpg.Connection, _name)))
+    setattr(_Connection, _name, _traced(_name, _translating(getattr(asyncpg.Connection, _name))))
 
 
 class _Pool(asyncpg.Pool):  # type: ignore[misc]

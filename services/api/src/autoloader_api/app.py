@@ -35,6 +35,7 @@ from autoloader_api.controllers.ui import index, ui_router
 from autoloader_api.costing import CostEstimator
 from autoloader_api.credentials import SourceCredentials
 from autoloader_api.http_metrics import RequestMetrics
+from autoloader_api.http_tracing import RequestTracing
 from autoloader_api.loader_gateway import PreviewGateway, TableGateway
 from autoloader_api.local_folders import LocalFolders
 from autoloader_api.monitoring import Monitoring
@@ -175,7 +176,7 @@ def create_app(
     app = Litestar(
         route_handlers=[HealthController, MetricsController, admin, tenant_api, index, ui_router()],
         dependencies=dependencies,
-        middleware=[RequestMetrics(telemetry.instruments)],
+        middleware=[RequestTracing(), RequestMetrics(telemetry.instruments)],
         before_request=reject_nul_characters,
         exception_handlers={Exception: problem_response},
         openapi_config=_openapi(),

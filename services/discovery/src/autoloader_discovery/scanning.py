@@ -15,6 +15,7 @@ from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_contracts.rpc import SelectionMode
 from autoloader_core.metrics import Instruments
 from autoloader_core.telemetry import process_telemetry
+from autoloader_core.tracing import SpanKind, span
 from autoloader_discovery.domain import Selection, SelectionRules, Selector
 from autoloader_discovery.ledger import Ledger, ListingState
 from autoloader_sources.base import Source, SourceNotFound
@@ -181,12 +182,14 @@ class Scanner:
         started = time.monotonic()
         listed = 0
         try:
-            async for chunk in chunked(source, start_after=start_after):
-                listed += len(chunk)
-                selector.offer(chunk, await self._known(ingestion_id, chunk, plan))
-                if _enough(selector, plan.listing_cap):
-                    selector.selection.stopped_early = True
-                    return
+            with span("list files", kind=SpanKind.CLIENT, attributes={"source.scheme": scheme}) as current:
+                async for chunk in chunked(source, start_after=start_after):
+                    listed += len(chunk)
+                    current.set_attribute("objects_listed", listed)
+                    selector.offer(chunk, await self._known(ingestion_id, chunk, plan))
+                    if _enough(selector, plan.listing_cap):
+                        selector.selection.stopped_early = True
+                        return
         finally:
             labels = {"scheme": scheme}
             self._instruments.listing_duration.record(time.monotonic() - started, labels)

@@ -36,6 +36,7 @@ from autoloader_contracts.events import BatchPlanned, FileResult, RunError
 from autoloader_contracts.rpc import PreviewSampleReply
 from autoloader_core.errors import FieldError, NotFoundError, TerminalError, TransientError, ValidationFailed
 from autoloader_core.settings import Settings
+from autoloader_core.tracing import span
 from autoloader_formats import reads_together
 from autoloader_loader import bad_data, faults, sampling, streaming, tables, writes
 from autoloader_loader.domain import catalog_name, sqlalchemy_url, warehouse_location
@@ -230,20 +231,30 @@ class EmbeddedEngine:
         """
         results: list[FileResult] = []
         for group in _read_groups(planned, skip):
-            together = (
-                bad_data.read_together([paths[planned.files[i].path] for i in group], planned.format)
-                if len(group) > 1
-                else None
-            )
-            if together is not None:
-                for index, part in zip(group, together, strict=True):
-                    writer.add(index, part)
-                    results.append(_file_result(planned, paths, index, part.num_rows))
-                continue
-            for index in group:
-                result = EmbeddedEngine._read_one(writer, planned, paths, bad, index)
-                if result is not None:
-                    results.append(result)
+            with span("read files", attributes={"files": len(group), "format": planned.format.type}):
+                results += EmbeddedEngine._read_group(writer, planned, paths, bad, group)
+        return results
+
+    @staticmethod
+    def _read_group(
+        writer: RowSink, planned: BatchPlanned, paths: Mapping[str, Path], bad: bad_data.BadDataLog, group: list[int]
+    ) -> list[FileResult]:
+        """Read one group of files (together when they allow it, else one by one) into ``writer``."""
+        together = (
+            bad_data.read_together([paths[planned.files[i].path] for i in group], planned.format)
+            if len(group) > 1
+            else None
+        )
+        results: list[FileResult] = []
+        if together is not None:
+            for index, part in zip(group, together, strict=True):
+                writer.add(index, part)
+                results.append(_file_result(planned, paths, index, part.num_rows))
+            return results
+        for index in group:
+            result = EmbeddedEngine._read_one(writer, planned, paths, bad, index)
+            if result is not None:
+                results.append(result)
         return results
 
     @staticmethod

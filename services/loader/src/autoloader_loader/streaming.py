@@ -29,6 +29,7 @@ from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.table import Table, Transaction
 
 from autoloader_contracts.events import BatchPlanned, FileResult
+from autoloader_core.tracing import SpanKind, span
 from autoloader_loader import evolution, lineage, tables, writes
 from autoloader_loader.domain import encode_file_rows
 from autoloader_loader.engine import (
@@ -119,7 +120,8 @@ class BatchWriter:
         assert self.staged is not None  # a group was written
         if self.before_commit is not None:
             self.before_commit()
-        return self.staged.transaction.commit_transaction()
+        with span("iceberg commit", kind=SpanKind.CLIENT, attributes={"iceberg.table": self.identifier}):
+            return self.staged.transaction.commit_transaction()
 
     def abandon(self) -> None:
         """Drop the uncommitted transaction and delete the files it wrote (best effort)."""
@@ -142,7 +144,8 @@ class BatchWriter:
         staged = self._staged(data.schema)
         _, aligned, change = evolution.apply(staged, data, self.planned)
         self.schema_change = self.schema_change or change
-        writes.write(staged, aligned, self.planned, properties)
+        with span("write data files", attributes={"iceberg.table": self.identifier, "rows": aligned.num_rows}):
+            writes.write(staged, aligned, self.planned, properties)
         self.rows_written += aligned.num_rows
         self._written_files.update(p.file for p in parts)
 

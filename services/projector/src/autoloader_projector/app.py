@@ -18,6 +18,7 @@ from autoloader_contracts.subjects import ALL_EVENTS
 from autoloader_core.backoff import Backoff, sleep_or_stop
 from autoloader_core.errors import TransientError
 from autoloader_core.telemetry import process_telemetry
+from autoloader_core.tracing import SpanKind, extracted, span
 from autoloader_db.database import Connection, Pool, close_pool, create_pool
 from autoloader_projector.metrics import count_events
 from autoloader_projector.projections import PROJECTIONS, audit
@@ -66,10 +67,11 @@ async def apply_batch(pool: Pool, batch: list[StoredEvent], position: int) -> in
         for item in batch:
             if item.seq <= position:
                 continue
-            handler = PROJECTIONS.get(type(item.event))
-            if handler is not None:
-                await handler(conn, item.event, item.seq)
-            await audit(conn, item.event, item.seq)
+            with span(f"project {type(item.event).__name__}", kind=SpanKind.CONSUMER, parent=extracted(item.trace)):
+                handler = PROJECTIONS.get(type(item.event))
+                if handler is not None:
+                    await handler(conn, item.event, item.seq)
+                await audit(conn, item.event, item.seq)
             position = item.seq
         await conn.execute(
             "UPDATE read.checkpoints SET last_seq = $2 WHERE projection = $1", PROJECTION, position

@@ -32,6 +32,7 @@ from pyspark.sql.connect.session import SparkSession
 from autoloader_contracts.events import BatchPlanned
 from autoloader_core.errors import AutoloaderError, TerminalError, TransientError
 from autoloader_core.settings import Settings
+from autoloader_core.tracing import SpanKind, span
 from autoloader_loader import bad_data, lineage
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import BatchResult, NeedsLocalCopies, TableRef
@@ -68,11 +69,12 @@ class SparkConnectEngine(EmbeddedEngine):
             LoadError, TerminalError: As the embedded engine, plus Spark analysis errors and refused tokens.
             TransientError: The cluster is unreachable or dropped the session.
         """
-        if target.commit_strategy == "native":
-            return await asyncio.to_thread(self._guarded, self._load_native, target, planned, staged)
-        if target.commit_strategy != "staged":
+        if target.commit_strategy not in ("native", "staged"):
             raise TerminalError(f"unknown commit strategy {target.commit_strategy!r}; use staged or native")
-        return await asyncio.to_thread(self._guarded, self._load_staged, target, planned, staged)
+        load = self._load_native if target.commit_strategy == "native" else self._load_staged
+        attributes = {"spark.commit_strategy": target.commit_strategy, "files": len(planned.files)}
+        with span("spark load", kind=SpanKind.CLIENT, attributes=attributes):
+            return await asyncio.to_thread(self._guarded, load, target, planned, staged)
 
     async def native_table_info(self, target: ClusterTarget, ref: TableRef) -> dict[str, Any]:
         """``table_info`` of a table in ``target``'s own catalog (``native`` strategy)."""
@@ -104,7 +106,8 @@ class SparkConnectEngine(EmbeddedEngine):
             except Exception as exc:
                 raise errors.translate(exc, url=target.url) from exc
 
-        return await asyncio.to_thread(run)
+        with span(f"spark {work.__name__}", kind=SpanKind.CLIENT, attributes={"iceberg.table": name}):
+            return await asyncio.to_thread(run)
 
     def reads_in_place_on(self, target: ClusterTarget, planned: BatchPlanned) -> bool:
         """Whether ``target``'s cluster will read the remote batch itself (so no local copies are needed)."""
