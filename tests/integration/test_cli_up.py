@@ -40,7 +40,8 @@ def _wait(condition: Callable[[], object], timeout: float, what: str) -> None:
 class Launcher:
     """One `autoloader up` process on the test's NATS and database."""
 
-    def __init__(self, tmp_path: Path, nats_url: str, database_url: str) -> None:
+    def __init__(self, tmp_path: Path, nats_url: str, database_url: str, *extra_args: str,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.out = tmp_path / "up.out"
         self.err = tmp_path / "up.err"
@@ -50,9 +51,9 @@ class Launcher:
             "AUTOLOADER_DATABASE_URL": database_url,
             "AUTOLOADER_ADMIN_TOKEN": ADMIN_TOKEN,
             "AUTOLOADER_HEARTBEAT_SECONDS": "0.5",
-        }
+        } | (extra_env or {})
         argv = [sys.executable, "-m", "autoloader_cli.main", "up", "--data-dir", str(tmp_path / "data"),
-                "--port", str(self.port)]
+                "--port", str(self.port), *extra_args]
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(argv, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
 
@@ -107,3 +108,103 @@ def test_up_restarts_a_killed_service_and_its_children_die_with_it(launcher: Lau
     launcher.process.wait()
     children = [pid for pid, _status in after.values()]
     _wait(lambda: all(_gone(pid) for pid in children), 30, "the orphaned services to exit")
+
+
+async def _append_every_minute_ingestion(nats_url: str) -> str:
+    from datetime import UTC, datetime
+
+    from autoloader_bus.connection import Bus
+    from autoloader_bus.event_store import EventStore
+    from autoloader_contracts.events import IngestionCreated
+    from autoloader_contracts.ingestion import (
+        DestinationSpec,
+        FormatSpec,
+        IngestionConfig,
+        ScheduleSpec,
+        SourceSpec,
+    )
+    from autoloader_core.ids import new_id
+
+    bus = await Bus.connect(nats_url, stream="AUTOLOADER", name="test")
+    try:
+        ingestion = new_id("ing")
+        config = IngestionConfig(name="orders", source=SourceSpec(type="local", path="/nonexistent"),
+                                 format=FormatSpec(type="csv"),
+                                 schedule=ScheduleSpec(frequency="cron", cron_expression="* * * * *"),
+                                 destination=DestinationSpec(database="raw", table="orders"))
+        created = IngestionCreated(event_id=new_id("evt"), occurred_at=datetime.now(UTC), tenant_id=new_id("tnt"),
+                                   aggregate_id=ingestion, actor="key:test", correlation_id=new_id("cor"),
+                                   config=config, status="active")
+        await EventStore(bus).append(created, expected_version=0)
+        return ingestion
+    finally:
+        await bus.close()
+
+
+async def _scheduled_runs_and_leader(nats_url: str, ingestion: str) -> tuple[list[object], int | None]:
+    """The scheduled due times of ``ingestion`` in the log, and the pid holding the scheduler lease."""
+    import msgspec
+
+    from autoloader_bus.connection import Bus
+    from autoloader_bus.event_store import EventStore
+    from autoloader_bus.kv import CasBucket
+    from autoloader_contracts.events import RunRequested
+    from autoloader_contracts.subjects import SCHEDULER_LEASE_BUCKET, events_of
+
+    bus = await Bus.connect(nats_url, stream="AUTOLOADER", name="test")
+    try:
+        stored = await EventStore(bus).read_subject(events_of(RunRequested))
+        due = [s.event.scheduled_for for s in stored
+               if isinstance(s.event, RunRequested) and s.event.ingestion_id == ingestion]
+        record = await CasBucket(bus, SCHEDULER_LEASE_BUCKET).get("leader")
+        pid = None if record is None else int(msgspec.json.decode(record.value)["pid"])
+        return due, pid
+    finally:
+        await bus.close()
+
+
+def test_up_with_two_scheduler_replicas_survives_a_killed_leader(
+    tmp_path: Path, nats_url: str, postgres_admin_url: str
+) -> None:
+    import asyncio
+    from collections import Counter
+
+    database_url = postgres_admin_url.rsplit("/", 1)[0] + "/" + unique("up")
+    # 30x: a per-minute cron fires every 2 real seconds.
+    launcher = Launcher(tmp_path, nats_url, database_url, "--scheduler-replicas", "2",
+                        extra_env={"AUTOLOADER_CLOCK_SCALE": "30"})
+    try:
+        _wait(launcher.banner_shown, 120, "the banner")
+        banner = launcher.out.read_text()
+        assert "Schedulers:   2 replicas" in banner
+        response = httpx.get(f"http://127.0.0.1:{launcher.port}/api/v1/status",
+                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+        schedulers = [s for s in response.json()["services"] if s["service"] == "scheduler"]
+        assert len(schedulers) == 2
+        assert {s["status"] for s in schedulers} == {"ready"}
+
+        ingestion = asyncio.run(_append_every_minute_ingestion(nats_url))
+        state: dict[str, tuple[list[object], int | None]] = {}
+
+        def runs_at_least(count: int) -> bool:
+            state["now"] = asyncio.run(_scheduled_runs_and_leader(nats_url, ingestion))
+            return len(state["now"][0]) >= count
+
+        _wait(lambda: runs_at_least(2), 30, "two scheduled runs")
+        before, leader = state["now"]
+        assert leader in {s["pid"] for s in schedulers}
+        os.kill(leader, signal.SIGKILL)
+        killed_at = time.monotonic()
+        _wait(lambda: runs_at_least(len(before) + 1), 15, "a scheduled run after the leader was killed")
+        # The 3 s lease lapses, a follower takes it and fires the tick that fell due meanwhile
+        # (its sped-up clock may run up to a second behind the dead leader's).
+        assert time.monotonic() - killed_at < 8
+        _wait(lambda: runs_at_least(len(before) + 2), 15, "the next scheduled run")
+        after, new_leader = state["now"]
+        assert new_leader is not None
+        assert new_leader != leader
+        assert Counter(after).most_common(1)[0][1] == 1, "a tick was requested twice"
+    finally:
+        if launcher.process.poll() is None:
+            launcher.process.send_signal(signal.SIGTERM)
+            launcher.process.wait(60)

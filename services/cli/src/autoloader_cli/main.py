@@ -1,6 +1,6 @@
 """The ``autoloader`` command: run the embedded stack, the demo, and a few operator tasks.
 
-    autoloader up [--host H] [--port P] [--data-dir D] [--demo]
+    autoloader up [--host H] [--port P] [--data-dir D] [--demo] [--scheduler-replicas N]
     autoloader demo [--data-dir D]
     autoloader migrate [--data-dir D]
     autoloader tenants create NAME [--data-dir D] [--api-url URL]
@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autoloader_contracts.subjects import SCHEDULER_LEASE_BUCKET
 from autoloader_core.errors import AutoloaderError, TerminalError
 from autoloader_core.settings import Settings
 
@@ -49,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default=None, help="address the API binds (default 127.0.0.1)")
     up.add_argument("--port", type=int, default=None, help="port the API binds (default 8000)")
     up.add_argument("--demo", action="store_true", help="run the demo once the stack is up")
+    up.add_argument(
+        "--scheduler-replicas",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="scheduler processes to run (default 1); one leads, the others take over within seconds if it dies",
+    )
     up.set_defaults(handler=cmd_up)
 
     demo = commands.add_parser("demo", help="start the stack, run the demo, print the result, stop")
@@ -88,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
@@ -104,7 +122,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Start the stack, print how to reach it, optionally run the demo, block until stopped."""
     from autoloader_cli.stack import Stack
 
-    stack = Stack(args.data_dir, host=args.host, port=args.port)
+    stack = Stack(args.data_dir, host=args.host, port=args.port, scheduler_replicas=args.scheduler_replicas)
     _stop_on_sigterm()
     try:
         print(f"starting Autoloader (data in {stack.data_dir}) ...", flush=True)
@@ -162,8 +180,13 @@ def _print_banner(stack: Stack) -> None:
         f"  Landing dir:  {stack.landing_dir}  (local sources may read only here)",
         f"  Logs:         {stack.logs_dir}",
         "  Metrics:      " + ", ".join(f"{name} {url}" for name, url in stack.metrics_urls.items()),
-        "",
     ]
+    schedulers = [name for name in stack.processes if name.startswith("scheduler")]
+    if len(schedulers) > 1:
+        pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in schedulers)
+        lines.append(f"  Schedulers:   {len(schedulers)} replicas ({pids}); one leads at a time "
+                     f"(lease in the NATS KV bucket {SCHEDULER_LEASE_BUCKET})")
+    lines.append("")
     print("\n".join(lines), flush=True)
 
 

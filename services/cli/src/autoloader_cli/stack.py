@@ -36,6 +36,28 @@ from autoloader_core.settings import Secret, Settings
 
 SERVICES = ("api", "scheduler", "discovery", "loader", "projector")
 """Start order; they stop in reverse."""
+REPLICA_SEPARATOR = "-"
+"""Extra replicas of a service are processes named ``<service>-2``, ``<service>-3``, ..."""
+
+
+def service_of(process: str) -> str:
+    """The service a process name runs: ``scheduler-2`` -> ``scheduler``."""
+    return process.split(REPLICA_SEPARATOR, 1)[0]
+
+
+def process_names(scheduler_replicas: int = 1) -> tuple[str, ...]:
+    """The stack's processes in start order: each service once, the scheduler ``scheduler_replicas`` times.
+
+    The first replica keeps the plain service name, so a default stack is named as it always was.
+    """
+    if scheduler_replicas < 1:
+        raise TerminalError(f"--scheduler-replicas must be at least 1, not {scheduler_replicas}")
+    names: list[str] = []
+    for name in SERVICES:
+        names.append(name)
+        if name == "scheduler":
+            names += [f"scheduler{REPLICA_SEPARATOR}{i}" for i in range(2, scheduler_replicas + 1)]
+    return tuple(names)
 
 DATABASE_NAME = "autoloader"
 SECRET_KEYS_FILE = "secret-keys"  # noqa: S105 - a file name, not a secret
@@ -102,8 +124,11 @@ class Stack:
         host: Address the API binds.
         port: Port the API binds (``None``: ``AUTOLOADER_API_PORT`` or 8000).
         environ: Environment to read settings from (default: ``os.environ``); children inherit it.
-        service_env: Extra variables per service name, e.g. ``{"loader": {"AUTOLOADER_FAULT": "x"}}``.
+        service_env: Extra variables per service name, e.g. ``{"loader": {"AUTOLOADER_FAULT": "x"}}``
+            (a service's entry applies to all its replicas; ``scheduler-2`` may have one of its own).
         ready_timeout: Seconds to wait for every service to become ready.
+        scheduler_replicas: Scheduler processes to run; one at a time leads (the leader lease),
+            the others follow and take over within seconds when it dies.
     """
 
     def __init__(
@@ -115,7 +140,10 @@ class Stack:
         environ: Mapping[str, str] | None = None,
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         ready_timeout: float = 120.0,
+        scheduler_replicas: int = 1,
     ) -> None:
+        self.processes = process_names(scheduler_replicas)
+        """Process names in start order (``scheduler-2``... after ``scheduler``)."""
         self.data_dir = Path(data_dir).resolve()
         self.environ: dict[str, str] = dict(os.environ if environ is None else environ)
         self.service_env = {name: dict(env) for name, env in (service_env or {}).items()}
@@ -179,10 +207,10 @@ class Stack:
             self.settings = self._build_settings()
             self._migrate()
             # The background services share a host: each gets a port of its own for its metrics.
-            self.metrics_ports = {name: free_port() for name in SERVICES if name != "api"}
-            for name in SERVICES:
+            self.metrics_ports = {name: free_port() for name in self.processes if name != "api"}
+            for name in self.processes:
                 self._launch(name)
-            self._wait_ready(SERVICES)
+            self._wait_ready(self.processes)
             self.default_tenant = self._ensure_default_tenant()
         except BaseException:
             self.stop()
@@ -196,7 +224,7 @@ class Stack:
         child outlives the launcher even when its servers are gone; the servers are stopped even
         if stopping a service failed.
         """
-        running = [self.services[name] for name in reversed(SERVICES) if name in self.services]
+        running = [self.services[name] for name in reversed(self.processes) if name in self.services]
         try:
             for service in running:
                 if service.alive():
@@ -234,11 +262,11 @@ class Stack:
         """(Re)start service ``name`` and wait until it is ready.
 
         Args:
-            name: One of :data:`SERVICES`.
+            name: One of :attr:`processes` (a service of :data:`SERVICES`, or a replica like ``scheduler-2``).
             extra_env: Variables added for this process only (e.g. to clear a fault point).
         """
-        if name not in SERVICES:
-            raise TerminalError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+        if name not in self.processes:
+            raise TerminalError(f"unknown service {name!r}; choose one of {', '.join(self.processes)}")
         old = self.services.get(name)
         if old is not None and old.alive():
             raise TerminalError(f"service {name} is already running (pid {old.pid}); kill_service it first")
@@ -347,6 +375,7 @@ class Stack:
         env[PARENT_PID_VARIABLE] = str(os.getpid())
         if name in self.metrics_ports:
             env["AUTOLOADER_METRICS_PORT"] = str(self.metrics_ports[name])
+        env.update(self.service_env.get(service_of(name), {}))
         env.update(self.service_env.get(name, {}))
         env.update(extra_env or {})
         return env
@@ -358,7 +387,7 @@ class Stack:
             out.flush()
             # A session of its own: Ctrl-C in the terminal reaches only us, and we stop in order.
             process = subprocess.Popen(
-                [sys.executable, "-m", f"autoloader_{name}"],
+                [sys.executable, "-m", f"autoloader_{service_of(name)}"],
                 env=self._child_env(name, extra_env),
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -1,0 +1,31 @@
+"""`autoloader up --scheduler-replicas N`: the stack's process names and the option's parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoloader_cli.main import _parser
+from autoloader_cli.stack import SERVICES, process_names, service_of
+from autoloader_core.errors import TerminalError
+
+pytestmark = pytest.mark.unit
+
+
+def test_one_scheduler_keeps_the_stack_as_it_was() -> None:
+    assert process_names() == SERVICES
+    assert _parser().parse_args(["up"]).scheduler_replicas == 1
+
+
+def test_extra_scheduler_replicas_start_after_the_first_and_run_the_scheduler() -> None:
+    names = process_names(3)
+    assert names == ("api", "scheduler", "scheduler-2", "scheduler-3", "discovery", "loader", "projector")
+    assert [service_of(name) for name in names] == [
+        "api", "scheduler", "scheduler", "scheduler", "discovery", "loader", "projector"]
+    assert _parser().parse_args(["up", "--scheduler-replicas", "3"]).scheduler_replicas == 3
+
+
+def test_fewer_than_one_replica_is_refused() -> None:
+    with pytest.raises(TerminalError, match="at least 1"):
+        process_names(0)
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["up", "--scheduler-replicas", "0"])
