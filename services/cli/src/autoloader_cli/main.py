@@ -1,6 +1,6 @@
 """The ``autoloader`` command: run the embedded stack, the demo, and a few operator tasks.
 
-    autoloader up [--host H] [--port P] [--data-dir D] [--demo] [--scheduler-replicas N]
+    autoloader up [--host H] [--port P] [--data-dir D] [--demo] [--scheduler-replicas N] [--with-observability]
     autoloader demo [--data-dir D]
     autoloader migrate [--data-dir D]
     autoloader tenants create NAME [--data-dir D] [--api-url URL]
@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autoloader_cli.observability import Observability, start_observability
 from autoloader_contracts.subjects import SCHEDULER_LEASE_BUCKET
 from autoloader_core.errors import AutoloaderError, TerminalError
 from autoloader_core.settings import Settings
@@ -56,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="scheduler processes to run (default 1); one leads, the others take over within seconds if it dies",
+    )
+    up.add_argument(
+        "--with-observability",
+        action="store_true",
+        help="also start a local Prometheus scraping every service (needs the prometheus binary)",
     )
     up.set_defaults(handler=cmd_up)
 
@@ -123,12 +129,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     from autoloader_cli.stack import Stack
 
     stack = Stack(args.data_dir, host=args.host, port=args.port, scheduler_replicas=args.scheduler_replicas)
+    observability: Observability | None = None
     _stop_on_sigterm()
     try:
         print(f"starting Autoloader (data in {stack.data_dir}) ...", flush=True)
         stack.start()
+        if args.with_observability:
+            observability = start_observability(stack.data_dir, stack.metrics_urls)
         _write_stack_file(stack)
-        _print_banner(stack)
+        _print_banner(stack, observability)
         if args.demo:
             _print_demo(stack)
         print("Press Ctrl-C to stop.", flush=True)
@@ -138,6 +147,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         _ignore_signals()
         print("stopping Autoloader ...", flush=True)
+        if observability is not None:
+            observability.stop()
         stack.stop()
         (stack.data_dir / "stack.json").unlink(missing_ok=True)
         print("stopped.", flush=True)
@@ -161,7 +172,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         stack.stop()
 
 
-def _print_banner(stack: Stack) -> None:
+def _print_banner(stack: Stack, observability: Observability | None = None) -> None:
     tenant = stack.default_tenant
     lines = [
         "",
@@ -186,8 +197,19 @@ def _print_banner(stack: Stack) -> None:
         pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in schedulers)
         lines.append(f"  Schedulers:   {len(schedulers)} replicas ({pids}); one leads at a time "
                      f"(lease in the NATS KV bucket {SCHEDULER_LEASE_BUCKET})")
+    if observability is not None:
+        lines += _observability_lines(observability)
     lines.append("")
     print("\n".join(lines), flush=True)
+
+
+def _observability_lines(observability: Observability) -> list[str]:
+    lines = []
+    if observability.prometheus_url is not None:
+        url, pid = observability.prometheus_url, observability.pid
+        lines.append(f"  Prometheus:   {url}  (scrapes every service, pid {pid})")
+    lines += [f"  {name.capitalize() + ':':<13} not started: {why}" for name, why in observability.not_started.items()]
+    return lines
 
 
 def _print_demo(stack: Stack) -> bool:
