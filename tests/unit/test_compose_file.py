@@ -56,6 +56,34 @@ def test_settings_read_the_compose_secret_files(tmp_path: Path) -> None:
     assert settings.admin_token
 
 
+def test_the_stack_has_its_servers_each_with_a_health_check() -> None:
+    services = _compose()["services"]
+    wanted = {"nats", "postgres", "minio", "iceberg-rest", "spark-connect", "prometheus", "grafana", *SERVICES}
+    assert wanted <= set(services)
+    assert {name for name in wanted if "healthcheck" not in services[name]} == set()
+
+
+def test_each_service_starts_after_what_it_waits_for_is_healthy_or_done() -> None:
+    services = _compose()["services"]
+    for name, spec in services.items():
+        for needed, condition in spec.get("depends_on", {}).items():
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[needed], f"{name} waits for {needed}, which has no health check"
+            else:
+                assert condition["condition"] == "service_completed_successfully", (name, needed)
+                assert "healthcheck" not in services[needed], f"{needed} is a one-shot job"
+
+
+def test_the_cluster_catalog_is_the_rest_catalog_on_the_object_store() -> None:
+    services = _compose()["services"]
+    command = services["spark-connect"]["command"]
+    confs = dict(arg.split("=", 1) for arg in command if "=" in arg and arg.startswith("spark."))
+    assert confs["spark.sql.catalog.lake.type"] == "rest"
+    assert confs["spark.sql.catalog.lake.uri"] == "http://iceberg-rest:8181"
+    assert services["iceberg-rest"]["environment"]["CATALOG_S3_ENDPOINT"] == confs["spark.sql.catalog.lake.s3.endpoint"]
+    assert confs["spark.hadoop.fs.s3a.endpoint"] == "http://minio:9000"
+
+
 COMPOSE_FILES = (COMPOSE, COMPOSE.parent / "deploy" / "spark-iceberg" / "compose.yaml")
 CACHED_CLIENT = Path.home() / ".cache" / "autoloader" / "bin" / "docker-compose"
 
