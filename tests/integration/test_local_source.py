@@ -77,3 +77,20 @@ async def test_missing_folder_is_a_terminal_error(tree: Path) -> None:
     source = LocalSource(str(tree / "nope"), allowed_roots=[tree.resolve()])
     with pytest.raises(TerminalError, match="does not exist"):
         await _paths(source)
+
+
+async def test_a_folder_symlink_in_the_pattern_prefix_is_confined_per_file(tmp_path: Path, tree: Path) -> None:
+    # The walk checks realpath only where a symlink can lead out: here the start folder itself.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.csv").write_text("id\n1\n")
+    (tree / "out").symlink_to(outside)
+    (tree / "in").symlink_to(tree / "2024")
+    roots = [tree.resolve()]
+    assert await _paths(LocalSource(str(tree), pattern="out/*.csv", allowed_roots=roots)) == []
+    assert await _paths(LocalSource(str(tree), pattern="in/*/*.csv", allowed_roots=roots)) == [
+        "in/01/c.csv",
+        "in/02/d.csv",
+    ]
+    (tree / "alias.csv").symlink_to(tree / "a.csv")  # a file symlink inside the roots is listed
+    assert await _paths(LocalSource(str(tree), pattern="*.csv", allowed_roots=roots)) == ["a.csv", "alias.csv"]

@@ -53,3 +53,29 @@ def test_path_filter_excludes() -> None:
     assert selected.matches("2024/a.csv")
     assert not selected.matches("tmp/a.csv")
     assert selected.prefix == ""
+
+
+def test_the_regex_fast_path_agrees_with_the_dfa() -> None:
+    # Simple patterns (at most one unbounded wildcard, after an optional leading **/) match by a
+    # regex, the others by the DFA: both must give the same answers.
+    import random
+
+    from autoloader_sources.base import _Glob
+
+    atoms = ["a", "b", "/", ".", "*", "?", "[ab]", "[!a]", "**", "**/", "\n"]
+    chars = ["a", "b", "c", "/", ".", "\n"]
+    rng = random.Random(13)
+    fast = 0
+    for _ in range(3000):
+        pattern = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 6)))
+        by_regex, by_dfa = _Glob(pattern), _Glob(pattern)
+        if by_regex._regex is None:
+            continue
+        fast += 1
+        by_dfa._regex = None
+        for _ in range(20):
+            path = "".join(rng.choice(chars) for _ in range(rng.randint(0, 8)))
+            assert by_regex.matches(path) == by_dfa.matches(path), (pattern, path)
+    assert fast > 1000
+    assert _Glob("**/*.csv")._regex is not None
+    assert _Glob("**a**a**a**b")._regex is None

@@ -130,8 +130,11 @@ class _Glob:
         self.tokens = _tokens(pattern)
         self._start = self._closure({0})
         self._moves: dict[tuple[frozenset[int], str], frozenset[int]] = {}
+        self._regex = _linear_regex(self.tokens)
 
     def matches(self, path: str) -> bool:
+        if self._regex is not None:
+            return self._regex.fullmatch(path) is not None
         state = self._start
         for char in path:
             state = self._move(state, char)
@@ -192,6 +195,26 @@ _READS: dict[int, _Read] = {
     _FOLDERS: _read_folders,
 }
 """What reading one character does from "before token i", per token kind: the states it leads to."""
+
+
+def _linear_regex(tokens: list[tuple[int, str | re.Pattern[str]]]) -> re.Pattern[str] | None:
+    """The glob as a regex when that cannot backtrack badly, else None (the DFA matches it).
+
+    Listing calls this once per file (a regex is ~10x faster than the DFA's per-character steps).
+    Safe shapes: at most one unbounded wildcard (``*`` or ``**``), after an optional leading ``**/``
+    whose rest holds no ``/`` and no class (then only the path's ``/`` positions are tried).
+    """
+    rest = tokens[1:] if tokens and tokens[0][0] == _FOLDERS else tokens
+    if sum(kind in (_STAR, _ANY_DEPTH, _FOLDERS) for kind, _ in rest) > 1:
+        return None
+    if rest is not tokens and any(kind not in (_LITERAL, _ONE, _STAR) or value == "/" for kind, value in rest):
+        return None
+    parts = {_ONE: "[^/]", _STAR: "[^/]*", _ANY_DEPTH: ".*", _FOLDERS: "(?:.*/)?"}
+    regex = "".join(
+        value.pattern if isinstance(value, re.Pattern) else re.escape(value) if kind == _LITERAL else parts[kind]
+        for kind, value in tokens
+    )
+    return re.compile(regex, re.DOTALL)
 
 
 def _tokens(pattern: str) -> list[tuple[int, str | re.Pattern[str]]]:

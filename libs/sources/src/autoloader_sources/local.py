@@ -94,9 +94,13 @@ class LocalSource:
         start = self._root / self._filter.prefix
         if not start.is_dir():
             return
-        yield from self._walk_dir(start)
+        # The walk never follows a folder symlink, so below a real folder inside the roots only a
+        # file symlink can lead out: other entries skip realpath (one lstat per path part, per file).
+        real = os.path.realpath(start) == str(start)
+        relative = start.relative_to(self._root).as_posix()
+        yield from self._walk_dir(str(start), "" if relative == "." else relative + "/", confine=not real)
 
-    def _walk_dir(self, folder: Path) -> Iterator[ListedFile]:
+    def _walk_dir(self, folder: str, relative: str, *, confine: bool) -> Iterator[ListedFile]:
         try:
             # Folders sort as "name/" so full paths come out in lexical order (start_after relies on it).
             entries = sorted(
@@ -106,19 +110,19 @@ class LocalSource:
             return
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                yield from self._walk_dir(Path(entry.path))
+                yield from self._walk_dir(entry.path, relative + entry.name + "/", confine=confine)
             elif entry.is_file():
-                listed = self._listed(entry.path)
+                listed = self._listed(entry, relative + entry.name, confine=confine or entry.is_symlink())
                 if listed is not None:
                     yield listed
 
-    def _listed(self, full_path: str) -> ListedFile | None:
-        relative = Path(full_path).relative_to(self._root).as_posix()
+    def _listed(self, entry: os.DirEntry[str], relative: str, *, confine: bool) -> ListedFile | None:
         if not self._filter.matches(relative):
             return None
         try:
-            confine_path(full_path, self._roots)  # a symlink may point out of the roots
-            info = os.stat(full_path)
+            if confine:
+                confine_path(entry.path, self._roots)  # a symlink may point out of the roots
+            info = entry.stat()
         except (PathOutsideRoots, OSError):
             return None
         return ListedFile(path=relative, size=info.st_size, modified_at=datetime.fromtimestamp(info.st_mtime, UTC))
