@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from autoloader_contracts.events import BatchPlanned
-from autoloader_loader import streaming
+from autoloader_loader import streaming, writes
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import FileLoadError, TableRef
 from tests.integration.test_loader_engine import planned, ref_of, write_csv
@@ -164,3 +164,55 @@ async def test_skip_file_leaves_out_a_truncated_gzip(engine: EmbeddedEngine, lan
     assert result.rows == 150
     assert [f.file for f in result.failed_files] == ["cut.csv.gz"]
     assert await _ids(engine) == list(range(150))
+
+
+async def test_a_last_file_found_bad_before_any_of_its_rows_were_written_still_commits_the_totals(
+    engine: EmbeddedEngine, landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The good file fills a group exactly; the bad one's rows start the next group and are dropped
+    # before it fills, leaving an empty buffer behind groups already written: the batch is written
+    # again without the bad file, so its last snapshot still carries the totals.
+    # The reader parses a few 4 MiB blocks ahead, so the bad row sits well past them (~30 MB in).
+    monkeypatch.setattr(streaming, "GROUP_ROWS", 1_000_000)
+    monkeypatch.setattr(streaming, "READ_CHUNK_ROWS", 50_000)
+    _ragged_late(landing, "bad.csv", 1_200_000)
+    files = [write_csv(landing, "good.csv", range(1_000_000)), ref_of(landing, "bad.csv")]
+    batch = planned(landing, files, on_error="skip_file")
+
+    result = await engine.load_batch(batch)
+
+    assert result.rows == 1_000_000
+    assert [f.file for f in result.failed_files] == ["bad.csv"]
+    assert result.snapshot_id is not None
+    info = await engine.table_info(REF)
+    assert info["row_count"] == 1_000_000
+    assert info["snapshots"][-1]["snapshot_id"] == result.snapshot_id
+    assert info["snapshots"][-1]["summary"]["autoloader.batch-rows"] == "1000000"
+    assert await _data_files_on_disk(engine) == int(info["snapshots"][-1]["summary"]["total-data-files"])
+    again = await engine.load_batch(batch)
+    assert again.already_committed
+    assert again.rows == 1_000_000
+
+
+async def test_a_group_write_failing_in_the_background_fails_the_batch_and_leaves_no_files(
+    engine: EmbeddedEngine, landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await engine.load_batch(planned(landing, [write_csv(landing, "first.csv", range(5))]))
+    real_write = writes.write
+    calls: list[int] = []
+
+    def failing_second_group(*args: object, **kwargs: object) -> None:
+        calls.append(len(calls))
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+        real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writes, "write", failing_second_group)
+    files = [write_csv(landing, "a.csv", range(100, 350)), write_csv(landing, "b.csv", range(350, 600))]
+
+    with pytest.raises(Exception, match="No space left on device"):
+        await engine.load_batch(planned(landing, files))
+
+    assert len(calls) == 2  # the failure stopped the batch: no group was written after it
+    assert await _ids(engine) == list(range(5))
+    assert await _data_files_on_disk(engine) == 1

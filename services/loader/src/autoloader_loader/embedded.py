@@ -183,6 +183,8 @@ class EmbeddedEngine:
             ingested_at=datetime.now(UTC),
             stage=stage,
             before_commit=self._fault_before_commit,
+            # A Spark stage writes through a session the reads may use too: only ours writes in the background.
+            background=stage is tables.StagedTable,
         )
         try:
             files = self._read_into(writer, planned, paths, bad, skip={e.file for e in left_out})

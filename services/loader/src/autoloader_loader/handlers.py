@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 
 ACTOR = "service:loader"
 SCHEMA_VERSION_ATTEMPTS = 10
+SCHEMA_VERSION_BACKOFF_SECONDS = 0.02
 T = TypeVar("T")
 
 
@@ -220,7 +222,10 @@ class LoaderHandlers:
         """
         # One version per run and diff: the run's other batches (and redeliveries) add none.
         event_id = deterministic_id("evt", planned.ingestion_id, planned.run_id, _diff_key(detected.change))
-        for _ in range(SCHEMA_VERSION_ATTEMPTS):
+        for attempt in range(SCHEMA_VERSION_ATTEMPTS):
+            if attempt:
+                # Jittered backoff: writers that collided do not collide again in lockstep.
+                await asyncio.sleep(random.uniform(0, SCHEMA_VERSION_BACKOFF_SECONDS * attempt))  # noqa: S311 - jitter
             history = await self._store.read(planned.tenant_id, "ingestion", planned.ingestion_id)
             if any(stored.event.event_id == event_id for stored in history):
                 return

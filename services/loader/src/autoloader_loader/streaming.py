@@ -15,12 +15,19 @@ goes through the same evolution within the transaction.
 
 A transaction that is abandoned (an error, a lost commit race, a file found bad part-way) leaves
 data and manifest files no snapshot refers to: :meth:`BatchWriter.abandon` deletes them.
+
+With ``background`` on (the embedded engine), a full group is written by a worker thread while the
+next one is read: reading (Arrow's CSV/JSON parsers) and Parquet encoding both release the GIL, so
+they overlap on two cores. At most one group is in flight (memory stays at two groups), groups are
+written in order by one thread, and a write error surfaces at the next ``add`` or at ``finish``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,8 +53,8 @@ log = logging.getLogger(__name__)
 
 GROUP_ROWS = 250_000
 """A group is written once it holds this many rows..."""
-GROUP_BYTES = 128 * 1024 * 1024
-"""...or this much Arrow memory."""
+GROUP_BYTES = 96 * 1024 * 1024
+"""...or this much Arrow memory (two groups may be in memory at once: one written, one read)."""
 READ_CHUNK_ROWS = 65_536
 """The largest chunk read from a file at a time."""
 
@@ -79,6 +86,9 @@ class BatchWriter:
     """Wraps the batch's transaction (the Spark engine's version has Spark write the data files)."""
     before_commit: Callable[[], None] | None = None
     """Called when every data file is written, just before the catalog commit (crash tests)."""
+    background: bool = False
+    """Write full groups in a worker thread while the next is read (off for a stage that shares a
+    Spark session with the reads)."""
     staged: tables.StagedTable | None = None
     schema_change: DetectedChange | None = None
     rows_written: int = 0
@@ -86,29 +96,44 @@ class BatchWriter:
     _buffered_rows: int = 0
     _buffered_bytes: int = 0
     _written_files: set[int] = field(default_factory=set)
+    """Files some of whose rows were handed to a group write (they cannot be taken back)."""
+    _pending: Future[None] | None = None
+    _worker: ThreadPoolExecutor | None = None
 
     def add(self, file: int, data: pa.Table) -> None:
-        """Buffer a chunk of the batch's ``file``-th file, writing the buffer first when it is full."""
+        """Buffer a chunk of the batch's ``file``-th file, writing the buffer first when it is full.
+
+        Raises:
+            Exception: Whatever writing an earlier group raised (schema conflicts, storage errors).
+        """
         whole_batch = self.planned.destination.write_mode == "merge"
         if not whole_batch and (self._buffered_rows >= GROUP_ROWS or self._buffered_bytes >= GROUP_BYTES):
-            self._write_group(self._base_properties())
+            self._hand_over_group()
         self._parts.append(_Part(file, data))
         self._buffered_rows += data.num_rows
         self._buffered_bytes += data.nbytes
 
     def drop_file(self, file: int) -> bool:
-        """Forget the buffered rows of ``file``; True when some of its rows were already written."""
+        """Forget the buffered rows of ``file``; True when the batch must be written again without it.
+
+        That is when some of its rows were already handed to a group write, and also when dropping
+        it empties the buffer after groups were written: the batch's totals go on its last snapshot,
+        which would then be missing.
+        """
         self._parts = [p for p in self._parts if p.file != file]
         self._buffered_rows = sum(p.data.num_rows for p in self._parts)
         self._buffered_bytes = sum(p.data.nbytes for p in self._parts)
-        return file in self._written_files
+        return file in self._written_files or (not self._parts and bool(self._written_files))
 
     def finish(self, files: list[FileResult]) -> Table | None:
         """Write the last group with the batch's totals and commit; None when there were no rows.
 
         Raises:
             CommitFailedException: Another writer committed first (call :meth:`abandon`, then retry).
+            Exception: Whatever writing a group raised.
         """
+        self._wait_for_pending()
+        self._stop_worker()
         if not self._parts:
             return None
         total = self.rows_written + self._buffered_rows
@@ -116,7 +141,7 @@ class BatchWriter:
             SNAPSHOT_FILE_ROWS: encode_file_rows([f.rows for f in files]),
             SNAPSHOT_BATCH_ROWS: str(total),
         }
-        self._write_group(properties)
+        self._write_group(self._take_parts(), properties)
         assert self.staged is not None  # a group was written
         if self.before_commit is not None:
             self.before_commit()
@@ -125,6 +150,12 @@ class BatchWriter:
 
     def abandon(self) -> None:
         """Drop the uncommitted transaction and delete the files it wrote (best effort)."""
+        try:
+            self._wait_for_pending()
+        except Exception as exc:
+            # The error that made us abandon the batch is the one reported; this one only joins it.
+            log.info("a group write failed while the batch was being abandoned", extra={"error": str(exc)})
+        self._stop_worker()
         if self.staged is None or self.table is None:
             return
         abandon(self.table, self.staged)
@@ -136,9 +167,36 @@ class BatchWriter:
             SNAPSHOT_BATCH_ID: self.planned.aggregate_id,
         }
 
-    def _write_group(self, properties: dict[str, str]) -> None:
+    def _take_parts(self) -> list[_Part]:
         parts, self._parts = self._parts, []
         self._buffered_rows = self._buffered_bytes = 0
+        self._written_files.update(p.file for p in parts)
+        return parts
+
+    def _hand_over_group(self) -> None:
+        """Write the buffered group: in line, or (``background``) on the worker once the previous one is done."""
+        parts = self._take_parts()
+        if not self.background:
+            self._write_group(parts, self._base_properties())
+            return
+        self._wait_for_pending()  # one group in flight at most
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-writer")
+        # The worker runs in this context: its spans belong to the batch's trace.
+        context = contextvars.copy_context()
+        self._pending = self._worker.submit(context.run, self._write_group, parts, self._base_properties())
+
+    def _wait_for_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+
+    def _write_group(self, parts: list[_Part], properties: dict[str, str]) -> None:
         data = self._with_lineage(combined([p.data for p in parts]), parts)
         writes.check_write_mode(self.planned, data)
         staged = self._staged(data.schema)
@@ -147,7 +205,6 @@ class BatchWriter:
         with span("write data files", attributes={"iceberg.table": self.identifier, "rows": aligned.num_rows}):
             writes.write(staged, aligned, self.planned, properties)
         self.rows_written += aligned.num_rows
-        self._written_files.update(p.file for p in parts)
 
     def _staged(self, schema: pa.Schema) -> tables.StagedTable:
         if self.staged is not None:
