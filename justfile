@@ -42,6 +42,18 @@ bench *ARGS:
 bench-reads *ARGS:
     uv run python bench/api_reads_at_scale.py {{ARGS}}
 
+# issue 13 run targets: a no-op run over a 100,000-file ledger vs os.scandir (`just bench-noop --files 2000` is quick)
+bench-noop *ARGS:
+    uv run python bench/noop_run.py {{ARGS}}
+
+# issue 13: +10 files onto a table of 100 snapshots, full stack vs the raw PyIceberg append
+bench-incremental *ARGS:
+    uv run python bench/incremental_run.py {{ARGS}}
+
+# issue 13: the loader's peak RSS on one 2 GB CSV vs a raw streaming PyArrow + PyIceberg load (`--gb 0.1` is quick)
+bench-memory *ARGS:
+    uv run python bench/loader_memory.py {{ARGS}}
+
 # regenerate docs/asyncapi.json from the event catalogue (commit the result)
 asyncapi:
     uv run python -m autoloader_contracts.asyncapi docs/asyncapi.json

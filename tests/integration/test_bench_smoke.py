@@ -33,3 +33,33 @@ def test_the_read_benchmark_times_every_case_for_both_tenants() -> None:
         assert case["big_ms"] > 0, case["case"]
         assert case["statements"], f"{case['case']} issued no SQL to explain"
     assert {"GET /dashboard", "GET /ingestions/{id}/metrics"} <= {case["endpoint"] for case in cases}
+
+
+def _bench(script: str, *args: str, out: Path) -> dict[str, object]:
+    finished = subprocess.run(
+        [sys.executable, f"bench/{script}", *args, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report: dict[str, object] = json.loads(out.read_text())
+    return report
+
+
+def test_the_issue_13_run_benchmarks_run_at_a_tiny_size(tmp_path: Path) -> None:
+    # No timings are asserted: only that each script still runs end to end and reports both sides.
+    noop = _bench("noop_run.py", "--files", "300", "--rounds", "1", out=tmp_path / "noop.json")
+    assert noop["noop_run_status"] == ["success"]
+    assert noop["raw_scandir_stat_seconds"]
+
+    tiny = ["--history", "3", "--new", "2", "--rows", "50", "--rounds", "1"]
+    incremental = _bench("incremental_run.py", *tiny, out=tmp_path / "incremental.json")
+    assert incremental["bare_pyiceberg_append_seconds"]
+    assert incremental["full_stack_run_seconds"]
+
+    memory = _bench("loader_memory.py", "--gb", "0.005", "--tmp", str(tmp_path), out=tmp_path / "memory.json")
+    assert memory["engine"]["peak_rss_mb"]  # type: ignore[index]
+    assert memory["baseline_pyarrow_stream_pyiceberg"]["peak_rss_mb"]  # type: ignore[index]
