@@ -17,12 +17,14 @@ requested is not requested again.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from autoloader_contracts import schedule as cron
 from autoloader_contracts.events import (
     Event,
     IngestionActivated,
@@ -34,11 +36,20 @@ from autoloader_contracts.events import (
     RunRequested,
 )
 from autoloader_contracts.ingestion import ScheduleSpec
-from autoloader_contracts.schedule import ScheduleError, cron_of, next_fire_time, previous_fire_time
+from autoloader_contracts.schedule import ScheduleError
 from autoloader_core.ids import deterministic_id
 
 SCHEDULED: Final = "scheduled"
 ACTOR = "service:scheduler"
+CACHED_FIRE_TIMES = 65_536
+"""Fire times remembered per (schedule, moment): ingestions sharing a schedule tick together, so
+one cron evaluation (~0.2 ms) serves them all."""
+
+# Pure functions of a frozen spec and a moment; evaluating a cron costs far more than a lookup.
+# Exceptions (a cron that never matches) are not cached: such an ingestion is set aside at once.
+cron_of = functools.lru_cache(maxsize=CACHED_FIRE_TIMES)(cron.cron_of)
+next_fire_time = functools.lru_cache(maxsize=CACHED_FIRE_TIMES)(cron.next_fire_time)
+previous_fire_time = functools.lru_cache(maxsize=CACHED_FIRE_TIMES)(cron.previous_fire_time)
 
 
 @dataclass(frozen=True)
@@ -55,12 +66,12 @@ class Tick:
     ingestion_id: str
     due: datetime
 
-    @property
+    @functools.cached_property  # a tick is short-lived; each id is asked for several times
     def run_id(self) -> str:
         """The run's id: derived from ingestion and due time so every instance computes the same one."""
         return scheduled_run_id(self.ingestion_id, self.due)
 
-    @property
+    @functools.cached_property
     def event_id(self) -> str:
         """The ``RunRequested`` event id (its NATS Msg-Id), equally deterministic."""
         return deterministic_id("evt", self.run_id, "requested")

@@ -51,6 +51,7 @@ class Scheduler:
         instruments: Metric instruments (default: the process's).
         lease: The leader lease when replicas may run side by side; ``None``: always fire.
         concurrency: Appends in flight at once.
+        schedules: The state machine to fold events into (the bench passes the old scanning one).
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class Scheduler:
         *,
         lease: LeaderLease | None = None,
         concurrency: int = FIRE_CONCURRENCY,
+        schedules: Schedules | None = None,
     ) -> None:
         self._bus = bus
         self._lease = lease
@@ -70,7 +72,7 @@ class Scheduler:
         self._store = EventStore(bus)
         self._clock = clock
         self._stop = stop
-        self._schedules = Schedules()
+        self._schedules = Schedules() if schedules is None else schedules
         self._changed = asyncio.Event()
         self._position = 0
         self._reported: dict[str, str] = {}
