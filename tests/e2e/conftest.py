@@ -25,6 +25,7 @@ def start_stack(
     *,
     env: dict[str, str] | None = None,
     service_env: dict[str, dict[str, str]] | None = None,
+    loader_replicas: int = 1,
 ) -> Stack:
     """Start a stack on its own NATS server and its own database of the session's PostgreSQL."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOADER_")}
@@ -35,7 +36,9 @@ def start_stack(
         "AUTOLOADER_LOG_LEVEL": "INFO",
         **(env or {}),
     }
-    return Stack(data_dir, port=free_port(), environ=environ, service_env=service_env).start()
+    return Stack(
+        data_dir, port=free_port(), environ=environ, service_env=service_env, loader_replicas=loader_replicas
+    ).start()
 
 
 class Api:

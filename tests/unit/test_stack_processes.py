@@ -1,4 +1,4 @@
-"""`autoloader up --scheduler-replicas N`: the stack's process names and the option's parsing."""
+"""`autoloader up --scheduler-replicas N --loader-replicas N`: the stack's process names and the options' parsing."""
 
 from __future__ import annotations
 
@@ -24,8 +24,18 @@ def test_extra_scheduler_replicas_start_after_the_first_and_run_the_scheduler() 
     assert _parser().parse_args(["up", "--scheduler-replicas", "3"]).scheduler_replicas == 3
 
 
+def test_loader_replicas_follow_the_first_loader_and_combine_with_scheduler_ones() -> None:
+    names = process_names(2, 3)
+    assert names == ("api", "scheduler", "scheduler-2", "discovery", "loader", "loader-2", "loader-3", "projector")
+    assert {service_of(name) for name in names if name.startswith("loader")} == {"loader"}
+    assert _parser().parse_args(["up", "--loader-replicas", "3"]).loader_replicas == 3
+    assert _parser().parse_args(["up"]).loader_replicas == 1
+
+
 def test_fewer_than_one_replica_is_refused() -> None:
     with pytest.raises(TerminalError, match="at least 1"):
         process_names(0)
+    with pytest.raises(TerminalError, match="--loader-replicas must be at least 1"):
+        process_names(1, 0)
     with pytest.raises(SystemExit):
         _parser().parse_args(["up", "--scheduler-replicas", "0"])

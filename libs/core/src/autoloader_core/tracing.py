@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -73,7 +74,9 @@ def configure_tracing(service: str, endpoint: str, *, processor: SpanProcessor |
         _process_service = _process_service or service
         if _provider is not None or (not endpoint and processor is None):
             return _provider
-        provider = TracerProvider(resource=Resource.create({"service.name": f"autoloader-{service}"}))
+        # Replicas of a service share its name: the pid tells their spans apart.
+        resource = Resource.create({"service.name": f"autoloader-{service}", "process.pid": os.getpid()})
+        provider = TracerProvider(resource=resource)
         provider.add_span_processor(processor or BatchSpanProcessor(_otlp_exporter(endpoint)))
         trace.set_tracer_provider(provider)
         _provider = provider

@@ -1,6 +1,7 @@
 """The ``autoloader`` command: run the embedded stack, the demo, and a few operator tasks.
 
-    autoloader up [--host H] [--port P] [--data-dir D] [--demo] [--scheduler-replicas N] [--with-observability]
+    autoloader up [--host H] [--port P] [--data-dir D] [--demo] [--scheduler-replicas N] [--loader-replicas N]
+                  [--with-observability]
     autoloader demo [--data-dir D]
     autoloader migrate [--data-dir D]
     autoloader tenants create NAME [--data-dir D] [--api-url URL]
@@ -57,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="scheduler processes to run (default 1); one leads, the others take over within seconds if it dies",
+    )
+    up.add_argument(
+        "--loader-replicas",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="loader processes to run (default 1); they share the batches of every run",
     )
     up.add_argument(
         "--with-observability",
@@ -128,7 +136,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Start the stack, print how to reach it, optionally run the demo, block until stopped."""
     from autoloader_cli.stack import Stack
 
-    stack = Stack(args.data_dir, host=args.host, port=args.port, scheduler_replicas=args.scheduler_replicas)
+    stack = Stack(
+        args.data_dir,
+        host=args.host,
+        port=args.port,
+        scheduler_replicas=args.scheduler_replicas,
+        loader_replicas=args.loader_replicas,
+    )
     observability: Observability | None = None
     _stop_on_sigterm()
     try:
@@ -197,6 +211,10 @@ def _print_banner(stack: Stack, observability: Observability | None = None) -> N
         pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in schedulers)
         lines.append(f"  Schedulers:   {len(schedulers)} replicas ({pids}); one leads at a time "
                      f"(lease in the NATS KV bucket {SCHEDULER_LEASE_BUCKET})")
+    loaders = [name for name in stack.processes if name.startswith("loader")]
+    if len(loaders) > 1:
+        pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in loaders)
+        lines.append(f"  Loaders:      {len(loaders)} replicas ({pids}); they share every run's batches")
     if observability is not None:
         lines += _observability_lines(observability)
     lines.append("")

@@ -45,18 +45,19 @@ def service_of(process: str) -> str:
     return process.split(REPLICA_SEPARATOR, 1)[0]
 
 
-def process_names(scheduler_replicas: int = 1) -> tuple[str, ...]:
-    """The stack's processes in start order: each service once, the scheduler ``scheduler_replicas`` times.
+def process_names(scheduler_replicas: int = 1, loader_replicas: int = 1) -> tuple[str, ...]:
+    """The stack's processes in start order: each service once, the scheduler and the loader as often as asked.
 
     The first replica keeps the plain service name, so a default stack is named as it always was.
     """
-    if scheduler_replicas < 1:
-        raise TerminalError(f"--scheduler-replicas must be at least 1, not {scheduler_replicas}")
+    replicas = {"scheduler": scheduler_replicas, "loader": loader_replicas}
+    for service, count in replicas.items():
+        if count < 1:
+            raise TerminalError(f"--{service}-replicas must be at least 1, not {count}")
     names: list[str] = []
     for name in SERVICES:
         names.append(name)
-        if name == "scheduler":
-            names += [f"scheduler{REPLICA_SEPARATOR}{i}" for i in range(2, scheduler_replicas + 1)]
+        names += [f"{name}{REPLICA_SEPARATOR}{i}" for i in range(2, replicas.get(name, 1) + 1)]
     return tuple(names)
 
 DATABASE_NAME = "autoloader"
@@ -129,6 +130,8 @@ class Stack:
         ready_timeout: Seconds to wait for every service to become ready.
         scheduler_replicas: Scheduler processes to run; one at a time leads (the leader lease),
             the others follow and take over within seconds when it dies.
+        loader_replicas: Loader processes to run; they share the batches of every run (one durable
+            consumer, explicit acks).
     """
 
     def __init__(
@@ -141,8 +144,9 @@ class Stack:
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         ready_timeout: float = 120.0,
         scheduler_replicas: int = 1,
+        loader_replicas: int = 1,
     ) -> None:
-        self.processes = process_names(scheduler_replicas)
+        self.processes = process_names(scheduler_replicas, loader_replicas)
         """Process names in start order (``scheduler-2``... after ``scheduler``)."""
         self.data_dir = Path(data_dir).resolve()
         self.environ: dict[str, str] = dict(os.environ if environ is None else environ)

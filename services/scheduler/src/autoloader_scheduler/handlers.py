@@ -26,6 +26,7 @@ from autoloader_core.clock import Clock
 from autoloader_core.errors import ConflictError, TransientError
 from autoloader_core.metrics import Instruments
 from autoloader_core.telemetry import process_telemetry
+from autoloader_core.tracing import span
 from autoloader_scheduler.domain import Schedules, Tick, run_requested
 from autoloader_scheduler.lease import LeaderLease
 
@@ -199,7 +200,10 @@ class Scheduler:
         context = {"ingestion_id": tick.ingestion_id, "run_id": tick.run_id,
                    "scheduled_for": tick.due.isoformat()}
         try:
-            await self._store.append(run_requested(tick, self._clock.now()), expected_version=0)
+            # A scheduled run's trace starts here: every service its RunRequested reaches continues it.
+            with span("scheduled tick", attributes={"autoloader.ingestion_id": tick.ingestion_id,
+                                                    "autoloader.run_id": tick.run_id}):
+                await self._store.append(run_requested(tick, self._clock.now()), expected_version=0)
         except ConflictError:
             log.info("tick already requested by another scheduler", extra=context)
         except TransientError:
