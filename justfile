@@ -42,6 +42,14 @@ bench *ARGS:
 bench-reads *ARGS:
     uv run python bench/api_reads_at_scale.py {{ARGS}}
 
+# issue 13: tick lag and CPU of 10,000 per-minute schedules on a real NATS, heap vs the old scan (~6 min)
+bench-scheduler *ARGS:
+    uv run python bench/scheduler_ticks.py {{ARGS}}
+
+# loaders sharing one run's batches: 1 vs 3 loader processes on the same dataset
+bench-loaders *ARGS:
+    uv run python bench/multi_loader.py {{ARGS}}
+
 # issue 13 run targets: a no-op run over a 100,000-file ledger vs os.scandir (`just bench-noop --files 2000` is quick)
 bench-noop *ARGS:
     uv run python bench/noop_run.py {{ARGS}}
