@@ -126,6 +126,15 @@ def planned_batch(
     )
 
 
+def publish(result: dict[str, object], out: str) -> Path:
+    """Print ``result`` as JSON and write it to ``bench/results/<out>`` (an absolute ``out`` is used as it is)."""
+    print(json.dumps(result, indent=2))
+    path = Path(__file__).parent / "results" / out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
 def _write_json_lines(data: pa.Table, path: Path) -> None:
     with path.open("w") as out:
         for row in data.to_pylist():

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -144,10 +143,7 @@ def main() -> None:
         "all_seconds": {"bare": [round(s, 3) for s in bare], "stack": [round(s, 3) for s in full]},
         "target_seconds_above_bare": 1.0,
     }
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / args.out  # an absolute --out is used as it is
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    bench_data.publish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -180,10 +180,7 @@ def main() -> None:
         "ratio_engine_over_baseline_peak_rss": round(engine["peak_rss_mb"] / baseline["peak_rss_mb"], 2),
         "target_peak_rss_mb": 600,
     }
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / args.out  # an absolute --out is used as it is
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    bench_data.publish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Usage: uv run python bench/multi_loader.py [--loaders 1 3] [--files 40] [--rows 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -88,10 +87,7 @@ def main() -> None:
             for n, r in results.items()
         },
     }
-    print(json.dumps(report, indent=2))
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "multi_loader.json").write_text(json.dumps(report, indent=2) + "\n")
+    bench_data.publish(report, "multi_loader.json")
 
 
 if __name__ == "__main__":

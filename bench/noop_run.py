@@ -15,7 +15,6 @@ Usage: uv run python bench/noop_run.py [--files 100000] [--rounds 3] [--env AUTO
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -30,6 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_data  # same folder (run as a script)
 from autoloader_cli.servers import free_port
 from autoloader_cli.stack import Stack
 
@@ -191,10 +191,7 @@ def main() -> None:
         },
         "target_seconds": 1.0,
     }
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / args.out  # an absolute --out is used as it is
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    bench_data.publish(result, args.out)
 
 
 if __name__ == "__main__":

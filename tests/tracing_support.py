@@ -7,11 +7,13 @@ listens, so other tests pay next to nothing and no memory piles up.
 
 from __future__ import annotations
 
+import http.server
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from opentelemetry.context import Context
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from autoloader_core.tracing import configure_tracing
@@ -69,3 +71,43 @@ def recorded_spans() -> Iterator[list[ReadableSpan]]:
         yield _processor.spans
     finally:
         _processor.recording = False
+
+
+class OtlpCollector:
+    """An OTLP/HTTP trace collector on a free loopback port: keeps every export request, decoded.
+
+    Use as a context manager; :attr:`url` is the base URL to configure (``/v1/traces`` is posted to).
+    """
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, ExportTraceServiceRequest]] = []
+        self.lock = threading.Lock()
+        collector = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with collector.lock:
+                    collector.received.append((self.path, ExportTraceServiceRequest.FromString(body)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def requests(self) -> list[tuple[str, ExportTraceServiceRequest]]:
+        """The export requests received so far (path, request)."""
+        with self.lock:
+            return list(self.received)
+
+    def __enter__(self) -> OtlpCollector:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -8,19 +8,17 @@ the file reads, the data-file writes, the Iceberg commit and Postgres statements
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from autoloader_cli.stack import Stack
 from autoloader_core.tracing import SERVICE_ATTRIBUTE
 from tests.conftest import unique
 from tests.e2e.conftest import Api, start_stack, write_csv
+from tests.tracing_support import OtlpCollector
 
 pytestmark = pytest.mark.e2e
 
@@ -38,54 +36,38 @@ class ExportedSpan:
     resource_service: str
 
 
-class _Collector(http.server.BaseHTTPRequestHandler):
-    spans: list[ExportedSpan] = []
-    lock = threading.Lock()
+@pytest.fixture(scope="module")
+def collector() -> Iterator[OtlpCollector]:
+    with OtlpCollector() as running:
+        yield running
 
-    def do_POST(self) -> None:
-        request = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers["Content-Length"])))
-        received = [
-            ExportedSpan(
-                trace_id=span.trace_id.hex(),
-                name=span.name,
-                service=next((a.value.string_value for a in span.attributes if a.key == SERVICE_ATTRIBUTE), ""),
-                resource_service=next(
-                    (a.value.string_value for a in resource.resource.attributes if a.key == "service.name"), ""
-                ),
-            )
-            for resource in request.resource_spans
-            for scope in resource.scope_spans
-            for span in scope.spans
-        ]
-        with self.lock:
-            self.spans.extend(received)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet."""
+def _exported(collector: OtlpCollector) -> list[ExportedSpan]:
+    return [
+        ExportedSpan(
+            trace_id=span.trace_id.hex(),
+            name=span.name,
+            service=next((a.value.string_value for a in span.attributes if a.key == SERVICE_ATTRIBUTE), ""),
+            resource_service=next(
+                (a.value.string_value for a in resource.resource.attributes if a.key == "service.name"), ""
+            ),
+        )
+        for _, request in collector.requests()
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
 
 
 @pytest.fixture(scope="module")
-def collector_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str, collector_url: str) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str, collector: OtlpCollector
+) -> Iterator[Stack]:
     """A stack whose every service exports its spans to the test's collector (flushed every 200 ms)."""
     running = start_stack(
         tmp_path_factory.mktemp("traced"),
         postgres_admin_url,
-        env={"AUTOLOADER_OTLP_ENDPOINT": collector_url, "OTEL_BSP_SCHEDULE_DELAY": "200"},
+        env={"AUTOLOADER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "200"},
     )
     try:
         yield running
@@ -93,20 +75,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str, col
         running.stop()
 
 
-def _trace_of_request(name_suffix: str) -> str:
-    with _Collector.lock:
-        found = [s for s in _Collector.spans if s.service == "api" and s.name.startswith("POST") and
-                 s.name.endswith(name_suffix)]
+def _trace_of_request(spans: list[ExportedSpan], name_suffix: str) -> str:
+    found = [s for s in spans if s.service == "api" and s.name.startswith("POST") and s.name.endswith(name_suffix)]
     assert found, f"no api span ending in {name_suffix!r} was exported"
     return found[-1].trace_id
 
 
-def _spans_of(trace_id: str) -> list[ExportedSpan]:
-    with _Collector.lock:
-        return [s for s in _Collector.spans if s.trace_id == trace_id]
-
-
-def test_one_manual_run_is_one_trace_across_the_services(stack: Stack, api: Api) -> None:
+def test_one_manual_run_is_one_trace_across_the_services(stack: Stack, api: Api, collector: OtlpCollector) -> None:
     folder = stack.landing_dir / unique("traced")
     for index in range(3):
         write_csv(folder / f"part-{index}.csv", first_id=index * 100, rows=100)
@@ -118,8 +93,9 @@ def test_one_manual_run_is_one_trace_across_the_services(stack: Stack, api: Api)
     wanted = {"list files", "read files", "write data files", "iceberg commit", "project RunCompleted"}
     deadline = time.monotonic() + EXPORT_DEADLINE_SECONDS
     while True:
-        trace_id = _trace_of_request("/run")
-        spans = _spans_of(trace_id)
+        exported = _exported(collector)
+        trace_id = _trace_of_request(exported, "/run")
+        spans = [s for s in exported if s.trace_id == trace_id]
         services = {s.service for s in spans}
         names = {s.name for s in spans}
         if (services >= TRACED_SERVICES and wanted <= names) or time.monotonic() > deadline:

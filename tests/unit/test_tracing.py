@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import logging
-import threading
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
@@ -23,7 +20,7 @@ from autoloader_core.tracing import (
     set_service,
     span,
 )
-from tests.tracing_support import attributes, parent_id, recorded_spans
+from tests.tracing_support import OtlpCollector, attributes, parent_id, recorded_spans
 
 
 def _hex(trace_id: int) -> str:
@@ -89,42 +86,20 @@ def test_log_lines_carry_the_trace_and_span_ids_and_the_bound_fields() -> None:
     assert not {"trace_id", "span_id", "correlation_id"} & set(after)
 
 
-class _Collector(http.server.BaseHTTPRequestHandler):
-    received: list[tuple[str, bytes]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((self.path, body))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet."""
-
-
 @pytest.fixture
-def collector() -> Iterator[str]:
-    _Collector.received = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+def collector() -> Iterator[OtlpCollector]:
+    with OtlpCollector() as running:
+        yield running
 
 
-def test_spans_are_exported_over_otlp_http_to_the_configured_endpoint(collector: str) -> None:
+def test_spans_are_exported_over_otlp_http_to_the_configured_endpoint(collector: OtlpCollector) -> None:
     # A provider of its own: the process's global one belongs to the recording fixture.
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_otlp_exporter(collector)))
+    provider.add_span_processor(SimpleSpanProcessor(_otlp_exporter(collector.url + "/")))
     provider.get_tracer("autoloader").start_span("iceberg commit", attributes={SERVICE_ATTRIBUTE: "loader"}).end()
     provider.shutdown()
 
-    (path, body), *_ = _Collector.received
+    (path, request), *_ = collector.requests()
     assert path == "/v1/traces"
-    request = ExportTraceServiceRequest.FromString(body)
     names = [s.name for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
     assert names == ["iceberg commit"]
