@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -188,7 +189,7 @@ class EmbeddedEngine:
         )
         try:
             files = self._read_into(writer, planned, paths, bad, skip={e.file for e in left_out})
-            committed = writer.finish(files)
+            committed = self._commit(writer, files, catalog, ref)
         except BaseException:
             writer.abandon()
             raise
@@ -205,6 +206,37 @@ class EmbeddedEngine:
                 schema_change=writer.schema_change,
             )
         )
+
+    @staticmethod
+    def _commit(
+        writer: streaming.BatchWriter, files: list[FileResult], catalog: SqlCatalog, ref: TableRef
+    ) -> Table | None:
+        """Commit the batch; after a lost race, commit its written files again onto the winner's table.
+
+        Raises:
+            CommitFailedException: The files cannot be reused (or kept losing): the caller re-checks
+                the batch id and, when no other writer committed this batch, rewrites it.
+        """
+        try:
+            return writer.finish(files)
+        except CommitFailedException:
+            pass
+        planned = writer.planned
+        for attempt in range(1, COMMIT_ATTEMPTS):
+            fresh = catalog.load_table((ref.database, ref.table))
+            if tables.committed_batch(fresh, planned, identifier=ref.identifier) is not None:
+                break  # the winner was this very batch (a redelivery): the caller returns its result
+            try:
+                committed = writer.recommit(fresh)
+            except CommitFailedException:
+                # Jittered: loaders that lost to the same winner must not collide again in step.
+                time.sleep(random.uniform(0, COMMIT_BACKOFF_SECONDS * attempt))  # noqa: S311 - jitter, not a secret
+                continue
+            if committed is not None:
+                log.info("committed after a lost race", extra={"batch_id": planned.aggregate_id, "attempt": attempt})
+                return committed
+            break
+        raise CommitFailedException(f"{ref.identifier}: another writer committed first")
 
     def _fault_before_commit(self) -> None:
         """Crash tests: die with the batch's data files written but not committed (never set in production)."""

@@ -16,6 +16,11 @@ goes through the same evolution within the transaction.
 A transaction that is abandoned (an error, a lost commit race, a file found bad part-way) leaves
 data and manifest files no snapshot refers to: :meth:`BatchWriter.abandon` deletes them.
 
+A lost commit race does not have to cost the batch's writes: when another writer (a second loader
+on the same table) committed first, an ``append`` batch whose schema and partition spec did not
+move is committed again onto the new table state with the data files it already wrote
+(:meth:`BatchWriter.recommit`), after the caller has checked that the winner was not this batch.
+
 With ``background`` on (the embedded engine), a full group is written by a worker thread while the
 next one is read: reading (Arrow's CSV/JSON parsers) and Parquet encoding both release the GIL, so
 they overlap on two cores. At most one group is in flight (memory stays at two groups), groups are
@@ -32,8 +37,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
-from pyiceberg.manifest import ManifestEntryStatus
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.manifest import DataFile, ManifestEntryStatus
 from pyiceberg.table import Table, Transaction
+from pyiceberg.table.update.snapshot import _FastAppendFiles
 
 from autoloader_contracts.events import BatchPlanned, FileResult
 from autoloader_core.tracing import SpanKind, span
@@ -99,6 +106,10 @@ class BatchWriter:
     """Files some of whose rows were handed to a group write (they cannot be taken back)."""
     _pending: Future[None] | None = None
     _worker: ThreadPoolExecutor | None = None
+    _written: list[tuple[dict[str, str], list[DataFile]]] | None = None
+    """After a lost commit race: each staged snapshot's properties and data files, in order."""
+    _appends_only: bool = False
+    """After a lost commit race: whether every staged snapshot was a plain append."""
 
     def add(self, file: int, data: pa.Table) -> None:
         """Buffer a chunk of the batch's ``file``-th file, writing the buffer first when it is full.
@@ -145,8 +156,55 @@ class BatchWriter:
         assert self.staged is not None  # a group was written
         if self.before_commit is not None:
             self.before_commit()
-        with span("iceberg commit", kind=SpanKind.CLIENT, attributes={"iceberg.table": self.identifier}):
-            return self.staged.transaction.commit_transaction()
+        return self._commit()
+
+    def recommit(self, fresh: Table) -> Table | None:
+        """Commit the data files already written onto ``fresh``, the table after another writer's commit.
+
+        Only after a lost race (:meth:`finish` raised ``CommitFailedException``), and only once the
+        caller has checked that ``fresh`` does not hold this batch already.
+
+        Returns:
+            The committed table, or None when the files cannot be reused: not an ``append``, or the
+            table's schema, partition spec or identity moved (the caller abandons and rewrites).
+
+        Raises:
+            CommitFailedException: Another writer committed first again.
+        """
+        if self._written is None or not self._reusable_on(fresh):
+            return None
+        transaction = fresh.transaction()
+        for properties, data_files in self._written:
+            with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+                for data_file in data_files:
+                    append.append_data_file(data_file)
+        self.table, self.staged = fresh, self.stage(transaction)
+        return self._commit()
+
+    def _commit(self) -> Table:
+        transaction = self.staged.transaction if self.staged is not None else None
+        assert transaction is not None
+        producers = list(transaction._snapshot_producers)  # PyIceberg drops them once a commit succeeds
+        try:
+            with span("iceberg commit", kind=SpanKind.CLIENT, attributes={"iceberg.table": self.identifier}):
+                return transaction.commit_transaction()
+        except CommitFailedException:
+            # PyIceberg has deleted the attempt's manifests; the data files stay, listed here.
+            self._written = [(dict(p.snapshot_properties), list(p._added_data_files)) for p in producers]
+            self._appends_only = all(isinstance(p, _FastAppendFiles) for p in producers)
+            raise
+
+    def _reusable_on(self, fresh: Table) -> bool:
+        assert self.staged is not None
+        assert self.table is not None
+        staged, base, now = self.staged.metadata, self.table.metadata, fresh.metadata
+        return (
+            self.planned.destination.write_mode == "append"
+            and self._appends_only
+            and now.table_uuid == base.table_uuid
+            and now.current_schema_id == staged.current_schema_id == base.current_schema_id
+            and now.default_spec_id == staged.default_spec_id == base.default_spec_id
+        )
 
     def abandon(self) -> None:
         """Drop the uncommitted transaction and delete the files it wrote (best effort)."""
@@ -156,9 +214,10 @@ class BatchWriter:
             # The error that made us abandon the batch is the one reported; this one only joins it.
             log.info("a group write failed while the batch was being abandoned", extra={"error": str(exc)})
         self._stop_worker()
-        if self.staged is None or self.table is None:
-            return
-        abandon(self.table, self.staged)
+        if self._written is not None:
+            _delete_files(self.table, [f.file_path for _, files in self._written for f in files])
+        elif self.staged is not None and self.table is not None:
+            abandon(self.table, self.staged)
 
     def _base_properties(self) -> dict[str, str]:
         return {
@@ -240,6 +299,20 @@ def combined(tables_: list[pa.Table]) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise SchemaConflictError(f"the files of this batch disagree on column types: {exc}") from exc
     return joined.combine_chunks()
+
+
+def _delete_files(table: Table | None, paths: list[str]) -> None:
+    """Delete a failed commit's data files (best effort; PyIceberg already deleted its manifests)."""
+    if table is None:
+        return
+    try:
+        for path in paths:
+            table.io.delete(path)
+    except Exception as exc:
+        log.warning("could not delete an abandoned transaction's files", extra={"error": str(exc)})
+        return
+    if paths:
+        log.info("deleted files of an abandoned transaction", extra={"files": len(paths)})
 
 
 def abandon(table: Table, staged: tables.StagedTable) -> None:
