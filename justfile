@@ -34,8 +34,12 @@ lint:
 crash-trials trials="100":
     AUTOLOADER_CRASH_TRIALS={{trials}} uv run pytest tests/e2e/test_crash_trials.py -q -s -p no:randomly -k random
 
-# full stack vs bare PyArrow + PyIceberg on the same files (`just bench --format small_json`; see bench/README.md)
+# the whole issue-13 suite, one bench after another, into bench/results/summary.md (`just bench --quick` proves it runs)
 bench *ARGS:
+    uv run python bench/suite.py {{ARGS}}
+
+# full stack vs bare PyArrow + PyIceberg on the same files (`just bench-full-stack --format small_json`)
+bench-full-stack *ARGS:
     uv run python bench/full_stack_vs_bare.py {{ARGS}}
 
 # the API's read models for a small vs a big tenant (1,000 ingestions, 1M runs); `just bench-reads --scale 0.01` is quick

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
 import statistics
 import tempfile
 import time
@@ -148,6 +147,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, help="rows per file; default: by format")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the stack's services (repeatable)")
+    parser.add_argument("--out", help="under bench/results/ (or absolute); default full_stack_vs_bare_<format>.json")
     args = parser.parse_args()
     environ = {"AUTOLOADER_LOG_LEVEL": "WARNING"} | dict(item.split("=", 1) for item in args.env)
     fmt = args.format
@@ -195,10 +195,7 @@ def main() -> None:
         "ratio_with_lineage_over_bare": round(bare_s / lineage_s, 3),
         "all_seconds": {k: [round(v, 3) for v in vs] for k, vs in timings.items()},
     }
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"full_stack_vs_bare_{fmt}.json").write_text(json.dumps(result, indent=2) + "\n")
+    bench_data.publish(result, args.out or f"full_stack_vs_bare_{fmt}.json")
 
 
 if __name__ == "__main__":

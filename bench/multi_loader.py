@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=25_000)
     parser.add_argument("--files-per-batch", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default="multi_loader.json", help="under bench/results/ (or absolute)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="autoloader-bench-") as tmp:
         results = {n: measure(Path(tmp), n, args) for n in args.loaders}
@@ -87,7 +88,7 @@ def main() -> None:
             for n, r in results.items()
         },
     }
-    bench_data.publish(report, "multi_loader.json")
+    bench_data.publish(report, args.out)
 
 
 if __name__ == "__main__":
