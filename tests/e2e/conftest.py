@@ -26,6 +26,8 @@ def start_stack(
     env: dict[str, str] | None = None,
     service_env: dict[str, dict[str, str]] | None = None,
     loader_replicas: int = 1,
+    discovery_replicas: int = 1,
+    projector_replicas: int = 1,
 ) -> Stack:
     """Start a stack on its own NATS server and its own database of the session's PostgreSQL."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOADER_")}
@@ -37,7 +39,13 @@ def start_stack(
         **(env or {}),
     }
     return Stack(
-        data_dir, port=free_port(), environ=environ, service_env=service_env, loader_replicas=loader_replicas
+        data_dir,
+        port=free_port(),
+        environ=environ,
+        service_env=service_env,
+        loader_replicas=loader_replicas,
+        discovery_replicas=discovery_replicas,
+        projector_replicas=projector_replicas,
     ).start()
 
 

@@ -1,4 +1,4 @@
-"""`autoloader up --scheduler-replicas N --loader-replicas N`: the stack's process names and the options' parsing."""
+"""`autoloader up --<service>-replicas N`: the stack's process names and the options' parsing."""
 
 from __future__ import annotations
 
@@ -39,3 +39,13 @@ def test_fewer_than_one_replica_is_refused() -> None:
         process_names(1, 0)
     with pytest.raises(SystemExit):
         _parser().parse_args(["up", "--scheduler-replicas", "0"])
+
+
+def test_discovery_and_projector_replicas_start_after_their_first_process() -> None:
+    names = process_names(discovery_replicas=2, projector_replicas=3)
+    assert names == (
+        "api", "scheduler", "discovery", "discovery-2", "loader", "projector", "projector-2", "projector-3")
+    parsed = _parser().parse_args(["up", "--discovery-replicas", "2", "--projector-replicas", "3"])
+    assert (parsed.discovery_replicas, parsed.projector_replicas) == (2, 3)
+    with pytest.raises(TerminalError, match="--projector-replicas must be at least 1"):
+        process_names(projector_replicas=0)

@@ -1,6 +1,7 @@
 """The ``autoloader`` command: run the embedded stack, the demo, and a few operator tasks.
 
     autoloader up [--host H] [--port P] [--data-dir D] [--demo] [--scheduler-replicas N] [--loader-replicas N]
+                  [--discovery-replicas N] [--projector-replicas N]
                   [--with-observability]
     autoloader demo [--data-dir D]
     autoloader migrate [--data-dir D]
@@ -65,6 +66,20 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="loader processes to run (default 1); they share the batches of every run",
+    )
+    up.add_argument(
+        "--discovery-replicas",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="discovery processes to run (default 1); they share its events and requests",
+    )
+    up.add_argument(
+        "--projector-replicas",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="projector processes to run (default 1); one applies at a time, the others stand by",
     )
     up.add_argument(
         "--with-observability",
@@ -142,6 +157,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         port=args.port,
         scheduler_replicas=args.scheduler_replicas,
         loader_replicas=args.loader_replicas,
+        discovery_replicas=args.discovery_replicas,
+        projector_replicas=args.projector_replicas,
     )
     observability: Observability | None = None
     _stop_on_sigterm()
@@ -211,10 +228,18 @@ def _print_banner(stack: Stack, observability: Observability | None = None) -> N
         pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in schedulers)
         lines.append(f"  Schedulers:   {len(schedulers)} replicas ({pids}); one leads at a time "
                      f"(lease in the NATS KV bucket {SCHEDULER_LEASE_BUCKET})")
-    loaders = [name for name in stack.processes if name.startswith("loader")]
-    if len(loaders) > 1:
-        pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in loaders)
-        lines.append(f"  Loaders:      {len(loaders)} replicas ({pids}); they share every run's batches")
+    from autoloader_cli.stack import service_of
+
+    replicated = {
+        "loader": "Loaders:      {n} replicas ({pids}); they share every run's batches",
+        "discovery": "Discovery:    {n} replicas ({pids}); they share its events and requests",
+        "projector": "Projectors:   {n} replicas ({pids}); one applies at a time, the others stand by",
+    }
+    for service, line in replicated.items():
+        names = [name for name in stack.processes if service_of(name) == service]
+        if len(names) > 1:
+            pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in names)
+            lines.append("  " + line.format(n=len(names), pids=pids))
     if observability is not None:
         lines += _observability_lines(observability)
     lines.append("")

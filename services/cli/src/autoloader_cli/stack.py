@@ -45,12 +45,19 @@ def service_of(process: str) -> str:
     return process.split(REPLICA_SEPARATOR, 1)[0]
 
 
-def process_names(scheduler_replicas: int = 1, loader_replicas: int = 1) -> tuple[str, ...]:
-    """The stack's processes in start order: each service once, the scheduler and the loader as often as asked.
+def process_names(
+    scheduler_replicas: int = 1, loader_replicas: int = 1, *, discovery_replicas: int = 1, projector_replicas: int = 1
+) -> tuple[str, ...]:
+    """The stack's processes in start order: each service once, the background services as often as asked.
 
     The first replica keeps the plain service name, so a default stack is named as it always was.
     """
-    replicas = {"scheduler": scheduler_replicas, "loader": loader_replicas}
+    replicas = {
+        "scheduler": scheduler_replicas,
+        "discovery": discovery_replicas,
+        "loader": loader_replicas,
+        "projector": projector_replicas,
+    }
     for service, count in replicas.items():
         if count < 1:
             raise TerminalError(f"--{service}-replicas must be at least 1, not {count}")
@@ -132,6 +139,10 @@ class Stack:
             the others follow and take over within seconds when it dies.
         loader_replicas: Loader processes to run; they share the batches of every run (one durable
             consumer, explicit acks).
+        discovery_replicas: Discovery processes to run; they share its durable consumer (events of
+            different runs are handled in parallel) and its RPC queue groups.
+        projector_replicas: Projector processes to run; each follows the log, and the checkpoint row
+            (locked per applied batch) lets one apply at a time, so a replica is a hot standby.
     """
 
     def __init__(
@@ -145,8 +156,15 @@ class Stack:
         ready_timeout: float = 120.0,
         scheduler_replicas: int = 1,
         loader_replicas: int = 1,
+        discovery_replicas: int = 1,
+        projector_replicas: int = 1,
     ) -> None:
-        self.processes = process_names(scheduler_replicas, loader_replicas)
+        self.processes = process_names(
+            scheduler_replicas,
+            loader_replicas,
+            discovery_replicas=discovery_replicas,
+            projector_replicas=projector_replicas,
+        )
         """Process names in start order (``scheduler-2``... after ``scheduler``)."""
         self.data_dir = Path(data_dir).resolve()
         self.environ: dict[str, str] = dict(os.environ if environ is None else environ)
