@@ -200,16 +200,47 @@ def _traversable_by_others(path: Path) -> bool:
     return all(not (part.exists() and not part.stat().st_mode & stat.S_IXOTH) for part in [path, *path.parents])
 
 
+FALLBACK_ROOT = Path("/var/tmp")  # noqa: S108 - fixed, root-made
+FALLBACK_PREFIX = "autoloader-pg-"
+ORIGIN_FILE = "origin"
+"""In a fallback folder: the data dir it stands in for (the folder goes once that is gone)."""
+
+
 def _reachable_data_dir(data_dir: Path, user: pwd.struct_passwd | None) -> Path:
     """Return a data dir the unprivileged user can reach (moved under /var/tmp if needed)."""
     data_dir = data_dir.resolve()
     if user is None or _traversable_by_others(data_dir.parent):
         return data_dir
+    sweep_orphaned_fallbacks()
     key = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
-    fallback = Path("/var/tmp") / f"autoloader-pg-{key}" / data_dir.name  # noqa: S108 - fixed, root-made
+    fallback = FALLBACK_ROOT / f"{FALLBACK_PREFIX}{key}" / data_dir.name
     fallback.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(fallback.parent, 0o755)  # noqa: S103 - the unprivileged postgres user must enter it
+    # The requested dir stands for the cluster: made here, so that it goes when its owner deletes it.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (fallback.parent / ORIGIN_FILE).write_text(str(data_dir))
     return fallback
+
+
+def sweep_orphaned_fallbacks(root: Path = FALLBACK_ROOT) -> list[Path]:
+    """Delete fallback clusters whose data dir was deleted (a test's or a bench's temp folder) and that
+    no server runs on; returns what was deleted.
+
+    Without this every temporary stack run as root leaves a PostgreSQL cluster in /var/tmp behind.
+    Folders without an origin file (older versions) are left alone.
+    """
+    removed = []
+    for folder in root.glob(f"{FALLBACK_PREFIX}*"):
+        origin = folder / ORIGIN_FILE
+        try:
+            owner = Path(origin.read_text().strip())
+        except OSError:
+            continue
+        if owner.exists() or any((cluster / "postmaster.pid").exists() for cluster in folder.iterdir()):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _postgres_bin_dir() -> Path:
