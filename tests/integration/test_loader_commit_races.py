@@ -8,7 +8,7 @@ race: a rival engine commits into the same table just before the first engine's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +70,8 @@ def batch_ids(info: dict[str, Any]) -> list[str | None]:
 
 
 @pytest.fixture
-def seeded(engines: LosesTheFirstRace, landing: Path) -> Iterator[None]:
+def seeded(engines: LosesTheFirstRace, landing: Path) -> None:
     engines.rival._load_batch(planned(landing, [write_csv(landing, "seed.csv", range(5))]), None)
-    yield
 
 
 @pytest.mark.usefixtures("seeded")
@@ -139,7 +138,9 @@ async def test_an_overwrite_batch_that_lost_the_race_is_written_again(
     engines: LosesTheFirstRace, landing: Path, tmp_path: Path
 ) -> None:
     base = planned(landing, [write_csv(landing, "full.csv", range(100, 120))])
-    destination = DestinationSpec(catalog="lake", database="db", table="t", lineage_columns=False, write_mode="overwrite")
+    destination = DestinationSpec(
+        catalog="lake", database="db", table="t", lineage_columns=False, write_mode="overwrite"
+    )
     mine = base.__class__(**{**{f: getattr(base, f) for f in base.__struct_fields__}, "destination": destination})
     engines.rival_batch = planned(landing, [write_csv(landing, "rival.csv", range(1000, 1010))])
 

@@ -21,16 +21,22 @@ on the same table) committed first, an ``append`` batch whose schema and partiti
 move is committed again onto the new table state with the data files it already wrote
 (:meth:`BatchWriter.recommit`), after the caller has checked that the winner was not this batch.
 
-With ``background`` on (the embedded engine), a full group is written by a worker thread while the
-next one is read: reading (Arrow's CSV/JSON parsers) and Parquet encoding both release the GIL, so
-they overlap on two cores. At most one group is in flight (memory stays at two groups), groups are
-written in order by one thread, and a write error surfaces at the next ``add`` or at ``finish``.
+With ``background`` on (the embedded engine), a full group's data files are encoded by worker
+threads while the next group is read: reading (Arrow's CSV/JSON parsers) and Parquet encoding both
+release the GIL, so they overlap on two cores (:data:`WRITERS` groups may encode at once).
+Preparing a group (combining, lineage, evolution, alignment) and staging its snapshot stay on the
+reading thread, in group order, so the transaction is only ever touched by one thread and the last
+snapshot is the one with the totals. At most :data:`WRITERS` groups are in flight, and a group is
+combined only once fewer are (memory stays at ``WRITERS + 1`` groups); a write error surfaces at the
+next ``add`` or at ``finish``. A group that is not a plain append (a run's first overwrite) waits
+for the groups before it and is written in line.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,7 +67,11 @@ log = logging.getLogger(__name__)
 GROUP_ROWS = 250_000
 """A group is written once it holds this many rows..."""
 GROUP_BYTES = 96 * 1024 * 1024
-"""...or this much Arrow memory (two groups may be in memory at once: one written, one read)."""
+"""...or this much Arrow memory (``WRITERS + 1`` groups may be in memory at once)."""
+WRITERS = 1
+"""Groups whose data files are encoded at once in the background. Two were measured on two cores
+(2026-12-07): no clear gain over one (reading and the other encoder compete for the same cores) and
++80 MB peak RSS on a 2 GB CSV, near the 600 MB budget; more cores would change that."""
 READ_CHUNK_ROWS = 65_536
 """The largest chunk read from a file at a time."""
 
@@ -70,6 +80,14 @@ READ_CHUNK_ROWS = 65_536
 class _Part:
     file: int
     data: pa.Table
+
+
+@dataclass
+class _InFlight:
+    """A group whose data files a worker is encoding; staged as one snapshot when done."""
+
+    properties: dict[str, str]
+    files: Future[list[DataFile]]
 
 
 @dataclass
@@ -104,8 +122,8 @@ class BatchWriter:
     _buffered_bytes: int = 0
     _written_files: set[int] = field(default_factory=set)
     """Files some of whose rows were handed to a group write (they cannot be taken back)."""
-    _pending: Future[None] | None = None
-    _worker: ThreadPoolExecutor | None = None
+    _in_flight: deque[_InFlight] = field(default_factory=deque)
+    _workers: ThreadPoolExecutor | None = None
     _written: list[tuple[dict[str, str], list[DataFile]]] | None = None
     """After a lost commit race: each staged snapshot's properties and data files, in order."""
     _appends_only: bool = False
@@ -143,16 +161,20 @@ class BatchWriter:
             CommitFailedException: Another writer committed first (call :meth:`abandon`, then retry).
             Exception: Whatever writing a group raised.
         """
-        self._wait_for_pending()
-        self._stop_worker()
         if not self._parts:
+            self._stage_done(keep=0)
+            self._stop_workers()
             return None
         total = self.rows_written + self._buffered_rows
         properties = self._base_properties() | {
             SNAPSHOT_FILE_ROWS: encode_file_rows([f.rows for f in files]),
             SNAPSHOT_BATCH_ROWS: str(total),
         }
-        self._write_group(self._take_parts(), properties)
+        try:
+            self._write_group(self._take_parts(), properties)
+            self._stage_done(keep=0)
+        finally:
+            self._stop_workers()
         assert self.staged is not None  # a group was written
         if self.before_commit is not None:
             self.before_commit()
@@ -208,12 +230,9 @@ class BatchWriter:
 
     def abandon(self) -> None:
         """Drop the uncommitted transaction and delete the files it wrote (best effort)."""
-        try:
-            self._wait_for_pending()
-        except Exception as exc:
-            # The error that made us abandon the batch is the one reported; this one only joins it.
-            log.info("a group write failed while the batch was being abandoned", extra={"error": str(exc)})
-        self._stop_worker()
+        unstaged = self._unstaged_files()
+        self._stop_workers()
+        _delete_files(self.table, unstaged)
         if self._written is not None:
             _delete_files(self.table, [f.file_path for _, files in self._written for f in files])
         elif self.staged is not None and self.table is not None:
@@ -233,37 +252,61 @@ class BatchWriter:
         return parts
 
     def _hand_over_group(self) -> None:
-        """Write the buffered group: in line, or (``background``) on the worker once the previous one is done."""
-        parts = self._take_parts()
-        if not self.background:
-            self._write_group(parts, self._base_properties())
-            return
-        self._wait_for_pending()  # one group in flight at most
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-writer")
-        # The worker runs in this context: its spans belong to the batch's trace.
-        context = contextvars.copy_context()
-        self._pending = self._worker.submit(context.run, self._write_group, parts, self._base_properties())
-
-    def _wait_for_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def _stop_worker(self) -> None:
-        if self._worker is not None:
-            self._worker.shutdown(wait=True)
-            self._worker = None
+        """Write the buffered group: in line, or (``background``) its data files on a worker."""
+        self._write_group(self._take_parts(), self._base_properties())
 
     def _write_group(self, parts: list[_Part], properties: dict[str, str]) -> None:
+        # Before combining: the combined copy must not meet a full set of groups in flight (memory).
+        self._stage_done(keep=WRITERS - 1)
         data = self._with_lineage(combined([p.data for p in parts]), parts)
         writes.check_write_mode(self.planned, data)
         staged = self._staged(data.schema)
         _, aligned, change = evolution.apply(staged, data, self.planned)
         self.schema_change = self.schema_change or change
-        with span("write data files", attributes={"iceberg.table": self.identifier, "rows": aligned.num_rows}):
-            writes.write(staged, aligned, self.planned, properties)
         self.rows_written += aligned.num_rows
+        if not self.background or not writes.appends(staged, self.planned):
+            self._stage_done(keep=0)  # the transaction's snapshots stay in group order
+            with span("write data files", attributes={"iceberg.table": self.identifier, "rows": aligned.num_rows}):
+                writes.write(staged, aligned, self.planned, properties)
+            return
+        if self._workers is None:
+            self._workers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="group-writer")
+        # Workers run in this context: their spans belong to the batch's trace.
+        in_context = contextvars.copy_context().run
+        files = self._workers.submit(in_context, self._encode, staged.data_files(aligned), aligned.num_rows)
+        self._in_flight.append(_InFlight(properties, files))
+
+    def _encode(self, write: Callable[[], list[DataFile]], rows: int) -> list[DataFile]:
+        with span("write data files", attributes={"iceberg.table": self.identifier, "rows": rows}):
+            return write()
+
+    def _stage_done(self, *, keep: int) -> None:
+        """Stage the oldest in-flight groups' snapshots, in order, until at most ``keep`` are in flight.
+
+        Raises:
+            Exception: Whatever encoding a group raised.
+        """
+        while len(self._in_flight) > keep:
+            group = self._in_flight.popleft()
+            assert self.staged is not None  # a group in flight was prepared on it
+            self.staged.add_data_files(group.files.result(), group.properties)
+
+    def _unstaged_files(self) -> list[str]:
+        """Wait for the groups in flight; the paths of the data files they wrote (never staged)."""
+        paths: list[str] = []
+        while self._in_flight:
+            group = self._in_flight.popleft()
+            try:
+                paths += [f.file_path for f in group.files.result()]
+            except Exception as exc:
+                # The error that made us abandon the batch is the one reported; this one only joins it.
+                log.info("a group write failed while the batch was being abandoned", extra={"error": str(exc)})
+        return paths
+
+    def _stop_workers(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown(wait=True)
+            self._workers = None
 
     def _staged(self, schema: pa.Schema) -> tables.StagedTable:
         if self.staged is not None:

@@ -5,6 +5,8 @@ Everything here blocks (catalog round trips, file I/O): the engine calls it in a
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -15,6 +17,8 @@ import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import ValidationError
 from pyiceberg.expressions import BooleanExpression
+from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
 from pyiceberg.schema import Schema
 from pyiceberg.table import DataScan, Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
@@ -65,6 +69,33 @@ class StagedTable:
     def append(self, df: pa.Table, snapshot_properties: dict[str, str]) -> None:
         """Stage an append snapshot."""
         self.transaction.append(df, snapshot_properties=snapshot_properties)
+
+    def data_files(self, df: pa.Table) -> Callable[[], list[DataFile]]:
+        """A function writing ``df``'s data files for the table as staged now, staging nothing.
+
+        What ``append`` does but in two halves, so the slow half (Parquet encoding) can run in
+        another thread while the transaction goes on: the function only reads the metadata taken
+        here. Stage its files with :meth:`add_data_files`. (PyIceberg's own two helpers, pinned in
+        uv.lock; they are what ``Transaction.append`` calls.)
+        """
+        metadata, io = self.metadata, self.transaction._table.io
+        _check_pyarrow_schema_compatible(
+            metadata.schema(), provided_schema=df.schema, format_version=metadata.format_version
+        )
+        write_uuid = uuid.uuid4()
+
+        def write() -> list[DataFile]:
+            if df.num_rows == 0:
+                return []
+            return list(_dataframe_to_data_files(table_metadata=metadata, write_uuid=write_uuid, df=df, io=io))
+
+        return write
+
+    def add_data_files(self, files: list[DataFile], snapshot_properties: dict[str, str]) -> None:
+        """Stage an append snapshot of data files written by :meth:`data_files`."""
+        with self.transaction.update_snapshot(snapshot_properties=snapshot_properties).fast_append() as append:
+            for data_file in files:
+                append.append_data_file(data_file)
 
     def overwrite(
         self, df: pa.Table, *, overwrite_filter: BooleanExpression, snapshot_properties: dict[str, str]

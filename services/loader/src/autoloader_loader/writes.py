@@ -202,6 +202,12 @@ def write(table: TableLike, data: pa.Table, planned: BatchPlanned, properties: d
         table.append(data, snapshot_properties=properties)
 
 
+def appends(table: TableLike, planned: BatchPlanned) -> bool:
+    """True when :func:`write` would stage a plain append (so the data files may be written apart)."""
+    mode = planned.destination.write_mode
+    return mode == "append" or (mode == "overwrite" and not replaces_table(table, planned.run_id))
+
+
 def last_row_per_key(data: pa.Table, keys: Sequence[str]) -> pa.Table:
     """Keep the last row of each key, in the data's order; rows with a null key are all kept."""
     valid = _keys_valid(data, keys)
