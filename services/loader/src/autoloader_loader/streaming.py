@@ -195,17 +195,14 @@ class BatchWriter:
         """
         if self._written is None or not self._reusable_on(fresh):
             return None
-        transaction = fresh.transaction()
+        self.table, self.staged = fresh, self.stage(fresh.transaction())
         for properties, data_files in self._written:
-            with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
-                for data_file in data_files:
-                    append.append_data_file(data_file)
-        self.table, self.staged = fresh, self.stage(transaction)
+            self.staged.add_data_files(data_files, properties)
         return self._commit()
 
     def _commit(self) -> Table:
-        transaction = self.staged.transaction if self.staged is not None else None
-        assert transaction is not None
+        assert self.staged is not None
+        transaction = self.staged.transaction
         producers = list(transaction._snapshot_producers)  # PyIceberg drops them once a commit succeeds
         try:
             with span("iceberg commit", kind=SpanKind.CLIENT, attributes={"iceberg.table": self.identifier}):
@@ -232,9 +229,10 @@ class BatchWriter:
         """Drop the uncommitted transaction and delete the files it wrote (best effort)."""
         unstaged = self._unstaged_files()
         self._stop_workers()
-        _delete_files(self.table, unstaged)
+        _delete_files(self.table, lambda: unstaged)
         if self._written is not None:
-            _delete_files(self.table, [f.file_path for _, files in self._written for f in files])
+            written = self._written
+            _delete_files(self.table, lambda: [f.file_path for _, files in written for f in files])
         elif self.staged is not None and self.table is not None:
             abandon(self.table, self.staged)
 
@@ -344,37 +342,28 @@ def combined(tables_: list[pa.Table]) -> pa.Table:
     return joined.combine_chunks()
 
 
-def _delete_files(table: Table | None, paths: list[str]) -> None:
-    """Delete a failed commit's data files (best effort; PyIceberg already deleted its manifests)."""
+def _delete_files(table: Table | None, paths: Callable[[], list[str]]) -> None:
+    """Delete an abandoned transaction's files (best effort: never hides the error that abandoned it)."""
     if table is None:
         return
     try:
-        for path in paths:
+        found = paths()
+        for path in found:
             table.io.delete(path)
     except Exception as exc:
         log.warning("could not delete an abandoned transaction's files", extra={"error": str(exc)})
         return
-    if paths:
-        log.info("deleted files of an abandoned transaction", extra={"files": len(paths)})
+    if found:
+        log.info("deleted files of an abandoned transaction", extra={"files": len(found)})
 
 
 def abandon(table: Table, staged: tables.StagedTable) -> None:
-    """Delete the files of ``staged``'s uncommitted snapshots (best effort: never hides the error that abandoned it)."""
-    try:
-        deleted = delete_uncommitted(table, staged)
-    except Exception as exc:
-        log.warning("could not delete an abandoned transaction's files", extra={"error": str(exc)})
-        return
-    if deleted:
-        log.info("deleted files of an abandoned transaction", extra={"files": deleted})
+    """Delete the files of ``staged``'s uncommitted snapshots (best effort)."""
+    _delete_files(table, lambda: uncommitted_files(table, staged))
 
 
-def delete_uncommitted(table: Table, staged: tables.StagedTable) -> int:
-    """Delete the data, manifest and manifest-list files of ``staged``'s uncommitted snapshots.
-
-    Returns:
-        How many files were deleted.
-    """
+def uncommitted_files(table: Table, staged: tables.StagedTable) -> list[str]:
+    """The data, manifest and manifest-list files of ``staged``'s uncommitted snapshots."""
     committed = {s.snapshot_id for s in table.metadata.snapshots}
     io = table.io
     paths: list[str] = []
@@ -391,6 +380,4 @@ def delete_uncommitted(table: Table, staged: tables.StagedTable) -> int:
             ]
             paths.append(manifest.manifest_path)
         paths.append(snapshot.manifest_list)
-    for path in paths:
-        io.delete(path)
-    return len(paths)
+    return paths
