@@ -6,11 +6,13 @@ import csv
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from autoloader_cli.servers import free_port
 from autoloader_cli.stack import Stack
@@ -47,6 +49,27 @@ def start_stack(
         discovery_replicas=discovery_replicas,
         projector_replicas=projector_replicas,
     ).start()
+
+
+@contextmanager
+def running_stack(data_dir: Path, postgres_admin_url: str, **options: Any) -> Iterator[Stack]:
+    """:func:`start_stack` for the length of a ``with`` block (a module fixture's body)."""
+    running = start_stack(data_dir, postgres_admin_url, **options)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def metric_total(stack: Stack, process: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples named ``name`` (with ``labels``) on one process's metrics endpoint."""
+    text = httpx.get(stack.metrics_urls[process], timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 class Api:
@@ -132,30 +155,24 @@ def write_csv(path: Path, first_id: int, rows: int) -> None:
 @pytest.fixture(scope="module")
 def crashing_stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
     """A stack whose loader exits right after committing a batch, before acknowledging it."""
-    running = start_stack(
+    with running_stack(
         tmp_path_factory.mktemp("crash"),
         postgres_admin_url,
         env={"AUTOLOADER_ACK_WAIT_SECONDS": "3"},
         service_env={"loader": {"AUTOLOADER_FAULT": "loader.after_commit"}},
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
     """A running stack shared by one test module; its scheduler runs 60x faster than real time."""
-    running = start_stack(
+    with running_stack(
         tmp_path_factory.mktemp("stack"),
         postgres_admin_url,
         service_env={"scheduler": {"AUTOLOADER_CLOCK_SCALE": "60"}},
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def new_tenant(stack: Stack) -> Api:

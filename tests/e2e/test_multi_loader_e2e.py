@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from autoloader_cli.stack import Stack
 from tests.conftest import unique
-from tests.e2e.conftest import Api, start_stack, write_csv
+from tests.e2e.conftest import Api, metric_total, running_stack, write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -29,26 +27,17 @@ ROWS_PER_FILE = 500
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
     """A stack with three loaders and one file per batch."""
-    running = start_stack(
+    with running_stack(
         tmp_path_factory.mktemp("loaders"),
         postgres_admin_url,
         env={"AUTOLOADER_BATCH_MAX_FILES": "1"},
         loader_replicas=3,
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _batches_loaded(stack: Stack, process: str) -> float:
-    text = httpx.get(stack.metrics_urls[process], timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "autoloader_batch_duration_seconds_count" and sample.labels.get("outcome") == "loaded"
-    )
+    return metric_total(stack, process, "autoloader_batch_duration_seconds_count", outcome="loaded")
 
 
 def test_three_loaders_share_twenty_batches_and_load_every_row_once(stack: Stack, api: Api) -> None:

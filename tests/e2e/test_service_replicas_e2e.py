@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from autoloader_cli.stack import Stack
 from tests.conftest import unique
-from tests.e2e.conftest import Api, start_stack, write_csv
+from tests.e2e.conftest import Api, metric_total, running_stack, write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -30,26 +28,15 @@ ROWS_PER_FILE = 250
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Stack]:
     """Two replicas of each background service but the scheduler; one file per batch."""
-    running = start_stack(
+    with running_stack(
         tmp_path_factory.mktemp("replicas"),
         postgres_admin_url,
         env={"AUTOLOADER_BATCH_MAX_FILES": "1"},
         discovery_replicas=2,
         loader_replicas=2,
         projector_replicas=2,
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
-
-
-def _counter(stack: Stack, process: str, name: str) -> float:
-    text = httpx.get(stack.metrics_urls[process], timeout=10).text
-    return sum(
-        sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-        if sample.name == name
-    )
 
 
 def test_six_runs_at_once_on_replicated_services_load_every_row_once_and_are_projected_once(
@@ -77,5 +64,5 @@ def test_six_runs_at_once_on_replicated_services_load_every_row_once_and_are_pro
         first = number * FILES * ROWS_PER_FILE
         assert ids == list(range(first, first + FILES * ROWS_PER_FILE))
         assert api.table(ingestion)["row_count"] == FILES * ROWS_PER_FILE
-    listed = {p: _counter(stack, p, "autoloader_objects_listed_total") for p in ("discovery", "discovery-2")}
+    listed = {p: metric_total(stack, p, "autoloader_objects_listed_total") for p in ("discovery", "discovery-2")}
     assert all(listed.values()), f"one discovery process did all the listing: {listed}"

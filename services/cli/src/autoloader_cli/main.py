@@ -223,27 +223,33 @@ def _print_banner(stack: Stack, observability: Observability | None = None) -> N
         f"  Logs:         {stack.logs_dir}",
         "  Metrics:      " + ", ".join(f"{name} {url}" for name, url in stack.metrics_urls.items()),
     ]
-    schedulers = [name for name in stack.processes if name.startswith("scheduler")]
-    if len(schedulers) > 1:
-        pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in schedulers)
-        lines.append(f"  Schedulers:   {len(schedulers)} replicas ({pids}); one leads at a time "
-                     f"(lease in the NATS KV bucket {SCHEDULER_LEASE_BUCKET})")
-    from autoloader_cli.stack import service_of
-
-    replicated = {
-        "loader": "Loaders:      {n} replicas ({pids}); they share every run's batches",
-        "discovery": "Discovery:    {n} replicas ({pids}); they share its events and requests",
-        "projector": "Projectors:   {n} replicas ({pids}); one applies at a time, the others stand by",
-    }
-    for service, line in replicated.items():
-        names = [name for name in stack.processes if service_of(name) == service]
-        if len(names) > 1:
-            pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in names)
-            lines.append("  " + line.format(n=len(names), pids=pids))
+    lines += _replica_lines(stack)
     if observability is not None:
         lines += _observability_lines(observability)
     lines.append("")
     print("\n".join(lines), flush=True)
+
+
+REPLICA_LINES = {
+    "scheduler": "Schedulers:   {n} replicas ({pids}); one leads at a time "
+    f"(lease in the NATS KV bucket {SCHEDULER_LEASE_BUCKET})",
+    "discovery": "Discovery:    {n} replicas ({pids}); they share its events and requests",
+    "loader": "Loaders:      {n} replicas ({pids}); they share every run's batches",
+    "projector": "Projectors:   {n} replicas ({pids}); one applies at a time, the others stand by",
+}
+"""The banner's line for a service run as several processes."""
+
+
+def _replica_lines(stack: Stack) -> list[str]:
+    from autoloader_cli.stack import service_of
+
+    lines = []
+    for service, line in REPLICA_LINES.items():
+        names = [name for name in stack.processes if service_of(name) == service]
+        if len(names) > 1:
+            pids = ", ".join(f"{name} pid {stack.services[name].pid}" for name in names)
+            lines.append("  " + line.format(n=len(names), pids=pids))
+    return lines
 
 
 def _observability_lines(observability: Observability) -> list[str]:
