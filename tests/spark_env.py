@@ -1,4 +1,4 @@
-"""A real local Spark Connect server, one per test session, and the ``spark_connect_url`` fixture.
+"""Real local Spark Connect servers, one of each kind per test session: ``spark_connect_url`` and ``spark_iceberg_url``.
 
 The loader depends only on ``pyspark-client`` (the pure-Python Connect client). Running a server
 needs the full ``pyspark`` package (Spark jars, ~470 MB), which installs the same ``pyspark`` import
@@ -6,6 +6,15 @@ package and so cannot live in the project environment (ADR 0004). The fixture th
 ``pyspark==SPARK_VERSION`` once into a cache folder keyed by version (``uv pip install --target``)
 and runs ``spark-submit`` from there with Java 17. Only sessions that request the fixture pay for
 the install (~21 s cold, cached afterwards) and the start (~8 s until the port accepts).
+
+Two servers:
+    ``spark_connect_url``: Spark ``SPARK_VERSION`` (the client's minor), no Iceberg: the ``staged``
+        strategy, the probe, error handling.
+    ``spark_iceberg_url``: Spark ``ICEBERG_SPARK_VERSION`` with the Iceberg runtime
+        ``ICEBERG_RUNTIME`` (on the driver class path, fetched once from Maven Central with ``mvn`` into
+        ``<cache>/jars``) and an Iceberg catalog ``ICEBERG_CATALOG`` (Hadoop catalog on a local
+        warehouse, like ``deploy/spark-iceberg``): the ``native`` strategy for real. No Iceberg
+        runtime exists for Spark 4.2, hence the older server (docs/spark.md, "Verified pairing").
 
 Environment:
     AUTOLOADER_TEST_SPARK_HOME: use this Spark home (a folder with ``bin/spark-submit`` and ``jars``)
@@ -16,6 +25,8 @@ Environment:
         e.g. the ``deploy/spark-iceberg`` compose profile). ``spark_connect_url`` returns it and no
         server is started; ``spark_connect_server`` (its log, its process) then skips the tests
         that need it.
+    AUTOLOADER_TEST_SPARK_ICEBERG_URL: the same for ``spark_iceberg_url`` (a Spark with Iceberg and a
+        catalog named ``lake``, e.g. the compose profile).
 """
 
 from __future__ import annotations
@@ -37,6 +48,13 @@ from tests.support import port_open
 
 SPARK_VERSION = "4.2.0"
 """The server's Spark version; keep it equal to the ``pyspark-client`` minor the loader pins."""
+
+ICEBERG_SPARK_VERSION = "4.0.1"
+"""Spark of the Iceberg server: the newest Spark line with an Iceberg runtime that pairs with 1.10 (docs/spark.md)."""
+ICEBERG_RUNTIME = "org.apache.iceberg:iceberg-spark-runtime-4.0_2.13:1.10.0"
+"""Maven coordinates of the Iceberg runtime jar for ``ICEBERG_SPARK_VERSION`` (as in deploy/spark-iceberg)."""
+ICEBERG_CATALOG = "lake"
+"""The Iceberg catalog the server configures (clusters are registered with this ``catalog``)."""
 
 START_TIMEOUT = 120.0
 STOP_GRACE = 15.0
@@ -61,8 +79,8 @@ def _uv() -> str:
     return found
 
 
-def spark_home() -> Path:
-    """Return a Spark home with ``bin/spark-submit``, installing ``pyspark`` into the cache once.
+def spark_home(version: str = SPARK_VERSION) -> Path:
+    """Return a Spark ``version`` home with ``bin/spark-submit``, installing ``pyspark`` into the cache once.
 
     The install goes to a private temp folder that is renamed into place, so concurrent sessions
     never see a half-installed Spark.
@@ -70,28 +88,59 @@ def spark_home() -> Path:
     Raises:
         RuntimeError: When the install fails (the message includes uv's output).
     """
-    configured = os.environ.get("AUTOLOADER_TEST_SPARK_HOME")
+    configured = os.environ.get("AUTOLOADER_TEST_SPARK_HOME") if version == SPARK_VERSION else None
     if configured:
         if not _is_spark_home(Path(configured)):
             raise RuntimeError(f"AUTOLOADER_TEST_SPARK_HOME={configured} has no bin/spark-submit and jars/")
         return Path(configured)
-    target = _cache_root() / f"spark-server-{SPARK_VERSION}"
+    target = _cache_root() / f"spark-server-{version}"
     home = target / "pyspark"
     if _is_spark_home(home):
         return home
     staging = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     command = [_uv(), "pip", "install", "--quiet", "--python", sys.executable, "--target", str(staging)]
-    result = subprocess.run([*command, f"pyspark=={SPARK_VERSION}"], capture_output=True, text=True, check=False)
+    result = subprocess.run([*command, f"pyspark=={version}"], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
-        raise RuntimeError(f"installing pyspark=={SPARK_VERSION} for the Spark test server failed:\n{result.stderr}")
+        raise RuntimeError(f"installing pyspark=={version} for the Spark test server failed:\n{result.stderr}")
     try:
         staging.rename(target)
     except OSError:  # another session installed it first
         shutil.rmtree(staging, ignore_errors=True)
     if not _is_spark_home(home):
-        raise RuntimeError(f"pyspark=={SPARK_VERSION} installed into {target} but {home} is not a Spark home")
+        raise RuntimeError(f"pyspark=={version} installed into {target} but {home} is not a Spark home")
     return home
+
+
+def maven_jar(coordinates: str) -> Path:
+    """The jar ``group:artifact:version`` from Maven Central, fetched once into ``<cache>/jars`` with ``mvn``.
+
+    Raises:
+        RuntimeError: ``mvn`` is missing, or the download fails (the message includes mvn's output).
+    """
+    _, artifact, version = coordinates.split(":")
+    folder = _cache_root() / "jars"
+    jar = folder / f"{artifact}-{version}.jar"
+    if jar.is_file():
+        return jar
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeError(
+            f"mvn not found: the Iceberg Spark test server needs {coordinates} from Maven Central "
+            f"(apt-get install maven), or put the jar at {jar}"
+        )
+    staging = folder.with_name(f"jars.tmp-{uuid.uuid4().hex[:8]}")
+    command = [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={coordinates}", f"-DoutputDirectory={staging}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    fetched = staging / jar.name
+    if result.returncode != 0 or not fetched.is_file():
+        shutil.rmtree(staging, ignore_errors=True)
+        output = f"{result.stdout}{result.stderr}"
+        raise RuntimeError(f"fetching {coordinates} with mvn failed ({result.returncode}):\n{output}")
+    folder.mkdir(parents=True, exist_ok=True)
+    fetched.replace(jar)  # atomic: a concurrent session sees the whole jar or none
+    shutil.rmtree(staging, ignore_errors=True)
+    return jar
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -106,10 +155,23 @@ class SparkConnectServer:
 
     Args:
         workdir: Folder for the warehouse, scratch space and ``server.log``.
+        version: The Spark version to run (installed into the cache on first use).
+        packages: Maven coordinates of jars to put on the driver's class path (fetched once with ``mvn``).
+        conf: Extra Spark configuration.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        version: str = SPARK_VERSION,
+        packages: tuple[str, ...] = (),
+        conf: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.version = version
+        self.packages = packages
+        self.extra_conf = dict(conf or {})
         self.log = workdir / "server.log"
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -119,7 +181,7 @@ class SparkConnectServer:
         """``sc://127.0.0.1:port``."""
         return f"sc://127.0.0.1:{self.port}"
 
-    def command(self, home: Path) -> list[str]:
+    def command(self, home: Path, jars: list[Path] | None = None) -> list[str]:
         """The ``spark-submit`` argv that starts the Connect server."""
         conf = {
             "spark.connect.grpc.binding.port": str(self.port),
@@ -128,6 +190,7 @@ class SparkConnectServer:
             "spark.sql.warehouse.dir": str(self.workdir / "warehouse"),
             "spark.local.dir": str(self.workdir / "scratch"),
             "spark.driver.extraJavaOptions": f"-Dderby.system.home={self.workdir / 'derby'}",
+            **self.extra_conf,
         }
         argv = [
             str(home / "bin" / "spark-submit"),
@@ -135,6 +198,10 @@ class SparkConnectServer:
             "org.apache.spark.sql.connect.service.SparkConnectServer",
         ]
         argv += ["--master", "local[2]", "--driver-memory", "1g"]
+        if jars:
+            # On the driver's class path (local mode: the executors share its JVM) rather than --jars,
+            # which copies every jar into the scratch folder at each start.
+            argv += ["--driver-class-path", os.pathsep.join(str(j) for j in jars)]
         for key, value in conf.items():
             argv += ["--conf", f"{key}={value}"]
         return argv
@@ -150,12 +217,13 @@ class SparkConnectServer:
             raise RuntimeError(
                 "java not found: the Spark test server needs Java 17 (apt-get install openjdk-17-jre-headless)"
             )
-        home = spark_home()
+        home = spark_home(self.version)
+        jars = [maven_jar(p) for p in self.packages]
         self.port = free_port()
         env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(self.workdir)}
         with self.log.open("wb") as log:
             # spark-submit execs java, so this pid is the JVM's.
-            self.process = subprocess.Popen(self.command(home), stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.process = subprocess.Popen(self.command(home, jars), stdout=log, stderr=subprocess.STDOUT, env=env)
         self._wait_ready()
         return self
 
@@ -219,4 +287,53 @@ def spark_connect_url(request: pytest.FixtureRequest) -> str:
     if external is not None:
         return external
     server: SparkConnectServer = request.getfixturevalue("spark_connect_server")
+    return server.url
+
+
+ICEBERG_URL_VAR = "AUTOLOADER_TEST_SPARK_ICEBERG_URL"
+
+
+def iceberg_server(workdir: Path) -> SparkConnectServer:
+    """A Spark ``ICEBERG_SPARK_VERSION`` Connect server with the Iceberg runtime and the catalog ``ICEBERG_CATALOG``.
+
+    The catalog is a Hadoop catalog on ``workdir/lake`` (metadata next to the data, namespaces are
+    folders), the same configuration as ``deploy/spark-iceberg``; the Iceberg SQL extensions are on.
+    """
+    warehouse = workdir / ICEBERG_CATALOG
+    # A Hadoop catalog whose warehouse folder does not exist yet answers SHOW NAMESPACES with
+    # NoSuchNamespaceException; a real cluster's warehouse exists.
+    warehouse.mkdir(parents=True, exist_ok=True)
+    prefix = f"spark.sql.catalog.{ICEBERG_CATALOG}"
+    conf = {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.type": "hadoop",
+        f"{prefix}.warehouse": warehouse.as_uri(),
+    }
+    return SparkConnectServer(workdir, version=ICEBERG_SPARK_VERSION, packages=(ICEBERG_RUNTIME,), conf=conf)
+
+
+@pytest.fixture(scope="session")
+def spark_iceberg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkConnectServer]:
+    """The session's Spark Connect server with Iceberg (catalog ``lake``), started on first request.
+
+    It does not skip when it cannot start: the ``native`` tests then fail with the reason.
+    """
+    external = os.environ.get(ICEBERG_URL_VAR)
+    if external:
+        pytest.skip(f"needs the test session's own Iceberg Spark server; {ICEBERG_URL_VAR}={external} is external")
+    server = iceberg_server(tmp_path_factory.mktemp("spark-iceberg")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_iceberg_url(request: pytest.FixtureRequest) -> str:
+    """``sc://host:port`` of a Spark with Iceberg: ``AUTOLOADER_TEST_SPARK_ICEBERG_URL``, else the session's own."""
+    external = os.environ.get(ICEBERG_URL_VAR)
+    if external:
+        return external
+    server: SparkConnectServer = request.getfixturevalue("spark_iceberg_server")
     return server.url

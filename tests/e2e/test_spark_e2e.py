@@ -1,18 +1,14 @@
 """Ingestions on a Spark Connect cluster, end to end through the HTTP API against a real local Spark server.
 
-The cluster is registered with ``POST /api/v1/clusters`` (``staged`` commit strategy: Spark writes
-the Parquet files, the loader commits them). What the API does not show is checked from the outside:
-the Spark server's log (which sessions it saw) and the warehouse folder (who wrote the data files).
-
-``AUTOLOADER_TEST_SPARK_COMMIT=native`` registers the cluster with the ``native`` strategy instead;
-with ``AUTOLOADER_TEST_SPARK_CONNECT_URL`` pointing at a Spark with Iceberg (``deploy/spark-iceberg``)
-the native test below runs end to end, and tests that look into the loader's warehouse or catalog
-skip (a native table lives in the cluster's catalog).
+The cluster is registered with ``POST /api/v1/clusters``, mostly with the ``staged`` commit strategy
+(Spark writes the Parquet files, the loader commits them) on the session's Spark 4.2 server. What the
+API does not show is checked from the outside: the Spark server's log (which sessions it saw) and
+the warehouse folder (who wrote the data files). The ``native`` test registers the session's Spark
+server with Iceberg (``spark_iceberg_url``) and checks the cluster's own catalog.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -35,32 +31,19 @@ SESSION_LINE = re.compile(r"SessionHolder: Session with userId: .* and sessionId
 """What the Spark Connect server logs (INFO, its default level) each time a session is used."""
 STAGING_GLOB = "data/autoloader/*"
 """Where the ``staged`` strategy has Spark write a batch's files (one folder per batch id)."""
-COMMIT_STRATEGY = os.environ.get("AUTOLOADER_TEST_SPARK_COMMIT") or "staged"
-"""The commit strategy the cluster is registered with (``staged`` | ``native``)."""
-
-staged_only = pytest.mark.skipif(
-    COMMIT_STRATEGY != "staged",
-    reason="inspects the loader's warehouse staging folders and catalog; under the native strategy Spark "
-    "commits into the cluster's own catalog",
-)
-native_only = pytest.mark.skipif(
-    COMMIT_STRATEGY != "native", reason="needs AUTOLOADER_TEST_SPARK_COMMIT=native and a Spark with Iceberg"
-)
-
-
-def register_spark(api: Api, url: str, **options: Any) -> dict[str, Any]:
-    """Register the Spark Connect server as a cluster of the tenant (commit strategy: ``COMMIT_STRATEGY``)."""
+def register_spark(api: Api, url: str, *, commit_strategy: str = "staged", **options: Any) -> dict[str, Any]:
+    """Register the Spark Connect server as a cluster of the tenant (catalog ``lake``)."""
     body = {
         "name": unique("spark"),
         "kind": "spark_connect",
         "url": url,
-        "commit_strategy": COMMIT_STRATEGY,
+        "commit_strategy": commit_strategy,
         "options": options,
     }
     response = api.http.post("/clusters", json=body)
     assert response.status_code == 201, response.text
     cluster: dict[str, Any] = response.json()
-    assert (cluster["kind"], cluster["url"], cluster["commit_strategy"]) == ("spark_connect", url, COMMIT_STRATEGY)
+    assert (cluster["kind"], cluster["url"], cluster["commit_strategy"]) == ("spark_connect", url, commit_strategy)
     return cluster
 
 
@@ -119,7 +102,6 @@ def assert_spark_seconds(run: dict[str, Any]) -> None:
     assert run["metrics"]["spark_seconds"] > 0, run["metrics"]
 
 
-@staged_only
 def test_folder_source_loads_through_spark_with_batch_properties(
     stack: Stack, api: Api, spark_connect_server: SparkConnectServer
 ) -> None:
@@ -154,7 +136,6 @@ def test_folder_source_loads_through_spark_with_batch_properties(
     assert len(session_uses(spark_connect_server)) > uses_before, "the Spark server logged no session use"
 
 
-@staged_only
 def test_ftp_files_reach_the_cluster_through_the_connector(
     stack: Stack, api: Api, spark_connect_url: str, ftp_place: FtpPlace
 ) -> None:
@@ -173,7 +154,6 @@ def test_ftp_files_reach_the_cluster_through_the_connector(
     assert_written_by_spark(api, stack, ingestion["id"], table_name, run)
 
 
-@staged_only
 def test_a_cluster_sharing_the_landing_folder_reads_the_files_itself(
     stack: Stack, api: Api, spark_connect_server: SparkConnectServer
 ) -> None:
@@ -191,7 +171,6 @@ def test_a_cluster_sharing_the_landing_folder_reads_the_files_itself(
     assert_written_by_spark(api, stack, ingestion["id"], table_name, run)
 
 
-@staged_only
 async def test_a_cluster_without_the_object_store_file_system_falls_back_to_the_connector(
     stack: Stack, api: Api, spark_connect_url: str, s3_place: S3Place
 ) -> None:
@@ -225,7 +204,6 @@ def test_cluster_read_files_is_refused_for_an_ftp_source(stack: Stack, api: Api,
     assert [e["field"] for e in response.json()["errors"]] == ["engine.read_files"]
 
 
-@staged_only
 def test_a_run_without_new_files_opens_no_spark_session(
     stack: Stack, api: Api, spark_connect_server: SparkConnectServer
 ) -> None:
@@ -249,9 +227,8 @@ def test_a_run_without_new_files_opens_no_spark_session(
     assert api.table(ingestion["id"])["row_count"] == 10
 
 
-@native_only
-def test_native_commit_lands_in_the_clusters_catalog_once(stack: Stack, api: Api, spark_connect_url: str) -> None:
-    cluster = register_spark(api, spark_connect_url)
+def test_native_commit_lands_in_the_clusters_catalog_once(stack: Stack, api: Api, spark_iceberg_url: str) -> None:
+    cluster = register_spark(api, spark_iceberg_url, commit_strategy="native")
     folder = stack.landing_dir / unique("native")
     for n in range(3):
         write_csv(folder / f"part-{n}.csv", n * 1000, 1000)
@@ -268,9 +245,16 @@ def test_native_commit_lands_in_the_clusters_catalog_once(stack: Stack, api: Api
     assert sorted((f["path"], f["state"], f["rows"]) for f in files) == [
         (f"part-{n}.csv", "loaded", 1000) for n in range(3)
     ]
-    # The table lives in the cluster's Iceberg catalog: ask the cluster, not the API.
+    batch_ids = {f["batch_id"] for f in files}
+    # The API shows the table from the cluster's catalog ...
+    table = api.table(ingestion["id"])
+    assert table["identifier"] == f"lake.e2e.{table_name}"
+    assert table["row_count"] == 3000
+    assert {s["summary"]["autoloader.batch-id"] for s in table["snapshots"]} == batch_ids
+    assert sorted_ids(api, ingestion["id"]) == list(range(3000))
+    # ... and the cluster, asked directly, holds every row once, one snapshot per batch.
     name = f"lake.e2e.{table_name}"
-    session = open_session(ClusterTarget(cluster_id=cluster["id"], url=spark_connect_url))
+    session = open_session(ClusterTarget(cluster_id=cluster["id"], url=spark_iceberg_url))
     try:
         counted = session.sql(f"SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {name}").collect()[0]  # noqa: S608
         summaries = [r[0] for r in session.sql(f"SELECT summary FROM {name}.snapshots").collect()]  # noqa: S608
@@ -278,10 +262,11 @@ def test_native_commit_lands_in_the_clusters_catalog_once(stack: Stack, api: Api
         session.stop()
     assert tuple(counted) == (3000, 3000, 0, 2999)
     assert {s["autoloader.run-id"] for s in summaries} == {run["id"]}
-    assert {s["autoloader.batch-id"] for s in summaries} == {f["batch_id"] for f in files}
+    assert sorted(s["autoloader.batch-id"] for s in summaries) == sorted(batch_ids)
+    # Nothing went to the loader's own warehouse.
+    assert not [p for p in stack.data_dir.rglob(table_name) if p.is_dir()]
 
 
-@staged_only
 def test_loader_crash_after_a_spark_commit_does_not_duplicate_rows(
     crashing_stack: Stack, spark_connect_server: SparkConnectServer
 ) -> None:

@@ -73,3 +73,18 @@ def any_engine(request: pytest.FixtureRequest) -> EmbeddedEngine | EngineRouter:
     names = {"embedded": "engine", "spark": "spark_router", "spark_reads": "spark_reading_router"}
     built: EmbeddedEngine | EngineRouter = request.getfixturevalue(names[request.param])
     return built
+
+
+def native_target(url: str, cluster_id: str = "clu_native") -> ClusterTarget:
+    """A cluster registered with the ``native`` strategy and the Iceberg server's catalog ``lake``."""
+    return ClusterTarget(cluster_id=cluster_id, url=url, catalog="lake", commit_strategy="native")
+
+
+@pytest.fixture
+async def native_router(
+    database_url: str, tmp_path: Path, landing: Path, spark_iceberg_url: str
+) -> AsyncIterator[EngineRouter]:
+    """A router sending every batch to the session's Spark server with Iceberg, ``native`` strategy."""
+    router = spark_router_on(engine_settings(database_url, tmp_path, landing), native_target(spark_iceberg_url))
+    yield router
+    await router.close()

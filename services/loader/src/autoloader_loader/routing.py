@@ -42,8 +42,11 @@ class EngineRouter:
         self._resolve = resolve
 
     async def find_committed(self, planned: BatchPlanned) -> BatchResult | None:
-        """See :meth:`LoaderEngine.find_committed` (no cluster needed: the catalog is shared)."""
-        return await self.embedded.find_committed(planned)
+        """See :meth:`LoaderEngine.find_committed`: the loader's catalog, or the cluster's own (``native``)."""
+        native = await self._native_cluster(TableRef.of(planned.tenant_id, planned.destination, planned.cluster_id))
+        if native is None:
+            return await self.embedded.find_committed(planned)
+        return await self.spark.native_find_committed(native, planned)
 
     async def reads_in_place(self, planned: BatchPlanned) -> bool:
         """See :meth:`LoaderEngine.reads_in_place`."""

@@ -34,7 +34,7 @@ from autoloader_core.errors import AutoloaderError, TerminalError, TransientErro
 from autoloader_core.settings import Settings
 from autoloader_core.tracing import SpanKind, span
 from autoloader_loader import bad_data, lineage
-from autoloader_loader.embedded import EmbeddedEngine
+from autoloader_loader.embedded import COMMIT_BACKOFF_SECONDS, EmbeddedEngine
 from autoloader_loader.engine import BatchResult, NeedsLocalCopies, TableRef
 from autoloader_loader.spark import errors, native, reading
 from autoloader_loader.spark.cluster_read import ClusterRead, NeedsConnector
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 SESSION_ATTEMPTS = 2
 """A batch whose session broke is retried once on a new session before the error reaches the handler."""
+NATIVE_COMMIT_ATTEMPTS = 4
+"""Conditional appends (``native``) tried while other writers commit first, before the batch is redelivered."""
 
 
 class SparkConnectEngine(EmbeddedEngine):
@@ -75,6 +77,19 @@ class SparkConnectEngine(EmbeddedEngine):
         attributes = {"spark.commit_strategy": target.commit_strategy, "files": len(planned.files)}
         with span("spark load", kind=SpanKind.CLIENT, attributes=attributes):
             return await asyncio.to_thread(self._guarded, load, target, planned, staged)
+
+    async def native_find_committed(self, target: ClusterTarget, planned: BatchPlanned) -> BatchResult | None:
+        """The earlier result of ``planned`` in ``target``'s own catalog (``native`` strategy), if committed."""
+
+        def find(session: SparkSession, name: str) -> BatchResult | None:
+            if not native.table_exists(session, name):
+                return None
+            native.refresh(session, name)  # another loader's commit must be seen, not a cached copy
+            return native.committed_batch(session, name, planned)
+
+        name = native.table_name(target.catalog, TableRef.of(planned.tenant_id, planned.destination))
+        found: BatchResult | None = await self._on_cluster(target, find, name)
+        return found
 
     async def native_table_info(self, target: ClusterTarget, ref: TableRef) -> dict[str, Any]:
         """``table_info`` of a table in ``target``'s own catalog (``native`` strategy)."""
@@ -158,15 +173,17 @@ class SparkConnectEngine(EmbeddedEngine):
         started = time.monotonic()
         try:
             with self.pool.lease(target, keep_on=errors.keeps_session) as session:
-                exists = native.table_exists(session, name)
-                earlier = native.committed_batch(session, name, planned) if exists else None
+                state = native.table_state(session, name)
+                earlier = native.committed_batch(session, name, planned) if state.exists else None
                 if earlier is not None:
                     return earlier
-                result = self._write_native(session, name, planned, staged, exists=exists)
+                result = self._write_native(session, name, planned, staged, state)
         except AutoloaderError:
             raise
         except Exception as exc:
             raise errors.translate(exc, url=target.url) from exc
+        if result.already_committed:
+            return result
         elapsed = time.monotonic() - started
         return replace(result, duration_seconds=elapsed, spark_seconds=round(elapsed, 3))
 
@@ -176,8 +193,7 @@ class SparkConnectEngine(EmbeddedEngine):
         name: str,
         planned: BatchPlanned,
         staged: Mapping[str, Path] | None,
-        *,
-        exists: bool,
+        state: native.TableState,
     ) -> BatchResult:
         paths = staged if staged is not None else self._local_paths(planned)
         bad = bad_data.BadDataLog(planned.errors.on_error)
@@ -195,10 +211,24 @@ class SparkConnectEngine(EmbeddedEngine):
                     run_id=planned.run_id,
                     ingested_at=datetime.now(UTC),
                 )
-            writer = native.plan_write(
-                arrow_frame(session, data), name, native.snapshot_properties(planned, files), exists=exists
-            )
-            writer.append() if exists else writer.create()
+            frame = arrow_frame(session, data)
+            properties = native.snapshot_properties(planned, files)
+            for attempt in range(1, NATIVE_COMMIT_ATTEMPTS + 1):
+                try:
+                    native.commit(native.plan_write(frame, name, properties, state), state)
+                    break
+                except Exception as exc:
+                    if not native.lost_race(exc):
+                        raise
+                # Another writer committed first: this batch, or another one since the check.
+                native.refresh(session, name)
+                state = native.table_state(session, name)
+                earlier = native.committed_batch(session, name, planned) if state.exists else None
+                if earlier is not None:
+                    return earlier
+                if attempt == NATIVE_COMMIT_ATTEMPTS:
+                    raise TransientError(f"{name.replace('`', '')}: other writers kept committing first; retrying")
+                time.sleep(COMMIT_BACKOFF_SECONDS * attempt)
             committed = native.committed_batch(session, name, planned)
             snapshot_id = committed.snapshot_id if committed is not None else None
         result = BatchResult(

@@ -4,12 +4,16 @@ For clusters whose Spark has the Iceberg runtime and a catalog named like the cl
 ``catalog``. The batch's rows (read by the loader's connectors, with lineage columns) are sent
 to the session as Arrow and written with one ``DataFrameWriterV2`` call, so the batch is one
 Iceberg commit carrying ``snapshot-property.autoloader.*`` options. Exactly-once: before writing,
-the table's ``snapshots`` metadata table is asked for a snapshot with the batch id.
+the table's ``snapshots`` metadata table is asked for a snapshot with the batch id, and the write
+is a *conditional* append: ``overwrite(false)`` (deletes nothing; Iceberg records it as an
+``append``) with ``isolation-level=serializable`` and ``validate-from-snapshot-id`` = the snapshot
+the check saw, so Iceberg refuses the commit when anything was committed since. A plain
+``append()`` would not: two loaders racing on one batch would both commit it. After a refused
+commit the table is refreshed and the batch id looked up again.
 
 Only ``append`` is supported; evolution is Iceberg's ``mergeSchema`` (tables are created with
-``write.spark.accept-any-schema``). No Iceberg runtime for Spark 4 installs here, so CI checks the
-write plan and the error handling; the compose profile in ``deploy/spark-iceberg`` runs the real
-thing (docs/spark.md).
+``write.spark.accept-any-schema``). CI runs this against a real Spark 4.0 with the Iceberg runtime
+(``spark_iceberg_url`` in tests/spark_env.py; docs/spark.md).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
+from pyspark.sql.connect.functions import lit
 from pyspark.sql.connect.readwriter import DataFrameWriterV2
 from pyspark.sql.connect.session import SparkSession
 
@@ -69,20 +74,79 @@ def snapshot_properties(planned: BatchPlanned, files: list[FileResult]) -> dict[
     }
 
 
-def plan_write(frame: DataFrame, name: str, properties: dict[str, str], *, exists: bool) -> DataFrameWriterV2:
-    """The ``writeTo`` call for one batch: append (merging new columns), or create the table.
+@dataclass(frozen=True)
+class TableState:
+    """What the loader saw of the table before writing: whether it exists, and its current snapshot."""
 
-    Nothing runs until ``append()`` / ``create()`` is called on the result.
+    exists: bool
+    snapshot_id: int | None = None
+
+
+def plan_write(frame: DataFrame, name: str, properties: dict[str, str], state: TableState) -> DataFrameWriterV2:
+    """The ``writeTo`` call for one batch: a conditional append (merging new columns), or create the table.
+
+    An existing table is written only if nothing was committed after ``state.snapshot_id`` (none:
+    after nothing at all). Nothing runs until :func:`commit`.
     """
     writer = frame.writeTo(name)
     for key, value in properties.items():
         writer = writer.option(SNAPSHOT_OPTION_PREFIX + key, value)
-    if exists:
-        return writer.option("mergeSchema", "true")  # type: ignore[return-value]
+    if state.exists:
+        writer = writer.option("mergeSchema", "true").option("isolation-level", "serializable")
+        # Columns are matched by name: a new file column comes before the lineage columns in the
+        # batch but after them in the evolved table.
+        writer = writer.option("check-ordering", "false")
+        if state.snapshot_id is not None:
+            writer = writer.option("validate-from-snapshot-id", str(state.snapshot_id))
+        return writer  # type: ignore[return-value]
     writer = writer.using("iceberg")
     for key, value in NEW_TABLE_PROPERTIES.items():
         writer = writer.tableProperty(key, value)
     return writer  # type: ignore[return-value]
+
+
+def commit(writer: DataFrameWriterV2, state: TableState) -> None:
+    """Run the write planned by :func:`plan_write` (one Iceberg commit)."""
+    if state.exists:
+        # Overwrite nothing: an append that Iceberg validates against commits since the base snapshot.
+        writer.overwrite(lit(False))
+    else:
+        writer.create()
+
+
+_LOST_RACE = (
+    "CommitFailedException",
+    "TABLE_OR_VIEW_ALREADY_EXISTS",  # create(): another writer created the table first
+    "AlreadyExistsException",
+)
+
+
+def lost_race(exc: BaseException) -> bool:
+    """Whether a write failed because another writer committed to the table first."""
+    text = f"{type(exc).__name__}: {exc}"
+    # validate-from-snapshot-id: "ValidationException: Found conflicting files that can contain records ..."
+    conflict = "ValidationException" in text and "conflicting" in text
+    return conflict or any(marker in text for marker in _LOST_RACE)
+
+
+def table_state(session: SparkSession, name: str) -> TableState:
+    """Whether the table exists and its current snapshot (``main``), as the session's catalog sees it.
+
+    Raises:
+        TerminalError: The cluster has no such catalog (see :func:`table_exists`).
+    """
+    if not table_exists(session, name):
+        return TableState(exists=False)
+    rows = session.sql(f"SELECT snapshot_id FROM {name}.refs WHERE name = 'main'").collect()  # noqa: S608
+    return TableState(exists=True, snapshot_id=int(rows[0][0]) if rows else None)
+
+
+def refresh(session: SparkSession, name: str) -> None:
+    """Forget the session's cached copy of the table (Iceberg's catalog caches tables for a while)."""
+    try:
+        session.sql(f"REFRESH TABLE {name}").collect()
+    except AnalysisException:  # not there (yet): nothing cached either
+        return
 
 
 def check_write_mode(planned: BatchPlanned) -> None:
@@ -219,6 +283,9 @@ def drop(session: SparkSession, name: str) -> bool:
 def _require_table(session: SparkSession, name: str) -> None:
     if not table_exists(session, name):
         raise NotFoundError(f"table {name.replace('`', '')} does not exist yet: run the ingestion first")
+    # A pooled session's catalog may cache the table (Iceberg: 30 s by default) and not show what
+    # another session committed since.
+    refresh(session, name)
 
 
 def _snapshot(row: Any) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +23,11 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 from pyspark.errors import utils as pyspark_error_utils
 from pyspark.sql import DataFrame
+from pyspark.sql.connect.client.core import SparkConnectClient
 from pyspark.sql.connect.client.retries import DefaultPolicy
+from pyspark.sql.connect.dataframe import DataFrame as ConnectDataFrame
+from pyspark.sql.connect.plan import LocalRelation, LogicalPlan
+from pyspark.sql.connect.proto import ConfigRequest, Relation
 from pyspark.sql.connect.session import SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -45,6 +51,24 @@ SESSION_CONF = {
     # PyIceberg (add_files) and PyArrow read microsecond timestamps; INT96 would be refused.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
+
+# pyspark-client 4.2's createDataFrame reads these settings from the server and parses them as
+# plain integers. A Spark 4.1 server answers localRelationSizeLimit with a unit ("3221225472b":
+# ValueError in the client); a Spark 4.0 server has none of them ([SQL_CONF_NOT_FOUND]) and does
+# not know the chunked local relation that the client uses for large data. The values are the
+# defaults of Spark 4.1/4.2.
+LOCAL_RELATION_CONF = {
+    "spark.sql.session.localRelationSizeLimit": str(3 * 2**30),
+    "spark.sql.session.localRelationChunkSizeRows": "10000",
+    "spark.sql.session.localRelationChunkSizeBytes": str(16 * 2**20),
+    "spark.sql.session.localRelationBatchOfChunksSizeBytes": str(2**30),
+}
+CACHE_THRESHOLD_CONF = "spark.sql.session.localRelationCacheThreshold"
+DEFAULT_CACHE_THRESHOLD = 64 * 2**20
+"""Spark 4.0's default for ``localRelationCacheThreshold``."""
+_BYTE_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "m": 2**20, "mb": 2**20, "g": 2**30, "gb": 2**30, "t": 2**40}
+_legacy_thresholds: weakref.WeakKeyDictionary[SparkSession, int] = weakref.WeakKeyDictionary()
+"""Sessions on servers without chunked local relations (Spark 4.0), with the size from which data is cached."""
 
 
 @dataclass(frozen=True)
@@ -100,12 +124,74 @@ def open_session(target: ClusterTarget) -> SparkSession:
     )
     for key, value in SESSION_CONF.items():
         session.conf.set(key, value)
+    settle_local_relation_conf(session)
     return session
 
 
+def byte_count(value: str) -> int | None:
+    """A Spark size setting (``"3221225472b"``, ``"64m"``, ``"1024"``) in bytes; None when it is not one."""
+    found = re.fullmatch(r"\s*(\d+)\s*([a-z]*)\s*", value.lower())
+    if found is None or found.group(2) not in _BYTE_UNITS:
+        return None
+    return int(found.group(1)) * _BYTE_UNITS[found.group(2)]
+
+
+def settle_local_relation_conf(session: SparkSession) -> None:
+    """Give the session the local-relation settings the client parses, in the form it parses.
+
+    On a server that lacks them (Spark 4.0) they are set, the client's chunked upload is switched
+    off and :func:`arrow_frame` ships large data the way Spark 4.0 expects (see ``LOCAL_RELATION_CONF``).
+    """
+    keys = [*LOCAL_RELATION_CONF, CACHE_THRESHOLD_CONF]
+    found = _config_options(session.client, keys)
+    legacy = found.get("spark.sql.session.localRelationChunkSizeRows") is None
+    for key, default in LOCAL_RELATION_CONF.items():
+        current = found.get(key)
+        if current is None:
+            session.conf.set(key, default)
+        elif not current.strip().isdigit():
+            session.conf.set(key, str(byte_count(current) or int(default)))
+    if legacy:
+        threshold = byte_count(found.get(CACHE_THRESHOLD_CONF) or "") or DEFAULT_CACHE_THRESHOLD
+        _legacy_thresholds[session] = threshold
+        session.conf.set(CACHE_THRESHOLD_CONF, str(2**31 - 1))  # the client never takes its chunked path
+
+
+def _config_options(client: SparkConnectClient, keys: list[str]) -> dict[str, str | None]:
+    """The server's values of ``keys``: None for a setting the server does not have (one round trip)."""
+    operation = ConfigRequest.Operation(get_option=ConfigRequest.GetOption(keys=keys))
+    result = client.config(operation)
+    return dict.fromkeys(keys) | {key: value for key, value in result.pairs if value is not None}
+
+
+class _CachedLocalRelation(LogicalPlan):
+    """A local relation uploaded as an artifact and named by its hash: how Spark 4.0 takes large data."""
+
+    def __init__(self, artifact_hash: str) -> None:
+        super().__init__(None)
+        self._hash = artifact_hash
+
+    def plan(self, session: SparkConnectClient) -> Relation:
+        plan = self._create_proto_relation()
+        plan.cached_local_relation.hash = self._hash
+        return plan
+
+
 def arrow_frame(session: SparkSession, data: pa.Table) -> DataFrame:
-    """``data`` as a DataFrame of ``session`` (timestamps without a zone stay without one)."""
-    return session.createDataFrame(data, schema=from_arrow_schema(data.schema, prefer_timestamp_ntz=True))
+    """``data`` as a DataFrame of ``session`` (timestamps without a zone stay without one).
+
+    On a Spark 4.0 server data from its cache threshold on (64 MiB by default) is uploaded as an
+    artifact and referenced by hash, as Spark 4.0's own client does: sent inline it could exceed
+    the server's gRPC message limit, and the 4.2 client's chunked upload is unknown to 4.0.
+    """
+    frame = session.createDataFrame(data, schema=from_arrow_schema(data.schema, prefer_timestamp_ntz=True))
+    threshold = _legacy_thresholds.get(session)
+    local = getattr(frame, "_plan", None)
+    if threshold is None or data.nbytes < threshold or not isinstance(local, LocalRelation):
+        return frame
+    relation = local.plan(session.client).local_relation
+    artifact_hash = session.client.cache_artifact(relation.SerializeToString())
+    return ConnectDataFrame(_CachedLocalRelation(artifact_hash), session)
 
 
 @dataclass
