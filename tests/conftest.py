@@ -24,6 +24,7 @@ pytest_plugins = [
     for module in (
         *(f"tests.source_envs.{name}" for name in ("local", "s3", "azure", "gcs", "ftp", "sftp")),
         "tests.spark_env",  # spark_connect_url: a Spark Connect server, started only when requested
+        "tests.catalog_env",  # rest_catalog_server: an Iceberg REST catalog, started only when requested
         "tests.spark_auth_proxy",  # spark_auth_proxy: a TLS proxy that checks a bearer token (trusts its cert)
     )
     if importlib.util.find_spec(module) is not None

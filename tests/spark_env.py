@@ -60,7 +60,8 @@ START_TIMEOUT = 120.0
 STOP_GRACE = 15.0
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
+    """The folder test servers install into once (``AUTOLOADER_TEST_SPARK_CACHE``, else ``~/.cache/autoloader``)."""
     configured = os.environ.get("AUTOLOADER_TEST_SPARK_CACHE")
     if configured:
         return Path(configured)
@@ -93,7 +94,7 @@ def spark_home(version: str = SPARK_VERSION) -> Path:
         if not _is_spark_home(Path(configured)):
             raise RuntimeError(f"AUTOLOADER_TEST_SPARK_HOME={configured} has no bin/spark-submit and jars/")
         return Path(configured)
-    target = _cache_root() / f"spark-server-{version}"
+    target = cache_root() / f"spark-server-{version}"
     home = target / "pyspark"
     if _is_spark_home(home):
         return home
@@ -119,7 +120,7 @@ def maven_jar(coordinates: str) -> Path:
         RuntimeError: ``mvn`` is missing, or the download fails (the message includes mvn's output).
     """
     _, artifact, version = coordinates.split(":")
-    folder = _cache_root() / "jars"
+    folder = cache_root() / "jars"
     jar = folder / f"{artifact}-{version}.jar"
     if jar.is_file():
         return jar
@@ -143,7 +144,8 @@ def maven_jar(coordinates: str) -> Path:
     return jar
 
 
-def _tail(path: Path, lines: int = 30) -> str:
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last ``lines`` of a server's log, for an error message."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -233,14 +235,14 @@ class SparkConnectServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"Spark Connect server exited ({self.process.returncode}); {self.log}:\n{_tail(self.log)}"
+                    f"Spark Connect server exited ({self.process.returncode}); {self.log}:\n{log_tail(self.log)}"
                 )
             if port_open(self.port):
                 return
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(
-            f"Spark Connect server did not open port {self.port} in {START_TIMEOUT:.0f}s:\n{_tail(self.log)}"
+            f"Spark Connect server did not open port {self.port} in {START_TIMEOUT:.0f}s:\n{log_tail(self.log)}"
         )
 
     def stop(self) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
     CommitFailedException,
@@ -40,6 +41,7 @@ from autoloader_core.settings import Settings
 from autoloader_core.tracing import span
 from autoloader_formats import reads_together
 from autoloader_loader import bad_data, faults, sampling, streaming, tables, writes
+from autoloader_loader.catalogs import CatalogLookup, catalog_errors, no_user_catalogs, open_catalog
 from autoloader_loader.domain import catalog_name, sqlalchemy_url, warehouse_location
 from autoloader_loader.engine import (
     MAX_SAMPLE_ROWS,
@@ -72,9 +74,10 @@ COMMIT_BACKOFF_SECONDS = 0.2
 class EmbeddedEngine:
     """:class:`~autoloader_loader.engine.LoaderEngine` on PyArrow + PyIceberg in this process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, catalogs: CatalogLookup = no_user_catalogs) -> None:
         self._settings = settings
-        self._catalogs: dict[tuple[str, str], SqlCatalog] = {}
+        self._user_catalogs = catalogs
+        self._catalogs: dict[tuple[str, str, str], Catalog] = {}
         self._lock = threading.Lock()
 
     # --- port --------------------------------------------------------------------------------
@@ -114,7 +117,8 @@ class EmbeddedEngine:
         with self._lock:
             catalogs, self._catalogs = list(self._catalogs.values()), {}
         for catalog in catalogs:
-            catalog.engine.dispose()
+            if isinstance(catalog, SqlCatalog):
+                catalog.engine.dispose()
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -167,7 +171,7 @@ class EmbeddedEngine:
         paths: Mapping[str, Path],
         *,
         table: Table | None,
-        catalog: SqlCatalog,
+        catalog: Catalog,
         left_out: list[RunError],
         started: float,
         stage: StageFactory,
@@ -209,7 +213,7 @@ class EmbeddedEngine:
 
     @staticmethod
     def _commit(
-        writer: streaming.BatchWriter, files: list[FileResult], catalog: SqlCatalog, ref: TableRef
+        writer: streaming.BatchWriter, files: list[FileResult], catalog: Catalog, ref: TableRef
     ) -> Table | None:
         """Commit the batch; after a lost race, commit its written files again onto the winner's table.
 
@@ -331,7 +335,7 @@ class EmbeddedEngine:
                 raise FileLoadError(f"{ref.path}: {exc.message}", file=ref.path) from exc
         return paths
 
-    def _create_table(self, catalog: SqlCatalog, ref: TableRef, schema: pa.Schema, planned: BatchPlanned) -> Table:
+    def _create_table(self, catalog: Catalog, ref: TableRef, schema: pa.Schema, planned: BatchPlanned) -> Table:
         iceberg_schema = assign_fresh_schema_ids(tables.iceberg_schema_of(tables.all_optional(schema)))
         spec = writes.partition_spec(iceberg_schema, writes.requested_partitioning(planned))
         catalog.create_namespace_if_not_exists(ref.database)
@@ -399,16 +403,22 @@ class EmbeddedEngine:
 
     # --- catalogs ----------------------------------------------------------------------------
 
-    def _catalog(self, ref: TableRef) -> SqlCatalog:
-        key = (ref.tenant_id, ref.catalog)
+    def _catalog(self, ref: TableRef) -> Catalog:
+        connection = self._user_catalogs(ref.tenant_id, ref.catalog)
+        # A changed registration (new token, URI) has a new fingerprint: never a stale catalog.
+        key = (ref.tenant_id, ref.catalog, connection.fingerprint if connection is not None else "")
         with self._lock:
             catalog = self._catalogs.get(key)
-            if catalog is None:
-                catalog = self._open_catalog(ref)
-                self._catalogs[key] = catalog
-            return catalog
+        if catalog is None:
+            catalog = open_catalog(connection) if connection is not None else self._builtin_catalog(ref)
+            with self._lock:
+                kept = self._catalogs.setdefault(key, catalog)
+            if kept is not catalog and isinstance(catalog, SqlCatalog):
+                catalog.engine.dispose()  # another thread opened it meanwhile
+            catalog = kept
+        return catalog
 
-    def _open_catalog(self, ref: TableRef) -> SqlCatalog:
+    def _builtin_catalog(self, ref: TableRef) -> SqlCatalog:
         try:
             warehouse = warehouse_location(self._settings.warehouse_uri, ref.tenant_id, ref.catalog)
             uri = sqlalchemy_url(self._settings.database_url)
@@ -422,7 +432,7 @@ class EmbeddedEngine:
             return SqlCatalog(name, uri=uri, warehouse=warehouse)
 
     @staticmethod
-    def _load_or_none(catalog: SqlCatalog, ref: TableRef) -> Table | None:
+    def _load_or_none(catalog: Catalog, ref: TableRef) -> Table | None:
         try:
             return catalog.load_table((ref.database, ref.table))
         except (NoSuchTableError, NoSuchNamespaceError):
@@ -478,7 +488,8 @@ class _BadPartWay(Exception):
 def _translated_errors() -> Iterator[None]:
     """Turn SQLAlchemy / PyIceberg / OS errors into our Terminal / Transient types."""
     try:
-        yield
+        with catalog_errors("the Iceberg catalog"):  # a user's REST catalog: before OSError catches requests'
+            yield
     except (TerminalError, TransientError):
         raise
     except DBAPIError as exc:
