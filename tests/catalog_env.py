@@ -169,3 +169,21 @@ def rest_catalog_server(
         yield server
     finally:
         server.stop()
+
+
+def spark_catalog_conf(server: RestCatalogServer, name: str) -> dict[str, str]:
+    """Spark settings that make ``name`` an Iceberg catalog on ``server`` (token auth, S3FileIO on moto).
+
+    Needs the Iceberg runtime and ``iceberg-aws-bundle`` on the cluster (the ``spark_iceberg_url`` server).
+    """
+    prefix = f"spark.sql.catalog.{name}"
+    io = {f"{prefix}.{key}": value for key, value in server.s3_properties().items() if key != "s3.region"}
+    return {
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.type": "rest",
+        f"{prefix}.uri": server.uri,
+        f"{prefix}.token": server.token,
+        f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        f"{prefix}.client.region": REGION,
+        **io,
+    }

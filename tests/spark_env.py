@@ -53,6 +53,8 @@ ICEBERG_SPARK_VERSION = "4.0.1"
 """Spark of the Iceberg server: the newest Spark line with an Iceberg runtime that pairs with 1.10 (docs/spark.md)."""
 ICEBERG_RUNTIME = "org.apache.iceberg:iceberg-spark-runtime-4.0_2.13:1.10.0"
 """Maven coordinates of the Iceberg runtime jar for ``ICEBERG_SPARK_VERSION`` (as in deploy/spark-iceberg)."""
+ICEBERG_AWS_BUNDLE = "org.apache.iceberg:iceberg-aws-bundle:1.10.0"
+"""Iceberg's S3FileIO with the AWS SDK, for catalogs whose warehouse is on S3 (the REST catalog's, in tests)."""
 ICEBERG_CATALOG = "lake"
 """The Iceberg catalog the server configures (clusters are registered with this ``catalog``)."""
 
@@ -312,7 +314,8 @@ def iceberg_server(workdir: Path) -> SparkConnectServer:
         f"{prefix}.type": "hadoop",
         f"{prefix}.warehouse": warehouse.as_uri(),
     }
-    return SparkConnectServer(workdir, version=ICEBERG_SPARK_VERSION, packages=(ICEBERG_RUNTIME,), conf=conf)
+    packages = (ICEBERG_RUNTIME, ICEBERG_AWS_BUNDLE)
+    return SparkConnectServer(workdir, version=ICEBERG_SPARK_VERSION, packages=packages, conf=conf)
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
+from pyiceberg.catalog import Catalog, load_catalog
 
+from autoloader_contracts.events import BatchPlanned
 from autoloader_core.settings import Settings
+from autoloader_loader.catalogs import CatalogConnection
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.routing import EngineRouter
 from autoloader_loader.spark.engine import SparkConnectEngine
 from autoloader_loader.spark.session import ClusterTarget, SessionPool
+from tests.catalog_env import RestCatalogServer
 
 
 @pytest.fixture
@@ -88,3 +94,46 @@ async def native_router(
     router = spark_router_on(engine_settings(database_url, tmp_path, landing), native_target(spark_iceberg_url))
     yield router
     await router.close()
+
+
+# --- a tenant's own REST catalog (issue 11) -------------------------------------------------
+
+REST_CATALOG = "rest_catalog"
+
+
+def rest_connection(server: RestCatalogServer, **changes: str) -> CatalogConnection:
+    """The server as a tenant would register it: OAuth2 client credentials, the warehouse's S3 settings."""
+    uri = changes.pop("uri", server.uri)
+    properties = {"credential": f"{server.client_id}:{server.client_secret}", **server.s3_properties(), **changes}
+    return CatalogConnection(name=REST_CATALOG, type="rest", uri=uri, properties=properties)
+
+
+def outside_client(server: RestCatalogServer) -> Catalog:
+    """A PyIceberg client that knows only the catalog (token auth), not Autoloader."""
+    return load_catalog("outside", type="rest", **server.client_properties())
+
+
+def into_rest_catalog(batch: BatchPlanned, database: str) -> BatchPlanned:
+    """``batch`` with its destination moved to ``rest_catalog.<database>.orders``."""
+    destination = msgspec.structs.replace(batch.destination, catalog=REST_CATALOG, database=database, table="orders")
+    return msgspec.structs.replace(batch, destination=destination)
+
+
+@pytest.fixture
+async def rest_engine(
+    database_url: str, tmp_path: Path, landing: Path, rest_catalog_server: RestCatalogServer
+) -> AsyncIterator[EmbeddedEngine]:
+    """An embedded engine whose tenant ``tnt_a`` registered the REST catalog as ``rest_catalog``."""
+    registered = rest_connection(rest_catalog_server)
+
+    def lookup(tenant_id: str, catalog: str) -> CatalogConnection | None:
+        return registered if (tenant_id, catalog) == ("tnt_a", REST_CATALOG) else None
+
+    engine = EmbeddedEngine(engine_settings(database_url, tmp_path, landing), catalogs=lookup)
+    yield engine
+    await engine.close()
+
+
+def fresh_database() -> str:
+    """A namespace no other test uses (the REST catalog is shared by the session)."""
+    return f"sales_{uuid.uuid4().hex[:8]}"

@@ -8,64 +8,27 @@ knows only the catalog, not Autoloader.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import msgspec
 import pytest
-from pyiceberg.catalog import Catalog, load_catalog
 
-from autoloader_contracts.events import BatchPlanned
 from autoloader_core.errors import TerminalError, TransientError
 from autoloader_core.ids import new_id
-from autoloader_loader.catalogs import CatalogConnection, list_namespaces
+from autoloader_loader.catalogs import list_namespaces
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import TableRef
 from tests.catalog_env import RestCatalogServer
-from tests.integration.conftest import engine_settings
+from tests.integration.conftest import (
+    REST_CATALOG,
+    engine_settings,
+    fresh_database,
+    into_rest_catalog,
+    outside_client,
+    rest_connection,
+)
 from tests.integration.test_loader_engine import planned, write_csv
 
 pytestmark = pytest.mark.integration
-
-CATALOG = "rest_catalog"
-
-
-def connection(server: RestCatalogServer, **changes: str) -> CatalogConnection:
-    """The server as a tenant would register it: OAuth2 client credentials, the warehouse's S3 settings."""
-    uri = changes.pop("uri", server.uri)
-    properties = {"credential": f"{server.client_id}:{server.client_secret}", **server.s3_properties(), **changes}
-    return CatalogConnection(name=CATALOG, type="rest", uri=uri, properties=properties)
-
-
-def outside_client(server: RestCatalogServer) -> Catalog:
-    """A PyIceberg client that knows only the catalog (token auth), not Autoloader."""
-    return load_catalog("outside", type="rest", **server.client_properties())
-
-
-def into_rest_catalog(batch: BatchPlanned, database: str) -> BatchPlanned:
-    destination = msgspec.structs.replace(batch.destination, catalog=CATALOG, database=database, table="orders")
-    return msgspec.structs.replace(batch, destination=destination)
-
-
-@pytest.fixture
-async def rest_engine(
-    database_url: str, tmp_path: Path, landing: Path, rest_catalog_server: RestCatalogServer
-) -> AsyncIterator[EmbeddedEngine]:
-    """An embedded engine whose tenant ``tnt_a`` registered the REST catalog as ``rest_catalog``."""
-    registered = connection(rest_catalog_server)
-
-    def lookup(tenant_id: str, catalog: str) -> CatalogConnection | None:
-        return registered if (tenant_id, catalog) == ("tnt_a", CATALOG) else None
-
-    engine = EmbeddedEngine(engine_settings(database_url, tmp_path, landing), catalogs=lookup)
-    yield engine
-    await engine.close()
-
-
-def fresh_database() -> str:
-    return f"sales_{uuid.uuid4().hex[:8]}"
-
 
 async def test_a_batch_lands_in_the_rest_catalog_and_an_outside_client_sees_rows_and_batch_id(
     rest_engine: EmbeddedEngine, landing: Path, rest_catalog_server: RestCatalogServer
@@ -76,7 +39,7 @@ async def test_a_batch_lands_in_the_rest_catalog_and_an_outside_client_sees_rows
 
     result = await rest_engine.load_batch(batch)
 
-    assert (result.rows, result.table) == (3000, f"{CATALOG}.{database}.orders")
+    assert (result.rows, result.table) == (3000, f"{REST_CATALOG}.{database}.orders")
     table = outside_client(rest_catalog_server).load_table((database, "orders"))
     rows = table.scan().to_arrow()
     assert (rows.num_rows, len(set(rows.column("id").to_pylist()))) == (3000, 3000)
@@ -103,7 +66,7 @@ async def test_a_redelivered_batch_finds_its_commit_in_the_rest_catalog_and_writ
     assert again.snapshot_id == first.snapshot_id
     table = outside_client(rest_catalog_server).load_table((database, "orders"))
     assert (len(table.snapshots()), table.scan().to_arrow().num_rows) == (1, 500)
-    info = await rest_engine.table_info(TableRef("tnt_a", CATALOG, database, "orders"))
+    info = await rest_engine.table_info(TableRef("tnt_a", REST_CATALOG, database, "orders"))
     assert info["row_count"] == 500
 
 
@@ -116,7 +79,7 @@ async def test_another_tenant_with_the_same_catalog_name_writes_into_its_own_bui
     await rest_engine.load_batch(batch)
 
     assert database not in {ns[0] for ns in outside_client(rest_catalog_server).list_namespaces()}
-    assert list((landing.parent / "warehouse" / "tnt_b" / CATALOG).rglob("*.parquet"))
+    assert list((landing.parent / "warehouse" / "tnt_b" / REST_CATALOG).rglob("*.parquet"))
 
 
 async def test_wrong_credentials_fail_the_batch_naming_the_catalog_and_commit_nothing(
@@ -124,7 +87,7 @@ async def test_wrong_credentials_fail_the_batch_naming_the_catalog_and_commit_no
 ) -> None:
     database = fresh_database()
     secret = new_id("wrong")
-    wrong = connection(rest_catalog_server, credential=f"{rest_catalog_server.client_id}:{secret}")
+    wrong = rest_connection(rest_catalog_server, credential=f"{rest_catalog_server.client_id}:{secret}")
     engine = EmbeddedEngine(engine_settings(database_url, tmp_path, landing), catalogs=lambda t, c: wrong)
     batch = into_rest_catalog(planned(landing, [write_csv(landing, "c.csv", range(10))]), database)
     try:
@@ -133,7 +96,7 @@ async def test_wrong_credentials_fail_the_batch_naming_the_catalog_and_commit_no
     finally:
         await engine.close()
 
-    assert f"catalog {CATALOG!r} at {rest_catalog_server.uri} refused the credentials" in str(refused.value)
+    assert f"catalog {REST_CATALOG!r} at {rest_catalog_server.uri} refused the credentials" in str(refused.value)
     assert secret not in str(refused.value)
     assert database not in {ns[0] for ns in outside_client(rest_catalog_server).list_namespaces()}
 
@@ -141,7 +104,7 @@ async def test_wrong_credentials_fail_the_batch_naming_the_catalog_and_commit_no
 async def test_an_unreachable_catalog_uri_is_a_transient_error_naming_the_uri(
     database_url: str, tmp_path: Path, landing: Path, rest_catalog_server: RestCatalogServer
 ) -> None:
-    unknown = connection(rest_catalog_server, uri="http://127.0.0.1:9")  # discard port: nothing listens
+    unknown = rest_connection(rest_catalog_server, uri="http://127.0.0.1:9")  # discard port: nothing listens
     engine = EmbeddedEngine(engine_settings(database_url, tmp_path, landing), catalogs=lambda t, c: unknown)
     batch = into_rest_catalog(planned(landing, [write_csv(landing, "d.csv", range(10))]), fresh_database())
     try:
@@ -153,10 +116,10 @@ async def test_an_unreachable_catalog_uri_is_a_transient_error_naming_the_uri(
     assert "http://127.0.0.1:9 is unreachable" in str(unreachable.value)
 
 
-def test_listing_namespaces_checks_the_connection(rest_catalog_server: RestCatalogServer) -> None:
+def test_listing_namespaces_checks_the_rest_connection(rest_catalog_server: RestCatalogServer) -> None:
     database = fresh_database()
     outside_client(rest_catalog_server).create_namespace(database)
 
-    assert database in list_namespaces(connection(rest_catalog_server))
+    assert database in list_namespaces(rest_connection(rest_catalog_server))
     with pytest.raises(TerminalError, match="refused the credentials"):
-        list_namespaces(connection(rest_catalog_server, credential=f"{rest_catalog_server.client_id}:nope"))
+        list_namespaces(rest_connection(rest_catalog_server, credential=f"{rest_catalog_server.client_id}:nope"))
