@@ -55,6 +55,8 @@ ICEBERG_RUNTIME = "org.apache.iceberg:iceberg-spark-runtime-4.0_2.13:1.10.0"
 """Maven coordinates of the Iceberg runtime jar for ``ICEBERG_SPARK_VERSION`` (as in deploy/spark-iceberg)."""
 ICEBERG_AWS_BUNDLE = "org.apache.iceberg:iceberg-aws-bundle:1.10.0"
 """Iceberg's S3FileIO with the AWS SDK, for catalogs whose warehouse is on S3 (the REST catalog's, in tests)."""
+POSTGRES_JDBC = "org.postgresql:postgresql:42.7.14"
+"""PostgreSQL's JDBC driver: a Spark JDBC catalog reads the built-in catalog's tables (docs/spark.md)."""
 ICEBERG_CATALOG = "lake"
 """The Iceberg catalog the server configures (clusters are registered with this ``catalog``)."""
 
@@ -314,7 +316,7 @@ def iceberg_server(workdir: Path) -> SparkConnectServer:
         f"{prefix}.type": "hadoop",
         f"{prefix}.warehouse": warehouse.as_uri(),
     }
-    packages = (ICEBERG_RUNTIME, ICEBERG_AWS_BUNDLE)
+    packages = (ICEBERG_RUNTIME, ICEBERG_AWS_BUNDLE, POSTGRES_JDBC)
     return SparkConnectServer(workdir, version=ICEBERG_SPARK_VERSION, packages=packages, conf=conf)
 
 
