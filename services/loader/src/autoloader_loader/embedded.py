@@ -3,9 +3,9 @@
 In the built-in catalog each (tenant, catalog) gets its own catalog name and warehouse folder, so
 tenants never share tables or files. A destination whose catalog is one the tenant registered goes
 into that catalog instead (:mod:`autoloader_loader.catalogs`, ADR 0007). Blocking PyIceberg/PyArrow
-work runs in a worker thread (heartbeats and acks keep flowing). A batch streams into its table in bounded groups inside one transaction
-(:mod:`autoloader_loader.streaming`). Exactly-once: a batch's id is a snapshot summary property,
-checked before writing and again after every lost commit race.
+work runs in a worker thread (heartbeats and acks keep flowing). A batch streams into its table in
+bounded groups inside one transaction (:mod:`autoloader_loader.streaming`). Exactly-once: a batch's
+id is a snapshot summary property, checked before writing and again after every lost commit race.
 """
 
 from __future__ import annotations
