@@ -299,11 +299,12 @@ def spark_connect_url(request: pytest.FixtureRequest) -> str:
 ICEBERG_URL_VAR = "AUTOLOADER_TEST_SPARK_ICEBERG_URL"
 
 
-def iceberg_server(workdir: Path) -> SparkConnectServer:
+def iceberg_server(workdir: Path, catalogs: dict[str, str] | None = None) -> SparkConnectServer:
     """A Spark ``ICEBERG_SPARK_VERSION`` Connect server with the Iceberg runtime and the catalog ``ICEBERG_CATALOG``.
 
     The catalog is a Hadoop catalog on ``workdir/lake`` (metadata next to the data, namespaces are
     folders), the same configuration as ``deploy/spark-iceberg``; the Iceberg SQL extensions are on.
+    ``catalogs`` adds the settings of more catalogs (the REST catalog, in the session fixture).
     """
     warehouse = workdir / ICEBERG_CATALOG
     # A Hadoop catalog whose warehouse folder does not exist yet answers SHOW NAMESPACES with
@@ -315,21 +316,34 @@ def iceberg_server(workdir: Path) -> SparkConnectServer:
         prefix: "org.apache.iceberg.spark.SparkCatalog",
         f"{prefix}.type": "hadoop",
         f"{prefix}.warehouse": warehouse.as_uri(),
+        **(catalogs or {}),
     }
     packages = (ICEBERG_RUNTIME, ICEBERG_AWS_BUNDLE, POSTGRES_JDBC)
     return SparkConnectServer(workdir, version=ICEBERG_SPARK_VERSION, packages=packages, conf=conf)
 
 
-@pytest.fixture(scope="session")
-def spark_iceberg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkConnectServer]:
-    """The session's Spark Connect server with Iceberg (catalog ``lake``), started on first request.
+REST_CATALOG_IN_SPARK = "rest"
+"""The Iceberg server's catalog on the session's REST catalog server (a cluster's ``catalog`` for native → REST)."""
 
-    It does not skip when it cannot start: the ``native`` tests then fail with the reason.
+
+@pytest.fixture(scope="session")
+def spark_iceberg_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[SparkConnectServer]:
+    """The session's Spark Connect server with Iceberg, started on first request.
+
+    Catalogs: ``lake`` (Hadoop, local) and ``rest`` (the session's REST catalog server, warehouse on
+    the moto S3 server), configured at start as a real cluster's would be. It does not skip when it
+    cannot start: the ``native`` tests then fail with the reason.
     """
+    from tests.catalog_env import RestCatalogServer, spark_catalog_conf  # catalog_env imports this module
+
     external = os.environ.get(ICEBERG_URL_VAR)
     if external:
         pytest.skip(f"needs the test session's own Iceberg Spark server; {ICEBERG_URL_VAR}={external} is external")
-    server = iceberg_server(tmp_path_factory.mktemp("spark-iceberg")).start()
+    rest: RestCatalogServer = request.getfixturevalue("rest_catalog_server")
+    catalogs = spark_catalog_conf(rest, REST_CATALOG_IN_SPARK)
+    server = iceberg_server(tmp_path_factory.mktemp("spark-iceberg"), catalogs).start()
     try:
         yield server
     finally:

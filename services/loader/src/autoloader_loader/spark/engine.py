@@ -213,6 +213,8 @@ class SparkConnectEngine(EmbeddedEngine):
                 )
             frame = arrow_frame(session, data)
             properties = native.snapshot_properties(planned, files)
+            if not state.exists:
+                native.ensure_namespace(session, name)
             for attempt in range(1, NATIVE_COMMIT_ATTEMPTS + 1):
                 try:
                     native.commit(native.plan_write(frame, name, properties, state), state)

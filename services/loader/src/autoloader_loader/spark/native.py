@@ -114,6 +114,15 @@ def commit(writer: DataFrameWriterV2, state: TableState) -> None:
         writer.create()
 
 
+def ensure_namespace(session: SparkSession, name: str) -> None:
+    """Create the table's namespace in the cluster's catalog unless it exists (REST, Hive and Glue need one).
+
+    ``name`` is ``catalog.database.table`` as built by :func:`table_name` (checked identifiers).
+    """
+    namespace = name.rsplit(".", 1)[0]
+    session.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}").collect()
+
+
 _LOST_RACE = (
     "CommitFailedException",
     "TABLE_OR_VIEW_ALREADY_EXISTS",  # create(): another writer created the table first
