@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.source_envs.s3 import REGION, MotoS3Server
-from tests.spark_env import cache_root, log_tail
+from tests.spark_env import cache_root, log_tail, stop_process
 
 HERE = Path(__file__).parent / "iceberg_rest"
 POM = HERE / "pom.xml"
@@ -148,15 +147,7 @@ class RestCatalogServer:
 
     def stop(self) -> None:
         """Stop the server by its process id: SIGTERM, then SIGKILL after a grace period."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(self.process, STOP_GRACE)
 
 
 @pytest.fixture(scope="session")

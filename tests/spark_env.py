@@ -251,15 +251,19 @@ class SparkConnectServer:
 
     def stop(self) -> None:
         """Stop the server by its process id: SIGTERM, then SIGKILL after a grace period."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(self.process, STOP_GRACE)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """Stop a test server's process by its id: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 EXTERNAL_URL_VAR = "AUTOLOADER_TEST_SPARK_CONNECT_URL"
