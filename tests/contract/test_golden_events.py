@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from autoloader_contracts.catalog import CatalogConfig
 from autoloader_contracts.cluster import ClusterConfig, ClusterPricing
 from autoloader_contracts.codec import decode, encode
 from autoloader_contracts.events import (
@@ -23,6 +24,9 @@ from autoloader_contracts.events import (
     BatchFailed,
     BatchLoaded,
     BatchPlanned,
+    CatalogRegistered,
+    CatalogRemoved,
+    CatalogUpdated,
     ClusterRegistered,
     ClusterRemoved,
     ClusterUpdated,
@@ -75,6 +79,7 @@ INGESTION = "ing_0001"
 RUN = "run_0001"
 BATCH = "bat_0001"
 CLUSTER = "clu_0001"
+CATALOG = "cat_0001"
 
 SOURCE = SourceSpec(type="local", path="/data/landing/orders", file_pattern="**/*.csv")
 FORMAT = FormatSpec(type="csv", options={"delimiter": ","})
@@ -137,6 +142,25 @@ CLUSTER_CONFIG = ClusterConfig(
 
 def _cluster(number: int) -> dict[str, object]:
     return {**_envelope(CLUSTER, number), "actor": "key:key_0001"}
+
+
+CATALOG_CONFIG = CatalogConfig(
+    name="rest_catalog",
+    type="rest",
+    uri="https://catalog.internal/api/catalog",
+    warehouse="s3://lake/warehouse",
+    properties={
+        "s3.endpoint": "https://s3.internal",
+        "s3.region": "eu-central-1",
+        "header.X-Iceberg-Access-Delegation": "vended-credentials",
+    },
+    credential_ref="cred_0002",
+    credential_fields=["client_id", "client_secret"],
+)
+
+
+def _catalog(number: int) -> dict[str, object]:
+    return {**_envelope(CATALOG, number), "actor": "key:key_0001"}
 
 
 EXAMPLES: list[Event] = [
@@ -219,6 +243,9 @@ EXAMPLES: list[Event] = [
     ClusterRegistered(**_cluster(18), config=CLUSTER_CONFIG),
     ClusterUpdated(**_cluster(19), config=CLUSTER_CONFIG, changed=["pricing", "token"]),
     ClusterRemoved(**_cluster(20)),
+    CatalogRegistered(**_catalog(21), config=CATALOG_CONFIG),
+    CatalogUpdated(**_catalog(22), config=CATALOG_CONFIG, changed=["properties", "credentials"]),
+    CatalogRemoved(**_catalog(23)),
 ]
 
 

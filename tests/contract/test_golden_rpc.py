@@ -26,6 +26,8 @@ from autoloader_contracts.rpc import (
     SelectFilesRequest,
     SettleBatchReply,
     SettleBatchRequest,
+    TestCatalogReply,
+    TestCatalogRequest,
 )
 
 pytestmark = pytest.mark.unit
@@ -82,6 +84,15 @@ EXAMPLES: list[msgspec.Struct] = [
     ),
     SettleBatchRequest(tenant_id="ten_golden", batch_id="bat_0001", reason="the loader gave the batch up"),
     SettleBatchReply(outcome="failed", already_recorded=False),
+    TestCatalogRequest(tenant_id="ten_golden", catalog_id="cat_0001"),
+    TestCatalogReply(
+        reachable=True,
+        authenticated=True,
+        namespaces=["sales", "finance.ledger"],
+        warehouse_found=True,
+        message="connected: 2 namespaces; warehouse bucket 'lake' exists",
+        round_trip_ms=42,
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 
+from autoloader_contracts.catalog import CatalogConfig
 from autoloader_contracts.cluster import ClusterConfig
 from autoloader_contracts.ingestion import DestinationSpec, ErrorsSpec, FormatSpec, IngestionConfig, SourceSpec
 
@@ -461,6 +462,35 @@ class ClusterRemoved(ClusterEvent, frozen=True, kw_only=True, tag="cluster.remov
     """The cluster is gone; no ingestion used it any more."""
 
 
+# --- catalog aggregate (a tenant's own Iceberg catalog, ADR 0007) -----------------------------
+
+
+class CatalogEvent(Event, frozen=True, kw_only=True):
+    """Base of events on the catalog aggregate (``aggregate_id`` is ``catalog_id(tenant, name)``)."""
+
+    aggregate: ClassVar[str] = "catalog"
+
+
+class CatalogRegistered(CatalogEvent, frozen=True, kw_only=True, tag="catalog.registered.v1"):
+    """A catalog was registered; destinations naming it now live in it.
+
+    The credentials are never in the event: ``config.credential_ref`` names their encrypted record.
+    """
+
+    config: CatalogConfig
+
+
+class CatalogUpdated(CatalogEvent, frozen=True, kw_only=True, tag="catalog.updated.v1"):
+    """A catalog's configuration changed (or its credentials were rotated); ``changed`` names the fields."""
+
+    config: CatalogConfig
+    changed: list[str] = []
+
+
+class CatalogRemoved(CatalogEvent, frozen=True, kw_only=True, tag="catalog.removed.v1"):
+    """The registration is gone (the catalog's tables are untouched); no ingestion wrote into it any more."""
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     IngestionCreated,
     IngestionUpdated,
@@ -488,5 +518,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ClusterRegistered,
     ClusterUpdated,
     ClusterRemoved,
+    CatalogRegistered,
+    CatalogUpdated,
+    CatalogRemoved,
 )
 """Every event type in the catalogue; the codec and the AsyncAPI document are built from it."""

@@ -27,6 +27,8 @@ PREVIEW_SAMPLE = rpc_subject("loader", "preview_sample.v1")
 """Loader: read a sample of files as the next run would write them; nothing is written."""
 SETTLE_BATCH = rpc_subject("loader", "settle_batch.v1")
 """Loader: record the outcome of a batch it gave up without one (the run watchdog asks)."""
+TEST_CATALOG = rpc_subject("loader", "test_catalog.v1")
+"""Loader: open a tenant's registered catalog, list its namespaces and check its warehouse."""
 
 SelectionMode = Literal["next_run", "refresh_full", "refresh_new_only", "backfill", "reset", "forget_files"]
 
@@ -205,6 +207,45 @@ class SettleBatchReply(_Message, frozen=True, kw_only=True):
     already_recorded: bool = False
 
 
+class TestCatalogRequest(_Message, frozen=True, kw_only=True):
+    """Ask the loader to check a registered catalog with its stored credentials.
+
+    Attributes:
+        tenant_id: The catalog's tenant.
+        catalog_id: The catalog (its registration is read from the event log).
+    """
+
+    __test__ = False  # a contract type, not a pytest class
+
+    tenant_id: str
+    catalog_id: str
+
+
+class TestCatalogReply(_Message, frozen=True, kw_only=True):
+    """What the check found (a failed check is a reply, not an error).
+
+    Attributes:
+        reachable: The catalog answered.
+        authenticated: It accepted the credentials (None when it was not reached).
+        namespaces: Its top-level namespaces, dotted (None when it could not list them).
+        warehouse_found: The configured warehouse's bucket exists (None when there is no
+            ``s3://`` warehouse to check).
+        message: One sentence for the user: what worked, or what failed and what to fix.
+        error_kind: ``unreachable``, ``unauthorized``, ``warehouse_missing`` or ``error``; None on success.
+        round_trip_ms: Time the catalog took to list its namespaces.
+    """
+
+    __test__ = False
+
+    reachable: bool
+    authenticated: bool | None = None
+    namespaces: list[str] | None = None
+    warehouse_found: bool | None = None
+    message: str
+    error_kind: str | None = None
+    round_trip_ms: int | None = None
+
+
 RPC_TYPES: tuple[type[_Message], ...] = (
     SelectFilesRequest,
     SelectFilesReply,
@@ -212,5 +253,7 @@ RPC_TYPES: tuple[type[_Message], ...] = (
     PreviewSampleReply,
     SettleBatchRequest,
     SettleBatchReply,
+    TestCatalogRequest,
+    TestCatalogReply,
 )
 """Every request/reply type (golden fixtures cover each)."""

@@ -15,10 +15,12 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from autoloader_api.auth import SECURITY_SCHEME, admin_guard, provide_caller
+from autoloader_api.catalog_commands import CatalogCommands
 from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.commands import IngestionCommands
 from autoloader_api.controllers.admin import AdminController
 from autoloader_api.controllers.capabilities import CapabilitiesController
+from autoloader_api.controllers.catalogs import CatalogController
 from autoloader_api.controllers.clusters import ClusterController
 from autoloader_api.controllers.health import REQUIRED_SERVICES, HealthController, ReadinessRequirements
 from autoloader_api.controllers.ingestions import IngestionController
@@ -131,6 +133,13 @@ def create_app(
         "tables": TableGateway(bus, timeout=rpc_timeout),
         "source_credentials": source_credentials,
         "clusters": clusters,
+        "catalogs": CatalogCommands(
+            store=store,
+            reads=reads,
+            clock=clock,
+            credentials=credential_store,
+            projection_timeout=projection_timeout,
+        ),
         "commands": commands,
         "costs": costs,
         "monitoring": monitoring,
@@ -169,6 +178,7 @@ def create_app(
             SchemaVersionController,
             TableController,
             ClusterController,
+            CatalogController,
         ],
         dependencies={"caller": Provide(provide_caller)},
         security=[{SECURITY_SCHEME: []}],

@@ -10,15 +10,20 @@ from autoloader_contracts.ingestion import DestinationSpec
 from autoloader_contracts.rpc import (
     PREVIEW_SAMPLE,
     SELECT_FILES,
+    TEST_CATALOG,
     PreviewSampleReply,
     PreviewSampleRequest,
     SelectFilesReply,
     SelectFilesRequest,
+    TestCatalogReply,
+    TestCatalogRequest,
 )
 from autoloader_contracts.subjects import rpc_subject
 
 CLUSTER_TEST_TIMEOUT = 40.0
 """How long to wait for a cluster test: the loader's probe gives up after 30 s and reports that."""
+CATALOG_TEST_TIMEOUT = 40.0
+"""How long to wait for a catalog test: the loader gives a catalog 30 s to answer and reports that."""
 
 
 class TableGateway:
@@ -70,6 +75,17 @@ class TableGateway:
             timeout=max(self._timeout, CLUSTER_TEST_TIMEOUT),
         )
         return result
+
+    async def test_catalog(self, tenant_id: str, catalog_id: str) -> TestCatalogReply:
+        """Return the loader's check of a registered catalog (a failed check is a reply, not an error).
+
+        Raises:
+            TransientError: The loader did not answer.
+        """
+        request = TestCatalogRequest(tenant_id=tenant_id, catalog_id=catalog_id)
+        return await call_typed(
+            self._bus, TEST_CATALOG, request, TestCatalogReply, timeout=max(self._timeout, CATALOG_TEST_TIMEOUT)
+        )
 
 
 def _table(tenant_id: str, destination: DestinationSpec, cluster_id: str | None) -> dict[str, Any]:

@@ -239,6 +239,34 @@ class ReadModels:
 
     async def list_clusters(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page:
         """Return one page of the tenant's clusters, oldest first."""
+        return await self._registry_page("read.clusters", tenant_id, limit=limit, cursor=cursor)
+
+    async def find_cluster(self, tenant_id: str, cluster_id: str) -> Record | None:
+        """Return the cluster row, or ``None``."""
+        return await self._pool.fetchrow(
+            "SELECT * FROM read.clusters WHERE tenant_id = $1 AND id = $2", tenant_id, cluster_id
+        )
+
+    async def list_catalogs(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page:
+        """Return one page of the tenant's registered catalogs, oldest first."""
+        return await self._registry_page("read.catalogs", tenant_id, limit=limit, cursor=cursor)
+
+    async def find_catalog(self, tenant_id: str, catalog_id: str) -> Record | None:
+        """Return the catalog row, or ``None``."""
+        return await self._pool.fetchrow(
+            "SELECT * FROM read.catalogs WHERE tenant_id = $1 AND id = $2", tenant_id, catalog_id
+        )
+
+    async def catalog_usage(self, tenant_id: str) -> dict[str, int]:
+        """Return catalog name -> live ingestions whose destination names it (registered or not)."""
+        rows = await self._pool.fetch(
+            """SELECT COALESCE(config->'destination'->>'catalog', 'lake') AS catalog, count(*) AS n FROM read.ingestions
+               WHERE tenant_id = $1 AND status <> 'deleted' GROUP BY 1""",
+            tenant_id,
+        )
+        return {row["catalog"]: int(row["n"]) for row in rows}
+
+    async def _registry_page(self, table: str, tenant_id: str, *, limit: int, cursor: str | None) -> Page:
         _check_range("limit", limit, 1, 200)
         args: list[Any] = [tenant_id]
         where = "tenant_id = $1"
@@ -247,16 +275,10 @@ class ReadModels:
             args += [datetime.fromisoformat(after), after_id]
             where += " AND (created_at, id) > ($2, $3)"
         rows = await self._pool.fetch(
-            f"SELECT * FROM read.clusters WHERE {where} ORDER BY created_at, id LIMIT {limit + 1}",  # noqa: S608
+            f"SELECT * FROM {table} WHERE {where} ORDER BY created_at, id LIMIT {limit + 1}",  # noqa: S608 (fixed table names)
             *args,
         )
         return _page(rows, limit, lambda r: (_key(r["created_at"]), r["id"]))
-
-    async def find_cluster(self, tenant_id: str, cluster_id: str) -> Record | None:
-        """Return the cluster row, or ``None``."""
-        return await self._pool.fetchrow(
-            "SELECT * FROM read.clusters WHERE tenant_id = $1 AND id = $2", tenant_id, cluster_id
-        )
 
     async def active_run(self, tenant_id: str, ingestion_id: str) -> Record | None:
         """The ingestion's queued or running run, if any."""

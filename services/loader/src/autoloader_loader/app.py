@@ -10,13 +10,23 @@ from autoloader_bus.event_store import EventStore
 from autoloader_bus.rpc import serve, unsubscribe_all
 from autoloader_bus.runtime import ServiceRuntime
 from autoloader_contracts.events import BatchPlanned, IngestionDeleted, TableDropRequested
-from autoloader_contracts.rpc import PREVIEW_SAMPLE, SETTLE_BATCH, PreviewSampleRequest, SettleBatchRequest
+from autoloader_contracts.rpc import (
+    PREVIEW_SAMPLE,
+    SETTLE_BATCH,
+    TEST_CATALOG,
+    PreviewSampleRequest,
+    SettleBatchRequest,
+    TestCatalogRequest,
+)
 from autoloader_contracts.subjects import LOADER_CONSUMER, events_of, rpc_subject
 from autoloader_core.clock import SystemClock
 from autoloader_core.crypto import SecretBox
 from autoloader_core.settings import Settings
 from autoloader_db.credentials import CredentialStore
 from autoloader_db.database import close_pool, create_pool
+from autoloader_loader.catalog_checks import CatalogChecks
+from autoloader_loader.catalog_directory import CatalogDirectory
+from autoloader_loader.catalogs import CatalogLookup
 from autoloader_loader.engine import LoaderEngine
 from autoloader_loader.handlers import LoaderHandlers
 from autoloader_loader.previews import Previews
@@ -46,9 +56,12 @@ def consumer_spec(settings: Settings) -> ConsumerSpec:
     )
 
 
-def build_engine(settings: Settings, clusters: ClusterDirectory) -> EngineRouter:
-    """The loader's engine: embedded, or Spark Connect for ingestions on a Spark cluster."""
-    spark = SparkConnectEngine(settings, SessionPool(idle_seconds=settings.spark_idle_seconds))
+def build_engine(settings: Settings, clusters: ClusterDirectory, catalogs: CatalogLookup) -> EngineRouter:
+    """The loader's engine: embedded, or Spark Connect for ingestions on a Spark cluster.
+
+    Both write into the tenant's registered catalog when the destination names one (``catalogs``).
+    """
+    spark = SparkConnectEngine(settings, SessionPool(idle_seconds=settings.spark_idle_seconds), catalogs=catalogs)
     return EngineRouter(spark, clusters.target)
 
 
@@ -59,7 +72,8 @@ async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> N
     credential_store = CredentialStore(pool, SecretBox.from_settings(settings))
     credentials = credential_store.resolve
     clusters = ClusterDirectory(EventStore(runtime.bus), credentials)
-    engine = engine or build_engine(settings, clusters)
+    catalogs = CatalogDirectory(EventStore(runtime.bus), credentials, asyncio.get_running_loop())
+    engine = engine or build_engine(settings, clusters, catalogs)
     stager = Stager(
         scratch_root=settings.data_dir / "staging",
         credentials=credentials,
@@ -80,6 +94,13 @@ async def body(runtime: ServiceRuntime, engine: LoaderEngine | None = None) -> N
         await serve(runtime.bus, TABLE_INFO, queries.table_info, queue=SERVICE),
         await serve(runtime.bus, TABLE_SAMPLE, queries.table_sample, queue=SERVICE),
         await serve(runtime.bus, TEST_CLUSTER, checks.test_cluster, queue=SERVICE),
+        await serve(
+            runtime.bus,
+            TEST_CATALOG,
+            CatalogChecks(catalogs).test_catalog,
+            queue=SERVICE,
+            request_type=TestCatalogRequest,
+        ),
         await serve(
             runtime.bus, PREVIEW_SAMPLE, previews.preview_sample, queue=SERVICE, request_type=PreviewSampleRequest
         ),

@@ -35,8 +35,14 @@ from autoloader_core.errors import TerminalError, TransientError
 CATALOG_TYPES = ("rest", "glue", "hive", "sql")
 """The catalog types PyIceberg opens for us (the built-in default is not one of them)."""
 
-SECRET_PROPERTIES = frozenset({"token", "credential", "client.secret", "s3.secret-access-key", "s3.session-token"})
+SECRET_PROPERTIES = frozenset(
+    {"token", "credential", "client.secret", "s3.secret-access-key", "s3.session-token", "glue.secret-access-key"}
+)
 """Properties that hold secrets: never logged, never part of an error message."""
+
+
+class CatalogRefused(TerminalError):
+    """The catalog refused the credentials, or they lack a permission."""
 
 
 @dataclass(frozen=True)
@@ -129,10 +135,10 @@ def catalog_errors(where: str) -> Iterator[None]:
     except (TerminalError, TransientError):
         raise
     except (OAuthError, UnauthorizedError) as exc:
-        raise TerminalError(f"{where} refused the credentials ({_cause(exc)}): check its token or client "
+        raise CatalogRefused(f"{where} refused the credentials ({_cause(exc)}): check its token or client "
                             "credentials") from exc
     except ForbiddenError as exc:
-        raise TerminalError(f"{where} denied access ({_cause(exc)}): the credentials lack a permission") from exc
+        raise CatalogRefused(f"{where} denied access ({_cause(exc)}): the credentials lack a permission") from exc
     except NoSuchNamespaceError:
         raise
     except (ServiceUnavailableError, ServerError) as exc:

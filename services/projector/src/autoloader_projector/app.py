@@ -32,6 +32,7 @@ READ_TABLES = (
     "read.ingestions",
     "read.schema_versions",
     "read.clusters",
+    "read.catalogs",
     "read.daily_run_stats",
     "read.alerts",
     "read.ingestion_events",

@@ -340,8 +340,9 @@ async def _alert_cleared(conn: Connection, e: ev.AlertCleared, seq: int) -> None
 _ENVELOPE = frozenset(
     {"type", "event_id", "occurred_at", "tenant_id", "aggregate_id", "actor", "correlation_id", "causation_id"}
 )
-_NOT_AUDITED = frozenset({"batch", "cluster"})
-"""Batch events are the loader's working steps (their outcomes reach the run's events); clusters have no ingestion."""
+_NOT_AUDITED = frozenset({"batch", "cluster", "catalog"})
+"""Batch events are the loader's working steps (their outcomes reach the run's events); clusters and
+catalogs have no ingestion."""
 
 
 async def audit(conn: Connection, e: ev.Event, seq: int) -> None:
@@ -401,6 +402,42 @@ async def _cluster_removed(conn: Connection, e: ev.ClusterRemoved, seq: int) -> 
     await conn.execute("DELETE FROM read.clusters WHERE id = $1 AND tenant_id = $2", e.aggregate_id, e.tenant_id)
 
 
+async def _catalog_registered(conn: Connection, e: ev.CatalogRegistered, seq: int) -> None:
+    # A name registered again after its removal reuses the (deterministic) id: the row is replaced.
+    await conn.execute(
+        """INSERT INTO read.catalogs (id, tenant_id, name, type, config, version, created_by, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+           ON CONFLICT (id) DO UPDATE SET type = $4, config = $5, version = $6, created_by = $7,
+               created_at = $8, updated_at = $8
+           WHERE read.catalogs.version < $6""",
+        e.aggregate_id,
+        e.tenant_id,
+        e.config.name,
+        e.config.type,
+        _json(e.config),
+        seq,
+        e.actor,
+        e.occurred_at,
+    )
+
+
+async def _catalog_updated(conn: Connection, e: ev.CatalogUpdated, seq: int) -> None:
+    await conn.execute(
+        """UPDATE read.catalogs SET type = $3, config = $4, version = $5, updated_at = $6
+           WHERE id = $1 AND tenant_id = $2""",
+        e.aggregate_id,
+        e.tenant_id,
+        e.config.type,
+        _json(e.config),
+        seq,
+        e.occurred_at,
+    )
+
+
+async def _catalog_removed(conn: Connection, e: ev.CatalogRemoved, seq: int) -> None:
+    await conn.execute("DELETE FROM read.catalogs WHERE id = $1 AND tenant_id = $2", e.aggregate_id, e.tenant_id)
+
+
 PROJECTIONS: dict[type[ev.Event], Projection] = {
     ev.IngestionCreated: _ingestion_created,
     ev.IngestionUpdated: _ingestion_updated,
@@ -425,4 +462,7 @@ PROJECTIONS: dict[type[ev.Event], Projection] = {
     ev.ClusterRegistered: _cluster_registered,
     ev.ClusterUpdated: _cluster_updated,
     ev.ClusterRemoved: _cluster_removed,
+    ev.CatalogRegistered: _catalog_registered,
+    ev.CatalogUpdated: _catalog_updated,
+    ev.CatalogRemoved: _catalog_removed,
 }

@@ -34,6 +34,7 @@ from autoloader_core.errors import AutoloaderError, TerminalError, TransientErro
 from autoloader_core.settings import Settings
 from autoloader_core.tracing import SpanKind, span
 from autoloader_loader import bad_data, lineage
+from autoloader_loader.catalogs import CatalogLookup, no_user_catalogs
 from autoloader_loader.embedded import COMMIT_BACKOFF_SECONDS, EmbeddedEngine
 from autoloader_loader.engine import BatchResult, NeedsLocalCopies, TableRef
 from autoloader_loader.spark import errors, native, reading
@@ -58,8 +59,8 @@ class SparkConnectEngine(EmbeddedEngine):
         pool: Where sessions come from.
     """
 
-    def __init__(self, settings: Settings, pool: SessionPool) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, pool: SessionPool, catalogs: CatalogLookup = no_user_catalogs) -> None:
+        super().__init__(settings, catalogs=catalogs)  # staged commits go into the registered catalog too
         self.pool = pool
 
     async def load_on(

@@ -1,0 +1,116 @@
+"""Issue 11 end to end, through the HTTP API only: tables in the tenant's own Iceberg REST catalog.
+
+The tenant registers the session's real REST catalog server (``POST /api/v1/catalogs``), and an
+ingestion of CSV files on the S3 emulator writes ``rest_catalog.<database>.orders``. What Autoloader
+wrote is then read by clients that know only the catalog, not Autoloader: PyIceberg, and a Spark
+session (Spark 4.0 with the Iceberg runtime) configured with the catalog's URI and token.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from pyspark.sql.connect.session import SparkSession
+
+from autoloader_cli.stack import Stack
+from tests.catalog_env import RestCatalogServer, spark_catalog_conf
+from tests.conftest import unique
+from tests.e2e.conftest import Api
+from tests.integration.conftest import REST_CATALOG, outside_client
+from tests.integration.test_api_catalogs import rest_body
+from tests.source_envs.s3 import S3Place
+
+pytestmark = pytest.mark.e2e
+
+
+def csv_bytes(first_id: int, rows: int) -> bytes:
+    lines = ["id,name,amount", *(f"{i},name-{i},{i * 1.5}" for i in range(first_id, first_id + rows))]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def register_rest_catalog(api: Api, server: RestCatalogServer, **overrides: object) -> dict[str, object]:
+    response = api.http.post("/catalogs", json=rest_body(server, **overrides))
+    assert response.status_code == 201, response.text
+    catalog: dict[str, object] = response.json()
+    return catalog
+
+
+def s3_ingestion(api: Api, place: S3Place, database: str, *, catalog: str = REST_CATALOG) -> dict[str, object]:
+    source = msgspec.to_builtins(place.spec(pattern="*.csv"))
+    source.pop("credential_ref", None)
+    source["credentials"] = place.credentials
+    return api.create(
+        {
+            "name": unique("orders"),
+            "source": source,
+            "format": {"type": "csv"},
+            "destination": {"catalog": catalog, "database": database, "table": "orders"},
+        }
+    )
+
+
+async def test_an_ingestion_into_a_registered_rest_catalog_is_read_by_clients_that_know_only_the_catalog(
+    stack: Stack, api: Api, rest_catalog_server: RestCatalogServer, s3_place: S3Place, spark_iceberg_url: str
+) -> None:
+    catalog = register_rest_catalog(api, rest_catalog_server)
+    check = api.http.post(f"/catalogs/{catalog['id']}/test-connection").json()
+    assert (check["reachable"], check["authenticated"], check["warehouse_found"]) == (True, True, True), check
+    for n in range(3):
+        await s3_place.put(f"part-{n}.csv", csv_bytes(n * 1000, 1000))
+    database = unique("sales")
+    ingestion = s3_ingestion(api, s3_place, database)
+
+    run = api.wait_run(ingestion["id"], api.run(ingestion["id"]), timeout=120)
+    again = api.wait_run(ingestion["id"], api.run(ingestion["id"]), timeout=60)
+
+    assert run["status"] == "success", run
+    assert (run["metrics"]["files_processed"], run["metrics"]["records_ingested"]) == (3, 3000)
+    assert again["metrics"]["records_ingested"] == 0
+    described = api.table(ingestion["id"])
+    assert described["row_count"] == 3000
+    assert described["location"].startswith(rest_catalog_server.warehouse)
+    batch_ids = {s["summary"]["autoloader.batch-id"] for s in described["snapshots"]}
+
+    # PyIceberg with only the catalog's URI and token: the rows, the batch ids, no duplicates.
+    table = outside_client(rest_catalog_server).load_table((database, "orders"))
+    ids = table.scan(selected_fields=("id",)).to_arrow().column("id").to_pylist()
+    assert sorted(ids) == list(range(3000))
+    assert {s.summary["autoloader.batch-id"] for s in table.snapshots()} == batch_ids
+    assert {s.summary["autoloader.run-id"] for s in table.snapshots()} == {run["id"]}
+
+    # A Spark session configured with only the REST catalog (never through Autoloader).
+    spark = SparkSession.builder.remote(spark_iceberg_url).create()
+    try:
+        for key, value in spark_catalog_conf(rest_catalog_server, "theirs").items():
+            spark.conf.set(key, value)
+        counted = spark.sql(f"SELECT count(*), count(DISTINCT id) FROM theirs.{database}.orders").collect()  # noqa: S608
+    finally:
+        spark.stop()
+    assert tuple(counted[0]) == (3000, 3000)
+
+
+async def test_refused_catalog_credentials_fail_the_run_naming_the_catalog_and_commit_nothing(
+    stack: Stack, api: Api, rest_catalog_server: RestCatalogServer, s3_place: S3Place
+) -> None:
+    server = rest_catalog_server
+    secret = "not-the-client-secret-4242"
+    catalog = register_rest_catalog(
+        api, server, name="locked", credentials={"client_id": server.client_id, "client_secret": secret}
+    )
+    await s3_place.put("part-0.csv", csv_bytes(0, 10))
+    database = unique("sales")
+    ingestion = s3_ingestion(api, s3_place, database, catalog="locked")
+
+    check = api.http.post(f"/catalogs/{catalog['id']}/test-connection").json()
+    run = api.wait_run(ingestion["id"], api.run(ingestion["id"]), timeout=120)
+
+    assert check["error_kind"] == "unauthorized"
+    assert run["status"] == "failed", run
+    errors = " ".join(str(e) for e in run["errors"])
+    assert "catalog 'locked'" in errors, run["errors"]
+    assert "refused the credentials" in errors, run["errors"]
+    assert secret not in errors
+    files = api.http.get(f"/ingestions/{ingestion['id']}/files").json()["items"]
+    assert len(files) == 1
+    assert files[0]["state"] != "loaded", files
+    assert database not in [".".join(n) for n in outside_client(server).list_namespaces()]
