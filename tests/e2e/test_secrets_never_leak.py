@@ -1,7 +1,8 @@
-"""Source secrets never appear in the event stream, the service logs or any API response."""
+"""Source and catalog secrets never appear in the event stream, the service logs or any API response."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -9,9 +10,13 @@ import pytest
 
 from autoloader_bus.connection import Bus
 from autoloader_cli.stack import Stack
+from tests.catalog_env import RestCatalogServer
+from tests.conftest import unique
 from tests.e2e.conftest import Api
 from tests.e2e.test_sources_e2e import csv_bytes, make_ingestion, source_body
+from tests.e2e.test_user_catalog_e2e import register_rest_catalog, s3_ingestion
 from tests.source_envs.base import SourcePlace
+from tests.source_envs.s3 import S3Place
 
 pytestmark = pytest.mark.e2e
 
@@ -97,3 +102,37 @@ async def test_no_secret_in_events_logs_or_responses(stack: Stack, api: Api, pla
         assert not [url for url, text in texts.items() if secret in text], "a secret leaked into a response"
         assert not [name for name, text in logs.items() if secret in text], "a secret leaked into a log"
         assert secret.encode() not in stream, "a secret leaked into the event stream"
+
+
+async def test_no_catalog_credential_in_events_logs_or_responses(
+    stack: Stack, api: Api, rest_catalog_server: RestCatalogServer, s3_place: S3Place
+) -> None:
+    server = rest_catalog_server
+    wrong_secret, rotated_token = f"wrong-{uuid.uuid4().hex}", f"token-{uuid.uuid4().hex}"
+    good = register_rest_catalog(api, server)
+    wrong = register_rest_catalog(
+        api, server, name="wrong", credentials={"client_id": server.client_id, "client_secret": wrong_secret}
+    )
+    await s3_place.put("part-0.csv", csv_bytes(0, 10))
+    loading = s3_ingestion(api, s3_place, unique("sales"))
+    refused = s3_ingestion(api, s3_place, unique("sales"), catalog="wrong")
+    runs = [api.wait_run(i["id"], api.run(i["id"]), timeout=120) for i in (loading, refused)]
+    responses = [
+        api.http.get("/catalogs"),
+        api.http.get(f"/catalogs/{good['id']}"),
+        api.http.post(f"/catalogs/{good['id']}/test-connection"),
+        api.http.post(f"/catalogs/{wrong['id']}/test-connection"),
+        api.http.put(f"/catalogs/{wrong['id']}", json={"credentials": {"token": rotated_token}}),
+        api.http.get(f"/ingestions/{loading['id']}/table"),
+        *(api.http.get(f"/ingestions/{i['id']}/runs/{r['id']}") for i, r in zip((loading, refused), runs, strict=True)),
+    ]
+
+    assert [r["status"] for r in runs] == ["success", "failed"]
+    assert all(r.status_code < 300 for r in responses), [(r.url, r.status_code) for r in responses]
+    texts = {str(r.url): r.text for r in responses} | {"good": str(good), "wrong": str(wrong)}
+    logs = {p.name: p.read_text(errors="replace") for p in stack.logs_dir.glob("*.log")}
+    stream = await _stream_bytes(stack.settings.nats_url)  # type: ignore[union-attr]
+    for secret in (server.client_secret, wrong_secret, rotated_token):
+        assert not [url for url, text in texts.items() if secret in text], "a catalog secret leaked into a response"
+        assert not [name for name, text in logs.items() if secret in text], "a catalog secret leaked into a log"
+        assert secret.encode() not in stream, "a catalog secret leaked into the event stream"

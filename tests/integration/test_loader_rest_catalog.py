@@ -8,13 +8,18 @@ knows only the catalog, not Autoloader.
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from autoloader_core.errors import TerminalError, TransientError
 from autoloader_core.ids import new_id
-from autoloader_loader.catalogs import list_namespaces
+from autoloader_loader.catalog_checks import warehouse_bucket_exists
+from autoloader_loader.catalogs import CatalogConnection, list_namespaces
+from autoloader_loader.domain import sqlalchemy_url
 from autoloader_loader.embedded import EmbeddedEngine
 from autoloader_loader.engine import TableRef
 from tests.catalog_env import RestCatalogServer
@@ -123,3 +128,32 @@ def test_listing_namespaces_checks_the_rest_connection(rest_catalog_server: Rest
     assert database in list_namespaces(rest_connection(rest_catalog_server))
     with pytest.raises(TerminalError, match="refused the credentials"):
         list_namespaces(rest_connection(rest_catalog_server, credential=f"{rest_catalog_server.client_id}:nope"))
+
+
+async def test_a_warehouse_bucket_that_does_not_exist_fails_the_batch_naming_the_bucket_and_commits_nothing(
+    database_url: str, tmp_path: Path, landing: Path, rest_catalog_server: RestCatalogServer
+) -> None:
+    # A SQL catalog takes its warehouse from the client: a tenant's typo in the bucket reaches the writes.
+    bucket = f"missing-{uuid.uuid4().hex[:10]}"
+    registered = CatalogConnection(
+        name="user_sql",
+        type="sql",
+        uri=sqlalchemy_url(database_url),
+        warehouse=f"s3://{bucket}/warehouse",
+        properties=rest_catalog_server.s3_properties(),
+    )
+    engine = EmbeddedEngine(engine_settings(database_url, tmp_path, landing), catalogs=lambda t, c: registered)
+    batch = planned(landing, [write_csv(landing, "e.csv", range(10))])
+    batch = msgspec.structs.replace(batch, destination=msgspec.structs.replace(batch.destination, catalog="user_sql"))
+    try:
+        with pytest.raises(TerminalError) as missing:
+            await engine.load_batch(batch)
+        found = await engine.find_committed(batch)
+    finally:
+        await engine.close()
+
+    assert f"the warehouse bucket {bucket!r} does not exist" in str(missing.value)
+    assert found is None
+    assert warehouse_bucket_exists(registered) is False
+    existing = dataclasses.replace(rest_connection(rest_catalog_server), warehouse=rest_catalog_server.warehouse)
+    assert warehouse_bucket_exists(existing) is True

@@ -12,7 +12,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 from autoloader_contracts.rpc import TestCatalogReply, TestCatalogRequest
 from autoloader_core.errors import TerminalError, TransientError
 from autoloader_loader.catalog_directory import CatalogDirectory
-from autoloader_loader.catalogs import CatalogConnection, CatalogRefused, describe, list_namespaces
+from autoloader_loader.catalogs import CatalogConnection, CatalogRefused, describe, list_namespaces, missing_bucket
 
 CHECK_TIMEOUT_SECONDS = 30.0
 """Longest a check may take; the api waits a little longer for the reply."""
@@ -109,7 +109,7 @@ def warehouse_bucket_exists(connection: CatalogConnection) -> bool | None:
     try:
         info = file_io.fs_by_scheme(location.scheme, location.netloc).get_file_info(location.netloc)
     except OSError as exc:
-        if "NoSuchBucket" in str(exc):
+        if missing_bucket(exc) is not None:
             return False
         raise TransientError(f"the warehouse's object store did not answer ({exc})") from exc
     return info.type != FileType.NotFound

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -151,6 +152,18 @@ def catalog_errors(where: str) -> Iterator[None]:
         raise TransientError(f"{where}: request failed ({type(exc).__name__})") from exc
     except RESTError as exc:
         raise TerminalError(f"{where}: {_cause(exc)}") from exc
+
+
+_BUCKET_IN_MESSAGE = re.compile(r"bucket '([^']+)'")
+
+
+def missing_bucket(exc: OSError) -> str | None:
+    """The bucket an object-store error says does not exist (PyArrow's S3 ``NO_SUCH_BUCKET``), else None."""
+    text = str(exc)
+    if "NO_SUCH_BUCKET" not in text and "NoSuchBucket" not in text:
+        return None
+    named = _BUCKET_IN_MESSAGE.search(text)
+    return named.group(1) if named else "?"
 
 
 def _cause(exc: Exception) -> str:

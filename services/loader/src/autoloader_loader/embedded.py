@@ -42,7 +42,7 @@ from autoloader_core.settings import Settings
 from autoloader_core.tracing import span
 from autoloader_formats import reads_together
 from autoloader_loader import bad_data, faults, sampling, streaming, tables, writes
-from autoloader_loader.catalogs import CatalogLookup, catalog_errors, no_user_catalogs, open_catalog
+from autoloader_loader.catalogs import CatalogLookup, catalog_errors, missing_bucket, no_user_catalogs, open_catalog
 from autoloader_loader.domain import catalog_name, sqlalchemy_url, warehouse_location
 from autoloader_loader.engine import (
     MAX_SAMPLE_ROWS,
@@ -505,4 +505,9 @@ def _translated_errors() -> Iterator[None]:
     except PermissionError as exc:
         raise TerminalError(f"the warehouse is not writable ({exc}); fix AUTOLOADER_WAREHOUSE permissions") from exc
     except OSError as exc:
+        bucket = missing_bucket(exc)
+        if bucket is not None:  # no retry brings a bucket into being: the catalog's warehouse is wrong
+            raise TerminalError(
+                f"the warehouse bucket {bucket!r} does not exist: create it, or fix the catalog's warehouse"
+            ) from exc
         raise TransientError(f"warehouse I/O failed ({exc}); retrying") from exc
