@@ -44,6 +44,7 @@ from pathlib import Path
 import pytest
 
 from autoloader_cli.servers import free_port
+from tests.source_envs.s3 import REGION, MotoS3Server
 from tests.support import port_open
 
 SPARK_VERSION = "4.2.0"
@@ -55,6 +56,9 @@ ICEBERG_RUNTIME = "org.apache.iceberg:iceberg-spark-runtime-4.0_2.13:1.10.0"
 """Maven coordinates of the Iceberg runtime jar for ``ICEBERG_SPARK_VERSION`` (as in deploy/spark-iceberg)."""
 ICEBERG_AWS_BUNDLE = "org.apache.iceberg:iceberg-aws-bundle:1.10.0"
 """Iceberg's S3FileIO with the AWS SDK, for catalogs whose warehouse is on S3 (the REST catalog's, in tests)."""
+HADOOP_AWS = ("org.apache.hadoop:hadoop-aws:3.4.1", "software.amazon.awssdk:s3-transfer-manager:2.33.0")
+"""The S3A file system for ``s3a://`` reads and writes by the cluster (hadoop-aws matches Spark 4.0's Hadoop
+3.4.1; its AWS SDK v2 is iceberg-aws-bundle's, plus the transfer manager hadoop-aws needs beside it)."""
 POSTGRES_JDBC = "org.postgresql:postgresql:42.7.14"
 """PostgreSQL's JDBC driver: a Spark JDBC catalog reads the built-in catalog's tables (docs/spark.md)."""
 ICEBERG_CATALOG = "lake"
@@ -303,12 +307,16 @@ def spark_connect_url(request: pytest.FixtureRequest) -> str:
 ICEBERG_URL_VAR = "AUTOLOADER_TEST_SPARK_ICEBERG_URL"
 
 
-def iceberg_server(workdir: Path, catalogs: dict[str, str] | None = None) -> SparkConnectServer:
+def iceberg_server(
+    workdir: Path, catalogs: dict[str, str] | None = None, s3a: dict[str, str] | None = None
+) -> SparkConnectServer:
     """A Spark ``ICEBERG_SPARK_VERSION`` Connect server with the Iceberg runtime and the catalog ``ICEBERG_CATALOG``.
 
     The catalog is a Hadoop catalog on ``workdir/lake`` (metadata next to the data, namespaces are
     folders), the same configuration as ``deploy/spark-iceberg``; the Iceberg SQL extensions are on.
-    ``catalogs`` adds the settings of more catalogs (the REST catalog, in the session fixture).
+    ``catalogs`` adds the settings of more catalogs (the REST catalog, in the session fixture), and
+    ``s3a`` the ``fs.s3a.*`` settings of the object store the cluster reaches itself. The Spark UI
+    serves on ``server.ui_port`` so tests can read Spark's own task metrics (bytes read).
     """
     warehouse = workdir / ICEBERG_CATALOG
     # A Hadoop catalog whose warehouse folder does not exist yet answers SHOW NAMESPACES with
@@ -321,9 +329,29 @@ def iceberg_server(workdir: Path, catalogs: dict[str, str] | None = None) -> Spa
         f"{prefix}.type": "hadoop",
         f"{prefix}.warehouse": warehouse.as_uri(),
         **(catalogs or {}),
+        **{f"spark.hadoop.fs.s3a.{key}": value for key, value in (s3a or {}).items()},
+        "spark.ui.enabled": "true",
+        "spark.ui.port": str(free_port()),
     }
-    packages = (ICEBERG_RUNTIME, ICEBERG_AWS_BUNDLE, POSTGRES_JDBC)
+    packages = (ICEBERG_RUNTIME, ICEBERG_AWS_BUNDLE, *HADOOP_AWS, POSTGRES_JDBC)
     return SparkConnectServer(workdir, version=ICEBERG_SPARK_VERSION, packages=packages, conf=conf)
+
+
+def s3a_conf(s3: MotoS3Server) -> dict[str, str]:
+    """``fs.s3a.*`` settings that let the cluster read and write every bucket of the moto server."""
+    return {
+        "endpoint": s3.endpoint_url,
+        "endpoint.region": REGION,
+        "path.style.access": "true",
+        "connection.ssl.enabled": "false",
+        "access.key": s3.credentials["access_key_id"],
+        "secret.key": s3.credentials["secret_access_key"],
+    }
+
+
+def spark_ui_port(server: SparkConnectServer) -> int:
+    """The Spark UI port an :func:`iceberg_server` serves on (its REST API reports task metrics)."""
+    return int(server.extra_conf["spark.ui.port"])
 
 
 REST_CATALOG_IN_SPARK = "rest"
@@ -347,7 +375,7 @@ def spark_iceberg_server(
         pytest.skip(f"needs the test session's own Iceberg Spark server; {ICEBERG_URL_VAR}={external} is external")
     rest: RestCatalogServer = request.getfixturevalue("rest_catalog_server")
     catalogs = spark_catalog_conf(rest, REST_CATALOG_IN_SPARK)
-    server = iceberg_server(tmp_path_factory.mktemp("spark-iceberg"), catalogs).start()
+    server = iceberg_server(tmp_path_factory.mktemp("spark-iceberg"), catalogs, s3a_conf(rest.s3)).start()
     try:
         yield server
     finally:

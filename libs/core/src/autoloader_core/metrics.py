@@ -55,6 +55,11 @@ class Instruments:
         self.batch_duration = _seconds(
             meter, "autoloader_batch_duration", "Loader time per batch, by outcome (loaded|failed)"
         )
+        self.source_bytes = meter.create_counter(
+            "autoloader_loader_source_bytes",
+            description="Bytes of the files the loader's batches loaded, by who read them (read_by: "
+            "embedded|connector through the loader, cluster straight from the store)",
+        )
         self.listing_duration = _seconds(
             meter, "autoloader_listing_duration", "Discovery time to list a source, by scheme"
         )

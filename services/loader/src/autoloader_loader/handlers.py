@@ -174,6 +174,9 @@ class LoaderHandlers:
         if result.schema_change is not None:
             await self.record_schema_change(planned, result.schema_change)
         await self._store.append(_loaded_event(planned, result))
+        if not result.already_committed:
+            # Who read the bytes: a cluster reading the store itself moves none through this process.
+            self._instruments.source_bytes.add(result.bytes, {"read_by": result.read_by})
         if self._settings.fault == faults.AFTER_ANNOUNCE and not result.already_committed:
             log.warning("fault injection: exiting after BatchLoaded", extra={"batch_id": planned.aggregate_id})
             os._exit(137)
