@@ -19,11 +19,13 @@ import pytest
 
 from autoloader_cli.stack import Stack
 from autoloader_loader.spark.session import ClusterTarget, open_session
+from tests.catalog_env import RestCatalogServer
 from tests.conftest import unique
 from tests.e2e.conftest import Api, new_tenant, write_csv
+from tests.integration.conftest import outside_client
 from tests.source_envs.ftp import FtpPlace
 from tests.source_envs.s3 import S3Place
-from tests.spark_env import SparkConnectServer
+from tests.spark_env import REST_CATALOG_IN_SPARK, SparkConnectServer
 
 pytestmark = pytest.mark.e2e
 
@@ -270,6 +272,7 @@ def test_native_commit_lands_in_the_clusters_catalog_once(stack: Stack, api: Api
 def test_loader_crash_after_a_spark_commit_does_not_duplicate_rows(
     crashing_stack: Stack, spark_connect_server: SparkConnectServer
 ) -> None:
+    arm_loader_fault(crashing_stack)
     api = new_tenant(crashing_stack)
     try:
         _crash_and_recover(crashing_stack, api, spark_connect_server)
@@ -286,10 +289,7 @@ def _crash_and_recover(crashing_stack: Stack, api: Api, server: SparkConnectServ
     ingestion = api.create(api.ingestion_body(folder, table=table_name, cluster_id=cluster["id"]))
     run_id = api.run(ingestion["id"])
 
-    deadline = time.monotonic() + 120
-    while "loader" not in crashing_stack.dead_services():
-        assert time.monotonic() < deadline, "the loader never reached its fault point"
-        time.sleep(0.2)
+    wait_for_loader_death(crashing_stack)
     # Committed through Spark but unacknowledged: the run is not done (the table is the loader's to show).
     assert api.http.get(f"/ingestions/{ingestion['id']}/runs/{run_id}").json()["status"] == "running"
     sessions = server_sessions(server)
@@ -309,3 +309,52 @@ def _crash_and_recover(crashing_stack: Stack, api: Api, server: SparkConnectServ
     assert spark_written_batches(crashing_stack.data_dir, table_name) == {
         table["snapshots"][0]["summary"]["autoloader.batch-id"]
     }
+
+
+def test_loader_crash_after_a_native_commit_into_the_rest_catalog_does_not_duplicate_rows(
+    crashing_stack: Stack, spark_iceberg_url: str, rest_catalog_server: RestCatalogServer
+) -> None:
+    # The cluster's catalog 'rest' is the REST catalog server: the commit is the cluster's, the crash the loader's.
+    arm_loader_fault(crashing_stack)
+    api = new_tenant(crashing_stack)
+    try:
+        cluster = register_spark(api, spark_iceberg_url, commit_strategy="native")
+        changed = api.http.put(f"/clusters/{cluster['id']}", json={"catalog": REST_CATALOG_IN_SPARK})
+        assert changed.status_code == 200, changed.text
+        folder = crashing_stack.landing_dir / unique("nativecrash")
+        for n in range(3):
+            write_csv(folder / f"part-{n}.csv", n * 1000, 1000)
+        database = unique("sales")
+        body = api.ingestion_body(folder, table="orders", cluster_id=cluster["id"])
+        ingestion = api.create({**body, "destination": {"catalog": "lake", "database": database, "table": "orders"}})
+        run_id = api.run(ingestion["id"])
+        wait_for_loader_death(crashing_stack)
+        assert api.http.get(f"/ingestions/{ingestion['id']}/runs/{run_id}").json()["status"] == "running"
+        committed = outside_client(rest_catalog_server).load_table((database, "orders"))
+        assert len(committed.snapshots()) == 1  # the cluster committed before the loader died
+
+        crashing_stack.start_service("loader", extra_env={"AUTOLOADER_FAULT": ""})
+        run = api.wait_run(ingestion["id"], run_id, timeout=180)
+    finally:
+        api.http.close()
+
+    assert run["status"] == "success", run
+    assert run["metrics"]["records_ingested"] == 3000
+    table = outside_client(rest_catalog_server).load_table((database, "orders"))
+    ids = table.scan(selected_fields=("id",)).to_arrow().column("id").to_pylist()
+    assert sorted(ids) == list(range(3000))
+    assert [s.snapshot_id for s in table.snapshots()] == [s.snapshot_id for s in committed.snapshots()]
+
+
+def arm_loader_fault(crashing_stack: Stack) -> None:
+    """A fresh loader with the stack's fault point (an earlier crash test restarted it without one)."""
+    crashing_stack.kill_service("loader")
+    crashing_stack.start_service("loader")
+
+
+def wait_for_loader_death(crashing_stack: Stack) -> None:
+    """Until the loader died at its fault point (after the commit, before the ack)."""
+    deadline = time.monotonic() + 180
+    while "loader" not in crashing_stack.dead_services():
+        assert time.monotonic() < deadline, "the loader never reached its fault point"
+        time.sleep(0.2)
