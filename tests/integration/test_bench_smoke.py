@@ -35,13 +35,13 @@ def test_the_read_benchmark_times_every_case_for_both_tenants() -> None:
     assert {"GET /dashboard", "GET /ingestions/{id}/metrics"} <= {case["endpoint"] for case in cases}
 
 
-def _bench(script: str, *args: str, out: Path) -> dict[str, object]:
+def _bench(script: str, *args: str, out: Path, timeout: float = 300) -> dict[str, object]:
     finished = subprocess.run(
         [sys.executable, f"bench/{script}", *args, "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
@@ -63,3 +63,19 @@ def test_the_issue_13_run_benchmarks_run_at_a_tiny_size(tmp_path: Path) -> None:
     memory = _bench("loader_memory.py", "--gb", "0.005", "--tmp", str(tmp_path), out=tmp_path / "memory.json")
     assert memory["engine"]["peak_rss_mb"]  # type: ignore[index]
     assert memory["baseline_pyarrow_stream_pyiceberg"]["peak_rss_mb"]  # type: ignore[index]
+
+
+def test_the_catalog_engines_benchmark_runs_every_engine_into_the_rest_catalog(tmp_path: Path) -> None:
+    # Issue 11's bench at a tiny size: its own servers (REST catalog, Spark with Iceberg + S3A, moto).
+    args = ["--files", "2", "--rows", "100", "--rounds", "1", "--repeats", "1"]
+    report = _bench("catalog_engines.py", *args, out=tmp_path / "catalogs.json", timeout=600)
+
+    engines = report["engines"]
+    assert isinstance(engines, dict)
+    assert sorted(engines) == ["embedded", "native", "staged"]
+    assert {name: entry["read_by"] for name, entry in engines.items()} == {
+        "embedded": ["embedded"],
+        "staged": ["cluster"],
+        "native": ["connector"],
+    }
+    assert all(entry["fixed_seconds_per_run"] > 0 for entry in engines.values())
