@@ -30,25 +30,35 @@ from autoloader_contracts.codec import UnknownEventType, decode
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+PENDING_MESSAGES = 10 * MAX_BATCH
 IDLE_SECONDS = 0.05
 
 
 async def follow(
-    bus: Bus, filter_subjects: Sequence[str], *, after: int, stop: asyncio.Event, reader: str
+    bus: Bus,
+    filter_subjects: Sequence[str],
+    *,
+    after: int,
+    stop: asyncio.Event,
+    reader: str,
+    pending_msgs_limit: int = PENDING_MESSAGES,
 ) -> AsyncGenerator[list[StoredEvent], None]:
     """Yield batches of events with sequence > ``after``, oldest first, until ``stop`` is set.
 
     A batch holds what arrived together (up to 500 events), so a reader can apply it in one
     transaction; during replay batches are large, when live they are usually single events. An
     empty batch means "idle for a moment" and lets the reader do housekeeping. ``reader`` names
-    the reader in the dead letters of messages it skips.
+    the reader in the dead letters of messages it skips. ``pending_msgs_limit`` bounds the
+    messages buffered in the client before the reader takes them: a reader that can fall behind
+    a burst (the scheduler reading back its own 10,000 ticks) needs room for the whole burst, or
+    nats-py drops messages as a slow consumer and the ordered consumer has to start over.
 
     Raises:
         nats.errors.Error: NATS cannot be reached to create the consumer (follow again later).
     """
     position = after
     while not stop.is_set():
-        subscription = await _subscribe(bus, filter_subjects, after=position)
+        subscription = await _subscribe(bus, filter_subjects, after=position, pending=pending_msgs_limit)
         reconnects = _reconnects(bus)
         try:
             while not stop.is_set():
@@ -64,7 +74,7 @@ async def follow(
                 await asyncio.wait_for(subscription.unsubscribe(), timeout=2.0)
 
 
-async def _subscribe(bus: Bus, filter_subjects: Sequence[str], *, after: int) -> Any:
+async def _subscribe(bus: Bus, filter_subjects: Sequence[str], *, after: int, pending: int) -> Any:
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
         opt_start_seq=after + 1,
@@ -75,7 +85,7 @@ async def _subscribe(bus: Bus, filter_subjects: Sequence[str], *, after: int) ->
         stream=bus.stream,
         ordered_consumer=True,
         config=config,
-        pending_msgs_limit=10 * MAX_BATCH,
+        pending_msgs_limit=pending,
     )
 
 
