@@ -110,8 +110,8 @@ class MeasuredScheduler(Scheduler):
         self.lags: dict[datetime, list[float]] = {}
         self.appended: Counter[str] = Counter()
 
-    async def _fire(self, tick: Tick) -> bool:
-        done = await super()._fire(tick)
+    def _fired(self, tick: Tick, outcome: Any) -> bool:
+        done = super()._fired(tick, outcome)
         if done:
             self.appended[tick.run_id] += 1
             self.lags.setdefault(tick.due, []).append((self._clock.now() - tick.due).total_seconds())
