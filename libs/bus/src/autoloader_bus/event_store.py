@@ -10,9 +10,10 @@ then look for our event id in the aggregate's history to tell a retry from a rea
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -99,6 +100,7 @@ class EventStore:
         expected_version: int | None = None,
         traces: Sequence[TraceContext | None] | None = None,
         in_flight: int = PIPELINED_APPENDS,
+        on_outcome: Callable[[int, AppendOutcome], None] | None = None,
     ) -> list[AppendOutcome]:
         """Append independent events (one per aggregate) pipelined, and return each one's outcome.
 
@@ -113,6 +115,8 @@ class EventStore:
             expected_version: Applied to every event (typically 0: each aggregate must be new).
             traces: One trace context per event to append it under (default: the current one).
             in_flight: Publishes awaiting their ack at most.
+            on_outcome: Called once per event (its index and outcome) as soon as the outcome is
+                known, most of them while later events are still being published.
 
         Returns:
             Per event, in order: its stream sequence, a :class:`ConflictError`, a
@@ -121,27 +125,38 @@ class EventStore:
         """
         not_sent = TransientError("NATS is not connected; the event was not appended")
         results: list[AppendOutcome] = [not_sent] * len(events)
-        if not events or not self._bus.nc.is_connected:
-            return results
-        pending = await self._publish_pipelined(events, expected_version, traces, in_flight, results)
+        reported = [False] * len(events)
+
+        def acked(index: int, future: asyncio.Future[Any]) -> None:
+            outcome = None if future.cancelled() else _acked(future)
+            if outcome is None:
+                return  # timed out or refused: settled below
+            results[index] = outcome
+            if on_outcome is not None:
+                reported[index] = True
+                on_outcome(index, outcome)
+
+        pending: dict[asyncio.Future[Any], int] = {}
+        if events and self._bus.nc.is_connected:
+            pending = await self._publish_pipelined(
+                events, expected_version, traces, in_flight=in_flight, results=results, acked=acked
+            )
         refused: list[int] = []
         if pending:
             done, late = await asyncio.wait(pending, timeout=APPEND_TIMEOUT_SECONDS)
             for future in late:
                 future.cancel()
                 results[pending[future]] = TransientError("event append timed out: no ack")
-            for future in done:
-                outcome = _acked(future)
-                if outcome is None:
-                    refused.append(pending[future])
-                else:
-                    results[pending[future]] = outcome
-        refused.sort()
+            refused = sorted(pending[future] for future in done if _acked(future) is None)
         for start in range(0, len(refused), CONFLICT_CHECKS):
             chunk = refused[start:start + CONFLICT_CHECKS]
             outcomes = await asyncio.gather(*(self._outcome_of_refused(events[i]) for i in chunk))
             for index, outcome in zip(chunk, outcomes, strict=True):
                 results[index] = outcome
+        if on_outcome is not None:
+            for index, outcome in enumerate(results):
+                if not reported[index]:
+                    on_outcome(index, outcome)
         return results
 
     async def _publish_pipelined(
@@ -149,8 +164,10 @@ class EventStore:
         events: Sequence[Event],
         expected_version: int | None,
         traces: Sequence[TraceContext | None] | None,
+        *,
         in_flight: int,
         results: list[AppendOutcome],
+        acked: Callable[[int, asyncio.Future[Any]], None],
     ) -> dict[asyncio.Future[Any], int]:
         """Publish ``events`` with at most ``in_flight`` acks outstanding; return ack future -> index.
 
@@ -163,10 +180,15 @@ class EventStore:
         window = asyncio.Semaphore(max(1, in_flight))
         pending: dict[asyncio.Future[Any], int] = {}
         for index, event in enumerate(events):
-            try:
-                await asyncio.wait_for(window.acquire(), timeout=APPEND_TIMEOUT_SECONDS)
-            except TimeoutError:
-                break  # acks stopped coming: the rest are reported as not appended
+            if window.locked():
+                # Only wait (and so yield) when the window is full: publishes made without yielding
+                # pile up in nats-py's buffer and its flusher writes them in one go, not one each.
+                try:
+                    await asyncio.wait_for(window.acquire(), timeout=APPEND_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    break  # acks stopped coming: the rest are reported as not appended
+            else:
+                await window.acquire()  # free: returns without yielding
             if not self._bus.nc.is_connected:
                 window.release()
                 break  # see append(): a publish buffered while reconnecting would be sent later
@@ -186,7 +208,7 @@ class EventStore:
                 window.release()
                 results[index] = TransientError(f"event append failed: {exc!r}")
                 continue
-            future.add_done_callback(lambda _: window.release())
+            future.add_done_callback(functools.partial(_release_then, window, acked, index))
             pending[future] = index
         return pending
 
@@ -275,6 +297,14 @@ class EventStore:
         return None
 
 
+def _release_then(
+    window: asyncio.Semaphore, acked: Callable[[int, asyncio.Future[Any]], None], index: int,
+    future: asyncio.Future[Any],
+) -> None:
+    window.release()
+    acked(index, future)
+
+
 def _acked(future: asyncio.Future[Any]) -> AppendOutcome | None:
     """The outcome of one pipelined publish; ``None`` when the server refused it as a conflict."""
     if future.cancelled():
@@ -346,6 +376,6 @@ TRACE_HEADERS = ("traceparent", "tracestate")
 
 def trace_headers(headers: dict[str, str] | None) -> dict[str, str]:
     """The W3C trace-context entries of a message's ``headers``."""
-    if not headers:
+    if not headers or "traceparent" not in headers:
         return {}
     return {key: headers[key] for key in TRACE_HEADERS if key in headers}

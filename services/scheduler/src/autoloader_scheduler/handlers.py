@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from autoloader_bus.connection import Bus
-from autoloader_bus.event_store import PIPELINED_APPENDS, EventStore, StoredEvent
+from autoloader_bus.event_store import PIPELINED_APPENDS, AppendOutcome, EventStore, StoredEvent
 from autoloader_bus.follow import follow
 from autoloader_contracts.events import RunRequested
 from autoloader_contracts.subjects import aggregate_events, events_of
@@ -45,8 +45,9 @@ MAX_SLEEP_SECONDS = 30.0
 """Real seconds the timer sleeps at most, so a wall-clock jump is noticed without any event."""
 FIRE_CONCURRENCY = PIPELINED_APPENDS
 """Appends in flight at once when many ticks are due together (10,000 per-minute crons)."""
-FIRE_CHUNK = 1_000
-"""Ticks appended per :meth:`EventStore.append_many`; the lease is checked between chunks."""
+FIRE_CHUNK = 2_500
+"""Ticks appended per :meth:`EventStore.append_many`; the lease is checked between chunks (each
+chunk ends by waiting for its last acks, so smaller chunks leave the pipeline idle more often)."""
 
 
 class Scheduler:
@@ -82,6 +83,8 @@ class Scheduler:
         self._stop = stop
         self._schedules = Schedules() if schedules is None else schedules
         self._changed = asyncio.Event()
+        self._not_firing = asyncio.Event()
+        self._not_firing.set()
         self._position = 0
         self._reported: dict[str, str] = {}
 
@@ -146,6 +149,10 @@ class Scheduler:
                 following = follow(self._bus, FILTERS, after=self._position, stop=self._stop, reader=READER,
                                    pending_msgs_limit=FOLLOW_PENDING_MESSAGES)
                 async for batch in following:
+                    # While a burst of ticks is being appended the follower waits (its messages
+                    # queue up in the subscription): reading back our own ticks meanwhile would
+                    # only slow the appends down. A change that arrives then applies after the burst.
+                    await self._not_firing.wait()
                     self._apply_batch(batch)
             except asyncio.CancelledError:
                 raise
@@ -206,14 +213,18 @@ class Scheduler:
         """Append the ``RunRequested`` of every due tick; return False when some should be retried."""
         ticks = self._schedules.due(self._clock.now())
         all_fired = True
-        for start in range(0, len(ticks), FIRE_CHUNK):
-            if not self.is_leader:
-                return True  # lost the lease mid-way: the new leader fires the rest
-            all_fired &= await self._fire_many(ticks[start:start + FIRE_CHUNK])
+        self._not_firing.clear()
+        try:
+            for start in range(0, len(ticks), FIRE_CHUNK):
+                if not self.is_leader:
+                    return True  # lost the lease mid-way: the new leader fires the rest
+                all_fired &= await self._fire_many(ticks[start:start + FIRE_CHUNK])
+        finally:
+            self._not_firing.set()
         return all_fired
 
     async def _fire_many(self, ticks: list[Tick]) -> bool:
-        """Append the ticks' ``RunRequested`` events pipelined, then settle each tick on its own."""
+        """Append the ticks' ``RunRequested`` events pipelined, settling each tick as its ack comes."""
         now = self._clock.now()
         batch: list[tuple[Tick, RunRequested, Span, TraceContext]] = []
         all_fired = True
@@ -229,16 +240,16 @@ class Scheduler:
                 all_fired &= self._settled(tick)
                 continue
             batch.append((tick, event, tick_span, trace))
-        outcomes = await self._store.append_many(
-            [event for _, event, _, _ in batch], expected_version=0,
-            traces=[trace for _, _, _, trace in batch], in_flight=self._concurrency,
-        )
         requested = 0
-        for (tick, _, tick_span, _), outcome in zip(batch, outcomes, strict=True):
+
+        def settle(index: int, outcome: AppendOutcome) -> None:
+            nonlocal all_fired, requested
+            tick, _, tick_span, _ = batch[index]
             try:
                 done = self._fired(tick, outcome)
-                requested += isinstance(outcome, int)
-                if not isinstance(outcome, int):
+                if isinstance(outcome, int):
+                    requested += 1
+                else:
                     mark_failed(tick_span, str(outcome))
             except Exception:
                 log.exception("settling a tick failed; tick skipped", extra=_context(tick))
@@ -246,11 +257,16 @@ class Scheduler:
             finally:
                 tick_span.end()
             all_fired &= done
+
+        await self._store.append_many(
+            [event for _, event, _, _ in batch], expected_version=0,
+            traces=[trace for _, _, _, trace in batch], in_flight=self._concurrency, on_outcome=settle,
+        )
         if requested:
             log.info("scheduled runs requested", extra={"count": requested, "due": len(ticks)})
         return all_fired
 
-    def _fired(self, tick: Tick, outcome: int | ConflictError | TransientError | TerminalError) -> bool:
+    def _fired(self, tick: Tick, outcome: AppendOutcome) -> bool:
         """Settle ``tick`` after its append; return False when it should be retried later."""
         if isinstance(outcome, ConflictError):
             log.info("tick already requested by another scheduler", extra=_context(tick))
