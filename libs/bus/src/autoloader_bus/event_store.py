@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -360,15 +359,30 @@ class _AckInbox:
             future.set_result((503, 0, "no JetStream stream answered"))
             return
         try:
-            answer = json.loads(msg.data)
-        except ValueError:
+            answer = _decode_ack(msg.data)
+        except msgspec.DecodeError:
             future.set_result((0, 0, f"unreadable ack {msg.data[:100]!r}"))
             return
-        error = answer.get("error")
-        if error:
-            future.set_result((error.get("code", 0), error.get("err_code", 0), error.get("description", "")))
+        if answer.error is not None:
+            future.set_result((answer.error.code, answer.error.err_code, answer.error.description))
         else:
-            future.set_result(int(answer["seq"]))
+            future.set_result(answer.seq)
+
+
+class _AckError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class _Ack(msgspec.Struct):
+    """A JetStream publish ack: ``{"stream": …, "seq": …}`` or ``{"error": {…}}``."""
+
+    seq: int = 0
+    error: _AckError | None = None
+
+
+_decode_ack = msgspec.json.Decoder(_Ack).decode
 
 
 TRACE_HEADERS = ("traceparent", "tracestate")
