@@ -36,9 +36,8 @@ FILTERS = (aggregate_events("ingestion"), events_of(RunRequested))
 READER = "scheduler"
 FOLLOW_PENDING_MESSAGES = 100_000
 """Messages the follower's subscription may buffer. The leader's own 10,000 ticks of a minute come
-back within about a second while the timer still holds the event loop; with nats-py's smaller
-buffer the client dropped them (slow consumer), the ordered consumer reset, and the follower fell
-behind or stalled."""
+back within about a second while the timer still holds the event loop; with the former 5,000 nats-py
+dropped the overflow as a slow consumer (and the scheduler bench could hang)."""
 RETRY_SECONDS = 1.0
 """Real seconds before ticks whose append failed transiently are tried again."""
 MAX_SLEEP_SECONDS = 30.0
