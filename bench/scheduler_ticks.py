@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import statistics
@@ -216,6 +217,7 @@ async def run_variant(variant: str, count: int, minutes: int, nats_pid: int, url
     started = time.perf_counter()
     await scheduler.replay()
     replay_s = time.perf_counter() - started
+    gc.freeze()  # as the service does after its replay (autoloader_scheduler.app)
     task = asyncio.create_task(scheduler.run())
     await poll(lambda: scheduler.is_leader)
 
