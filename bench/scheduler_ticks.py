@@ -12,12 +12,15 @@ simulated minute costs only the work it causes. Reported per variant:
   the log) and of nats-server;
 - plan cost: the timer's bookkeeping per wake-up with nothing due (``due(now)`` + ``next_due()``).
 
-Variants: ``heap`` (today's :class:`Schedules`), ``scan`` (the scan of every ingestion per wake-up
-that it replaced, same concurrent appends), ``scan_sequential`` (the scan and one append at a time,
-i.e. the scheduler as it was before issue 13).
+Variants: ``heap`` (today's :class:`Schedules`, ticks appended pipelined by
+``EventStore.append_many``), ``heap_each`` (the heap, each tick its own ``append`` request, 256 at a
+time, as before ``append_many``), ``scan`` (the scan of every ingestion per wake-up that the heap
+replaced, pipelined appends), ``scan_sequential`` (the scan and one append at a time, i.e. the
+scheduler as it was before issue 13).
 
 Usage: uv run python bench/scheduler_ticks.py [--schedules 10000] [--minutes 5] [--old-minutes 2]
-       [--variants heap,scan,scan_sequential]
+       [--variants heap,heap_each,scan,scan_sequential]
+       Quick look: --schedules 3000 --minutes 2 --variants heap,heap_each (~30 s).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import statistics
@@ -45,8 +49,9 @@ from autoloader_contracts.events import IngestionCreated
 from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, IngestionConfig, ScheduleSpec, SourceSpec
 from autoloader_contracts.schedule import next_fire_time, previous_fire_time
 from autoloader_contracts.subjects import SCHEDULER_LEASE_BUCKET
+from autoloader_core.errors import ConflictError, TransientError
 from autoloader_core.ids import new_id
-from autoloader_scheduler.domain import Schedules, Tick
+from autoloader_scheduler.domain import Schedules, Tick, run_requested
 from autoloader_scheduler.handlers import FIRE_CONCURRENCY, Scheduler
 from autoloader_scheduler.lease import LeaderLease
 
@@ -110,8 +115,8 @@ class MeasuredScheduler(Scheduler):
         self.lags: dict[datetime, list[float]] = {}
         self.appended: Counter[str] = Counter()
 
-    async def _fire(self, tick: Tick) -> bool:
-        done = await super()._fire(tick)
+    def _fired(self, tick: Tick, outcome: Any) -> bool:
+        done = super()._fired(tick, outcome)
         if done:
             self.appended[tick.run_id] += 1
             self.lags.setdefault(tick.due, []).append((self._clock.now() - tick.due).total_seconds())
@@ -119,6 +124,26 @@ class MeasuredScheduler(Scheduler):
 
     def fired(self, due: datetime) -> int:
         return len(self.lags.get(due, ()))
+
+
+class EachScheduler(MeasuredScheduler):
+    """Today's heap, but every tick appended on its own (``EventStore.append``, a request and its
+    ack each, ``concurrency`` at a time), as the scheduler did before ``append_many``."""
+
+    async def _fire_many(self, ticks: list[Tick]) -> bool:
+        now = self._clock.now()
+
+        async def one(tick: Tick) -> bool:
+            try:
+                outcome: Any = await self._store.append(run_requested(tick, now), expected_version=0)
+            except (ConflictError, TransientError) as exc:
+                outcome = exc
+            return self._fired(tick, outcome)
+
+        done = []
+        for start in range(0, len(ticks), self._concurrency):
+            done += await asyncio.gather(*(one(tick) for tick in ticks[start:start + self._concurrency]))
+        return all(done)
 
 
 def nats_cpu_seconds(pid: int) -> float:
@@ -184,13 +209,15 @@ async def run_variant(variant: str, count: int, minutes: int, nats_pid: int, url
     stop = asyncio.Event()
     lease = None if old else LeaderLease(CasBucket(bus, SCHEDULER_LEASE_BUCKET), f"bench-{variant}")
     schedules = ScanSchedules() if old else Schedules()
-    scheduler = MeasuredScheduler(bus, clock, stop, lease=lease, schedules=schedules,
-                                  concurrency=1 if variant == "scan_sequential" else FIRE_CONCURRENCY)
+    kind = EachScheduler if variant == "heap_each" else MeasuredScheduler
+    scheduler = kind(bus, clock, stop, lease=lease, schedules=schedules,
+                     concurrency=1 if variant == "scan_sequential" else FIRE_CONCURRENCY)
     if lease is not None:
         lease.on_change = scheduler.leadership_changed
     started = time.perf_counter()
     await scheduler.replay()
     replay_s = time.perf_counter() - started
+    gc.freeze()  # as the service does after its replay (autoloader_scheduler.app)
     task = asyncio.create_task(scheduler.run())
     await poll(lambda: scheduler.is_leader)
 
@@ -258,6 +285,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "cpu_per_minute": round(scan["cpu_s_per_minute"] / heap["cpu_s_per_minute"], 2),
             "lag_p99": round(scan["lag_p99_s"] / heap["lag_p99_s"], 2),
         }
+    if "heap" in by and "heap_each" in by:
+        each, heap = by["heap_each"], by["heap"]
+        summary["each_over_heap"] = {
+            "cpu_per_minute": round(each["cpu_s_per_minute"] / heap["cpu_s_per_minute"], 2),
+            "lag_p99": round(each["lag_p99_s"] / heap["lag_p99_s"], 2),
+        }
     if "heap" in by and "scan_sequential" in by:
         old, heap = by["scan_sequential"], by["heap"]
         summary["before_issue_13_over_now"] = {
@@ -272,7 +305,7 @@ if __name__ == "__main__":
     parser.add_argument("--schedules", type=int, default=10_000)
     parser.add_argument("--minutes", type=int, default=5)
     parser.add_argument("--old-minutes", type=int, default=2, help="minutes of the scan variants (slow)")
-    parser.add_argument("--variants", default="heap,scan,scan_sequential")
+    parser.add_argument("--variants", default="heap,heap_each,scan,scan_sequential")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "scheduler_ticks.json")
     arguments = parser.parse_args()
     result = asyncio.run(main(arguments))

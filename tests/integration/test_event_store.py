@@ -10,7 +10,7 @@ import pytest
 from autoloader_bus.connection import Bus
 from autoloader_bus.event_store import EventStore
 from autoloader_contracts.events import IngestionActivated, IngestionPaused, RunRequested
-from autoloader_core.errors import ConflictError
+from autoloader_core.errors import ConflictError, TransientError
 from autoloader_core.ids import new_id
 
 pytestmark = pytest.mark.integration
@@ -99,3 +99,42 @@ async def test_read_returns_only_the_aggregate_in_order(bus: Bus) -> None:
     events = [s.event for s in await store.read(tenant, "ingestion", a)]
     assert [type(e).__name__ for e in events] == ["IngestionActivated", "IngestionPaused"]
     assert await store.read(tenant, "ingestion", new_id("ing")) == []
+
+
+def _requested(tenant: str, run: str, event_id: str | None = None) -> RunRequested:
+    return RunRequested(event_id=event_id or new_id("evt"), occurred_at=datetime.now(UTC), tenant_id=tenant,
+                        aggregate_id=run, actor="test", correlation_id=run, ingestion_id=new_id("ing"),
+                        trigger="manual")
+
+
+async def test_append_many_judges_each_event_like_append(bus: Bus) -> None:
+    store = EventStore(bus)
+    tenant = new_id("tnt")
+    retried = _requested(tenant, new_id("run"))
+    taken = _requested(tenant, new_id("run"))
+    retried_seq = await store.append(retried, expected_version=0)
+    await store.append(taken, expected_version=0)
+    fresh = [_requested(tenant, new_id("run")) for _ in range(600)]
+    conflicting = _requested(tenant, taken.aggregate_id)  # another event for an existing run
+    events = [*fresh[:300], retried, conflicting, *fresh[300:]]
+
+    outcomes = await store.append_many(events, expected_version=0, in_flight=64)
+
+    assert len(outcomes) == len(events)
+    assert outcomes[300] == retried_seq  # a retry of an appended event: its sequence, not a conflict
+    assert isinstance(outcomes[301], ConflictError)
+    appended = [o for i, o in enumerate(outcomes) if i not in (300, 301)]
+    assert all(isinstance(o, int) for o in appended)
+    assert len(set(appended)) == len(fresh)
+    for event, seq in zip(events[:3], outcomes[:3], strict=True):
+        assert [(s.seq, s.event) for s in await store.read(tenant, "run", event.aggregate_id)] == [(seq, event)]
+    # Everything again, as a scheduler retrying the whole batch would: no duplicates, same sequences.
+    again = await store.append_many(events, expected_version=0)
+    assert [o for o in again if isinstance(o, int)] == [o for o in outcomes if isinstance(o, int)]
+
+
+async def test_append_many_without_a_connection_appends_nothing(bus: Bus, nats_url: str) -> None:
+    other = await Bus.connect(nats_url, stream=bus.stream, name="closed")
+    await other.close()
+    outcomes = await EventStore(other).append_many([_requested(new_id("tnt"), new_id("run"))], expected_version=0)
+    assert [type(o) for o in outcomes] == [TransientError]

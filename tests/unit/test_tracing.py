@@ -19,6 +19,7 @@ from autoloader_core.tracing import (
     inject,
     set_service,
     span,
+    start_span,
 )
 from tests.tracing_support import OtlpCollector, attributes, parent_id, recorded_spans
 
@@ -44,6 +45,21 @@ def test_an_exception_marks_the_span_failed_and_still_propagates() -> None:
     (failed,) = spans
     assert failed.status.status_code is StatusCode.ERROR
     assert [event.name for event in failed.events] == ["exception"]
+
+
+def test_items_of_a_batch_get_their_own_trace_and_carry_it_in_their_headers() -> None:
+    set_service("scheduler")
+    with recorded_spans() as spans:
+        started = [start_span("scheduled tick", attributes={"n": n}) for n in range(2)]
+        headers = [inject({"Nats-Msg-Id": f"evt_{n}"}, context) for n, (_, context) in enumerate(started)]
+        for item, _ in started:
+            item.end()
+    first, second = spans
+    assert first.context.trace_id != second.context.trace_id  # one trace per tick, not one per batch
+    for recorded, carried in zip(spans, headers, strict=True):
+        assert carried["traceparent"].split("-")[1:3] == [_hex(recorded.context.trace_id),
+                                                         format(recorded.context.span_id, "016x")]
+        assert attributes(recorded)[SERVICE_ATTRIBUTE] == "scheduler"
 
 
 def test_the_trace_context_survives_a_header_round_trip() -> None:

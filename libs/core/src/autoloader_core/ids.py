@@ -13,6 +13,9 @@ import re
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+"""Two base32 digits per 10-bit value: a 26-digit id is 13 lookups instead of 26 divmods."""
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,15}_[a-z0-9]{10,40}$")
 
 
@@ -38,7 +41,10 @@ def new_id(prefix: str) -> str:
 def deterministic_id(prefix: str, *parts: str) -> str:
     """Return an id derived only from ``parts``: the same inputs always give the same id."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return f"{prefix}_{_b32(int.from_bytes(digest[:16], 'big'), 26)}"
+    # The first 128 bits as 26 base32 digits, most significant first: the same digits as
+    # _b32(value, 26), two at a time (~5x faster; tests/unit/test_ids.py pins the ids).
+    value = int.from_bytes(digest[:16], "big")
+    return f"{prefix}_{''.join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])}"
 
 
 def is_valid_id(value: str) -> bool:

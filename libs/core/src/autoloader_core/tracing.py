@@ -30,7 +30,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 __all__ = [
+    "Span",
     "SpanKind",
+    "TraceContext",
     "configure_tracing",
     "current_ids",
     "current_service",
@@ -40,6 +42,7 @@ __all__ = [
     "set_service",
     "shutdown_tracing",
     "span",
+    "start_span",
 ]
 
 log = logging.getLogger(__name__)
@@ -137,10 +140,29 @@ def mark_failed(current: Span, message: str) -> None:
     current.set_status(Status(StatusCode.ERROR, message))
 
 
-def inject(headers: dict[str, str]) -> dict[str, str]:
-    """Add the current trace context to ``headers`` (no-op without a recording span) and return them."""
-    propagate.inject(headers)
+TraceContext = otel_context.Context
+"""A trace context to carry (e.g. one per event appended in a batch)."""
+
+
+def inject(headers: dict[str, str], context: otel_context.Context | None = None) -> dict[str, str]:
+    """Add the trace context (default: the current one) to ``headers`` and return them.
+
+    A no-op without a recording span.
+    """
+    propagate.inject(headers, context=context)
     return headers
+
+
+def start_span(name: str, *, attributes: Mapping[str, Any] | None = None) -> tuple[Span, otel_context.Context]:
+    """Start a span that is not made current, and return it with the context that has it as parent.
+
+    For work done on many items at once (a batch of appends): each item gets its own span, and the
+    caller ends it (``span.end()``) once the item's outcome is known.
+    """
+    values = {key: value for key, value in (attributes or {}).items() if value is not None}
+    values[SERVICE_ATTRIBUTE] = current_service() or "unknown"
+    started = _tracer.start_span(name, attributes=values)
+    return started, trace.set_span_in_context(started)
 
 
 def extracted(headers: Mapping[str, str] | None) -> otel_context.Context:

@@ -18,15 +18,15 @@ from datetime import datetime
 from typing import Any
 
 from autoloader_bus.connection import Bus
-from autoloader_bus.event_store import EventStore, StoredEvent
+from autoloader_bus.event_store import PIPELINED_APPENDS, AppendOutcome, EventStore, StoredEvent
 from autoloader_bus.follow import follow
 from autoloader_contracts.events import RunRequested
 from autoloader_contracts.subjects import aggregate_events, events_of
 from autoloader_core.clock import Clock
-from autoloader_core.errors import ConflictError, TransientError
+from autoloader_core.errors import ConflictError, TerminalError, TransientError
 from autoloader_core.metrics import Instruments
 from autoloader_core.telemetry import process_telemetry
-from autoloader_core.tracing import span
+from autoloader_core.tracing import Span, TraceContext, mark_failed, start_span
 from autoloader_scheduler.domain import Schedules, Tick, run_requested
 from autoloader_scheduler.lease import LeaderLease
 
@@ -34,12 +34,19 @@ log = logging.getLogger(__name__)
 
 FILTERS = (aggregate_events("ingestion"), events_of(RunRequested))
 READER = "scheduler"
+FOLLOW_PENDING_MESSAGES = 100_000
+"""Messages the follower's subscription may buffer. The leader's own 10,000 ticks of a minute come
+back within about a second while the timer still holds the event loop; with the former 5,000 nats-py
+dropped the overflow as a slow consumer (and the scheduler bench could hang)."""
 RETRY_SECONDS = 1.0
 """Real seconds before ticks whose append failed transiently are tried again."""
 MAX_SLEEP_SECONDS = 30.0
 """Real seconds the timer sleeps at most, so a wall-clock jump is noticed without any event."""
-FIRE_CONCURRENCY = 128
+FIRE_CONCURRENCY = PIPELINED_APPENDS
 """Appends in flight at once when many ticks are due together (10,000 per-minute crons)."""
+FIRE_CHUNK = 2_500
+"""Ticks appended per :meth:`EventStore.append_many`; the lease is checked between chunks (each
+chunk ends by waiting for its last acks, so smaller chunks leave the pipeline idle more often)."""
 
 
 class Scheduler:
@@ -75,6 +82,8 @@ class Scheduler:
         self._stop = stop
         self._schedules = Schedules() if schedules is None else schedules
         self._changed = asyncio.Event()
+        self._not_firing = asyncio.Event()
+        self._not_firing.set()
         self._position = 0
         self._reported: dict[str, str] = {}
 
@@ -104,7 +113,8 @@ class Scheduler:
         if target:
             # One ordered consumer streams the history (one request per event would be slow on a
             # long log). Events appended meanwhile are left to the follower, which starts after it.
-            replay = follow(self._bus, FILTERS, after=0, stop=self._stop, reader=READER)
+            replay = follow(self._bus, FILTERS, after=0, stop=self._stop, reader=READER,
+                            pending_msgs_limit=FOLLOW_PENDING_MESSAGES)
             async with contextlib.aclosing(replay) as batches:
                 async for batch in batches:
                     history += [stored for stored in batch if stored.seq <= target]
@@ -135,8 +145,13 @@ class Scheduler:
     async def _follow_forever(self) -> None:
         while not self._stop.is_set():
             try:
-                following = follow(self._bus, FILTERS, after=self._position, stop=self._stop, reader=READER)
+                following = follow(self._bus, FILTERS, after=self._position, stop=self._stop, reader=READER,
+                                   pending_msgs_limit=FOLLOW_PENDING_MESSAGES)
                 async for batch in following:
+                    # While a burst of ticks is being appended the follower waits (its messages
+                    # queue up in the subscription): reading back our own ticks meanwhile would
+                    # only slow the appends down. A change that arrives then applies after the burst.
+                    await self._not_firing.wait()
                     self._apply_batch(batch)
             except asyncio.CancelledError:
                 raise
@@ -181,41 +196,98 @@ class Scheduler:
                 # A follower only keeps its schedules current; the lease wakes it when it leads.
                 await _first_of([self._changed.wait(), self._stop.wait()], limit=MAX_SLEEP_SECONDS)
                 continue
-            all_fired = await self._fire_due()
-            self._report_errors()
+            try:
+                all_fired = await self._fire_due()
+                self._report_errors()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Nothing may end the timer task: it would stop every schedule, silently. Ticks not
+                # marked requested stay due and are tried again after the retry pause.
+                log.exception("firing due ticks failed; retrying")
+                all_fired = False
             await self._sleep(retry=not all_fired)
 
     async def _fire_due(self) -> bool:
+        """Append the ``RunRequested`` of every due tick; return False when some should be retried."""
         ticks = self._schedules.due(self._clock.now())
-        results: list[bool] = []
-        for start in range(0, len(ticks), self._concurrency):
-            if not self.is_leader:
-                return True  # lost the lease mid-way: the new leader fires the rest
-            chunk = ticks[start:start + self._concurrency]
-            results += await asyncio.gather(*(self._fire(tick) for tick in chunk))
-        return all(results)
-
-    async def _fire(self, tick: Tick) -> bool:
-        """Append ``tick``'s ``RunRequested``; return False when it should be retried later."""
-        context = {"ingestion_id": tick.ingestion_id, "run_id": tick.run_id,
-                   "scheduled_for": tick.due.isoformat()}
+        all_fired = True
+        self._not_firing.clear()
         try:
-            # A scheduled run's trace starts here: every service its RunRequested reaches continues it.
-            with span("scheduled tick", attributes={"autoloader.ingestion_id": tick.ingestion_id,
-                                                    "autoloader.run_id": tick.run_id}):
-                await self._store.append(run_requested(tick, self._clock.now()), expected_version=0)
-        except ConflictError:
-            log.info("tick already requested by another scheduler", extra=context)
-        except TransientError:
-            log.warning("requesting the run failed; will retry", extra=context, exc_info=True)
+            for start in range(0, len(ticks), FIRE_CHUNK):
+                if not self.is_leader:
+                    return True  # lost the lease mid-way: the new leader fires the rest
+                all_fired &= await self._fire_many(ticks[start:start + FIRE_CHUNK])
+        finally:
+            self._not_firing.set()
+        return all_fired
+
+    async def _fire_many(self, ticks: list[Tick]) -> bool:
+        """Append the ticks' ``RunRequested`` events pipelined, settling each tick as its ack comes."""
+        now = self._clock.now()
+        batch: list[tuple[Tick, RunRequested, Span, TraceContext]] = []
+        all_fired = True
+        for tick in ticks:
+            try:
+                event = run_requested(tick, now)
+                # A scheduled run's trace starts here: every service its RunRequested reaches continues it.
+                tick_span, trace = start_span("scheduled tick", attributes={
+                    "autoloader.ingestion_id": tick.ingestion_id, "autoloader.run_id": tick.run_id})
+            except Exception:
+                # One broken tick must not hold back the others; the next tick tries again.
+                log.exception("requesting the run failed; tick skipped", extra=_context(tick))
+                all_fired &= self._settled(tick)
+                continue
+            batch.append((tick, event, tick_span, trace))
+        requested = 0
+
+        def settle(index: int, outcome: AppendOutcome) -> None:
+            nonlocal all_fired, requested
+            tick, _, tick_span, _ = batch[index]
+            try:
+                done = self._fired(tick, outcome)
+                if isinstance(outcome, int):
+                    requested += 1
+                else:
+                    mark_failed(tick_span, str(outcome))
+            except Exception:
+                log.exception("settling a tick failed; tick skipped", extra=_context(tick))
+                done = self._settled(tick)
+            finally:
+                tick_span.end()
+            all_fired &= done
+
+        await self._store.append_many(
+            [event for _, event, _, _ in batch], expected_version=0,
+            traces=[trace for _, _, _, trace in batch], in_flight=self._concurrency, on_outcome=settle,
+        )
+        if requested:
+            log.info("scheduled runs requested", extra={"count": requested, "due": len(ticks)})
+        return all_fired
+
+    def _fired(self, tick: Tick, outcome: AppendOutcome) -> bool:
+        """Settle ``tick`` after its append; return False when it should be retried later."""
+        if isinstance(outcome, ConflictError):
+            log.info("tick already requested by another scheduler", extra=_context(tick))
+        elif isinstance(outcome, TransientError):
+            log.warning("requesting the run failed; will retry", extra={**_context(tick), "error": str(outcome)})
             return False
-        except Exception:
+        elif isinstance(outcome, TerminalError):
             # Not retryable: give this tick up rather than spin on it; the next tick tries again.
-            log.exception("requesting the run failed; tick skipped", extra=context)
+            log.error("requesting the run failed; tick skipped", extra={**_context(tick), "error": str(outcome)})
         else:
             self._instruments.tick_lag.record(max(0.0, (self._clock.now() - tick.due).total_seconds()))
-            log.info("scheduled run requested", extra=context)
+            log.debug("scheduled run requested", extra=_context(tick))
         self._schedules.mark_requested(tick)
+        return True
+
+    def _settled(self, tick: Tick) -> bool:
+        """Give ``tick`` up (not retryable); False if even that failed (then retry it later)."""
+        try:
+            self._schedules.mark_requested(tick)
+        except Exception:
+            log.exception("giving a tick up failed", extra=_context(tick))
+            return False
         return True
 
     async def _sleep(self, *, retry: bool) -> None:
@@ -224,6 +296,10 @@ class Scheduler:
         if wake is not None and not retry:
             waits.append(self._clock.sleep_until(wake))
         await _first_of(waits, limit=RETRY_SECONDS if retry else MAX_SLEEP_SECONDS)
+
+
+def _context(tick: Tick) -> dict[str, str]:
+    return {"ingestion_id": tick.ingestion_id, "run_id": tick.run_id, "scheduled_for": tick.due.isoformat()}
 
 
 async def _first_of(waits: list[Coroutine[Any, Any, Any]], *, limit: float) -> None:
