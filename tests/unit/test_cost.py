@@ -148,6 +148,17 @@ def test_spark_and_embedded_with_the_same_bytes() -> None:
     assert spark.currency == "EUR"
 
 
+def test_a_native_cluster_costs_its_measured_session_and_commit_time() -> None:
+    staged = estimate_cost(inputs(cluster_kind="spark_connect"), at=MARCH_2027)
+    native = estimate_cost(inputs(cluster_kind="spark_connect", commit_strategy="native"), at=MARCH_2027)
+    embedded = estimate_cost(inputs(commit_strategy="native"), at=MARCH_2027)  # no cluster: no strategy
+
+    assert native.estimated_duration_seconds == round(1.6 + 2 * 0.33 + 10_000_000 / 5e6, 3)
+    assert native.estimated_duration_seconds > staged.estimated_duration_seconds
+    assert (native.assumptions.engine, native.assumptions.fixed_seconds_per_run) == ("spark_connect", 1.6)
+    assert embedded.estimated_duration_seconds == estimate_cost(inputs(), at=MARCH_2027).estimated_duration_seconds
+
+
 @pytest.mark.parametrize(
     ("format_type", "embedded", "spark"),
     [("csv", 22e6, 9e6), ("tsv", 22e6, 9e6), ("json", 38e6, 15e6), ("jsonl", 38e6, 15e6),

@@ -99,14 +99,14 @@ class ClusterCommands:
             )
         return cluster_id
 
-    async def costs_of(self, caller: Caller, cluster_id: str | None) -> tuple[str, ClusterPricing]:
-        """Kind and pricing of the tenant's cluster (the embedded defaults when it is not registered yet)."""
+    async def costs_of(self, caller: Caller, cluster_id: str | None) -> tuple[str, ClusterPricing, str]:
+        """Kind, pricing and commit strategy of the tenant's cluster (embedded defaults when not registered yet)."""
         if cluster_id is None or not is_valid_id(cluster_id):
-            return "embedded", ClusterPricing()
+            return "embedded", ClusterPricing(), "staged"
         state = fold(await self._history(caller.tenant_id, cluster_id))
         if state is None or state.status == "removed":
-            return "embedded", ClusterPricing()
-        return state.config.kind, state.config.pricing
+            return "embedded", ClusterPricing(), "staged"
+        return state.config.kind, state.config.pricing, state.config.commit_strategy
 
     async def kind_of(self, caller: Caller, cluster_id: str) -> str | None:
         """Return the kind (``embedded`` | ``spark_connect``) of the tenant's cluster, None when it is gone."""

@@ -58,20 +58,20 @@ class CostEstimator:
         runs_per_month: int | None = None,
     ) -> CostEstimate:
         """The estimate for runs of ``size`` bytes/files (history refines the throughput of a saved one)."""
-        kind, pricing = await self._clusters.costs_of(caller, config.cluster_id)
+        kind, pricing, strategy = await self._clusters.costs_of(caller, config.cluster_id)
         history = await self._history(caller.tenant_id, ingestion_id)
-        return self._estimate(config, size, kind, pricing, history, runs_per_month=runs_per_month)
+        return self._estimate(config, size, (kind, pricing, strategy), history, runs_per_month=runs_per_month)
 
     def _estimate(
         self,
         config: IngestionConfig,
         size: RunSize,
-        kind: str,
-        pricing: ClusterPricing,
+        cluster: tuple[str, ClusterPricing, str],
         history: list[RunSample],
         *,
         runs_per_month: int | None,
     ) -> CostEstimate:
+        kind, pricing, strategy = cluster
         return estimate_cost(
             CostInputs(
                 schedule=config.schedule,
@@ -85,6 +85,7 @@ class CostEstimator:
                 batches_per_run=self.batches(size),
                 history=history,
                 runs_per_month=runs_per_month,
+                commit_strategy=strategy,
             ),
             at=self._clock.now(),
         )
@@ -106,7 +107,7 @@ class CostEstimator:
         histories = (
             await self._reads.run_samples_of(caller.tenant_id, list(sizes), limit=HISTORY_RUNS) if sizes else {}
         )
-        clusters: dict[str | None, tuple[str, ClusterPricing]] = {}
+        clusters: dict[str | None, tuple[str, ClusterPricing, str]] = {}
         found: dict[str, float | None] = {}
         for row in rows:
             size = sizes.get(row["id"])
@@ -116,8 +117,9 @@ class CostEstimator:
             config = _config(row)
             if config.cluster_id not in clusters:
                 clusters[config.cluster_id] = await self._clusters.costs_of(caller, config.cluster_id)
-            kind, pricing = clusters[config.cluster_id]
-            estimate = self._estimate(config, size, kind, pricing, histories.get(row["id"], []), runs_per_month=None)
+            estimate = self._estimate(
+                config, size, clusters[config.cluster_id], histories.get(row["id"], []), runs_per_month=None
+            )
             found[row["id"]] = estimate.total_monthly
         return found
 
