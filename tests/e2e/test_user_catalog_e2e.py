@@ -89,15 +89,7 @@ async def test_an_ingestion_into_a_registered_rest_catalog_is_read_by_clients_th
     assert {s.summary["autoloader.batch-id"] for s in table.snapshots()} == batch_ids
     assert {s.summary["autoloader.run-id"] for s in table.snapshots()} == {run["id"]}
 
-    # A Spark session configured with only the REST catalog (never through Autoloader).
-    spark = SparkSession.builder.remote(spark_iceberg_url).create()
-    try:
-        for key, value in spark_catalog_conf(rest_catalog_server, "theirs").items():
-            spark.conf.set(key, value)
-        counted = spark.sql(f"SELECT count(*), count(DISTINCT id) FROM theirs.{database}.orders").collect()  # noqa: S608
-    finally:
-        spark.stop()
-    assert tuple(counted[0]) == (3000, 3000)
+    assert counted_by_spark_knowing_only_the_catalog(spark_iceberg_url, rest_catalog_server, database) == (3000, 3000)
 
 
 async def test_refused_catalog_credentials_fail_the_run_naming_the_catalog_and_commit_nothing(
@@ -125,6 +117,18 @@ async def test_refused_catalog_credentials_fail_the_run_naming_the_catalog_and_c
     assert len(files) == 1
     assert files[0]["state"] != "loaded", files
     assert database not in [".".join(n) for n in outside_client(server).list_namespaces()]
+
+
+def counted_by_spark_knowing_only_the_catalog(url: str, server: RestCatalogServer, database: str) -> tuple[int, int]:
+    """``count(*), count(DISTINCT id)`` of ``<database>.orders`` by a Spark session configured with only the catalog."""
+    spark = SparkSession.builder.remote(url).create()
+    try:
+        for key, value in spark_catalog_conf(server, "theirs").items():
+            spark.conf.set(key, value)
+        counted = spark.sql(f"SELECT count(*), count(DISTINCT id) FROM theirs.{database}.orders").collect()  # noqa: S608
+    finally:
+        spark.stop()
+    return int(counted[0][0]), int(counted[0][1])
 
 
 def spark_input_bytes(server: SparkConnectServer) -> int:
@@ -186,3 +190,7 @@ async def test_a_cluster_that_reaches_the_bucket_reads_it_itself_and_stages_into
     assert data_files
     assert all(path.startswith(f"{rest_catalog_server.warehouse}/") for path in data_files), data_files
     assert {s.summary["autoloader.run-id"] for s in table.snapshots()} == {run["id"]}
+    assert counted_by_spark_knowing_only_the_catalog(spark_iceberg_server.url, rest_catalog_server, database) == (
+        3000,
+        3000,
+    )
