@@ -101,22 +101,23 @@ class Ledger:
             )
             raise AnotherRunActive(active or "unknown") from None
 
-    async def known_identities(
-        self, ingestion_id: str, paths: list[str], *, states: Sequence[str] | None = None
-    ) -> dict[str, set[str]]:
-        """Return path -> identities already in the ledger (only rows in ``states`` when given)."""
-        rows = await self._pool.fetch(
-            """SELECT path, identity FROM discovery.ledger
-               WHERE ingestion_id = $1 AND path = ANY($2::text[])
-                 AND ($3::text[] IS NULL OR state = ANY($3::text[]))""",
-            ingestion_id,
-            paths,
-            list(states) if states is not None else None,
-        )
-        known: dict[str, set[str]] = {}
-        for row in rows:
-            known.setdefault(row["path"], set()).add(row["identity"])
-        return known
+    async def unmatched_identities(
+        self, ingestion_id: str, paths: Sequence[str], identities: Sequence[str], *, states: Sequence[str] | None = None
+    ) -> dict[int, bool]:
+        """Which listed files the ledger lacks under their listed identity: one query for the whole page.
+
+        ``paths[i]`` was listed with ``identities[i]``. Only ledger rows in ``states`` count when
+        given. The anti-join runs in PostgreSQL, so a page of known files returns no row at all.
+
+        Returns:
+            The position of every unmatched file, in listing order, mapped to whether the ledger
+            holds its path under another identity (a changed file) rather than not at all (new).
+        """
+        if states is None:
+            rows = await self._pool.fetch(_UNMATCHED, ingestion_id, paths, identities)
+        else:
+            rows = await self._pool.fetch(_UNMATCHED_IN_STATES, ingestion_id, paths, identities, list(states))
+        return {row[0] - 1: row[1] for row in rows}
 
     async def claim(
         self,
@@ -348,6 +349,23 @@ class Ledger:
             limit,
         )
         return [RunWork(**dict(r.items())) for r in rows]
+
+
+_UNMATCHED = """
+    SELECT u.n, EXISTS (SELECT 1 FROM discovery.ledger o WHERE o.ingestion_id = $1 AND o.path = u.path)
+    FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(path, identity, n)
+    WHERE NOT EXISTS (SELECT 1 FROM discovery.ledger l
+                      WHERE l.ingestion_id = $1 AND l.path = u.path AND l.identity = u.identity)
+    ORDER BY u.n"""
+_UNMATCHED_IN_STATES = """
+    SELECT u.n, EXISTS (SELECT 1 FROM discovery.ledger o
+                        WHERE o.ingestion_id = $1 AND o.path = u.path AND o.state = ANY($4::text[]))
+    FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(path, identity, n)
+    WHERE NOT EXISTS (SELECT 1 FROM discovery.ledger l
+                      WHERE l.ingestion_id = $1 AND l.path = u.path AND l.identity = u.identity
+                        AND l.state = ANY($4::text[]))
+    ORDER BY u.n"""
+"""The ledger anti-join of :meth:`Ledger.unmatched_identities` (without and with a state filter)."""
 
 
 @dataclass(frozen=True)
