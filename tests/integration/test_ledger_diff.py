@@ -31,11 +31,11 @@ TENANT = "ten_diff"
 INGESTION = "ing_diff"
 NOW = datetime.now(UTC) + timedelta(hours=1)  # every file is settled (servers' clocks may run ahead a little)
 
-FILES = ["a.csv", "b.csv", "c.csv", "d.csv", "e.csv", "sub/f.csv", "sub/g.csv", "sub/h.csv"]
+FILES = ["a.csv", "b.csv", "c.csv", "d.csv", "e.csv", "sub/f.csv", "sub/g.csv", "sub/h.csv", "sub/ü €.csv"]
 """a, b: loaded as listed (known). c: loaded under an older identity (changed). d: failed as listed
 (known, but not to a backfill, which counts only loaded files). e: skipped as listed and loaded under an
 older identity (two ledger rows). f: not in the ledger (new). g: in another ingestion's ledger only (new).
-h: loading as listed (known)."""
+h: loading as listed (known). ü €: known under its non-ASCII name."""
 
 PLANS: dict[str, ScanPlan] = {
     "next_run": scan_plan("next_run"),
@@ -110,6 +110,7 @@ async def _seed_ledger(pool: Any, listed: dict[str, FileRef]) -> None:
         row("e.csv", "older-identity", "loaded"),
         row("sub/g.csv", listed["sub/g.csv"].identity, "loaded", ingestion="ing_other"),
         row("sub/h.csv", listed["sub/h.csv"].identity, "loading"),
+        row("sub/ü €.csv", listed["sub/ü €.csv"].identity, "loaded"),
     ]
     await pool.executemany(
         """INSERT INTO discovery.ledger (tenant_id, ingestion_id, path, identity, size, etag, modified_at,
@@ -161,7 +162,7 @@ async def test_new_changed_and_known_files_are_classified_as_before(
     # What "as before" means here, spelled out for the common cases.
     ignore = outcomes[("next_run", "ignore")]
     assert [p for p, _, _ in ignore["new"]] == ["sub/f.csv", "sub/g.csv"]
-    assert (ignore["listed"], ignore["changed"], ignore["resume_after"]) == (8, 1, "sub/h.csv")
+    assert (ignore["listed"], ignore["changed"], ignore["resume_after"]) == (9, 1, "sub/ü €.csv")
     reload = outcomes[("next_run", "reload")]
     assert [p for p, _, _ in reload["new"]] == ["c.csv", "sub/f.csv", "sub/g.csv"]
     backfill = outcomes[("backfill", "reload")]  # only loaded/loading rows count: d is new, e changed

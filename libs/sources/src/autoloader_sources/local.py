@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import operator
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from datetime import UTC, datetime
@@ -196,30 +197,35 @@ class _Walk:
             start_after = None  # every path here sorts after it
         try:
             with os.scandir(folder) as listing:
-                # Folders sort as "name/" so full paths come out in lexical order (start_after relies on it).
-                entries = sorted((e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e) for e in listing)
+                entries = list(listing)
         except OSError:
             return
-        begin, start_after = _begin(entries, relative, start_after)
-        page, size, matches = self.page, self._size, self._matches
+        # Folders sort as "name/" so full paths come out in lexical order (start_after relies on it).
+        folders = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+        entries.sort(key=(lambda e: e.name + "/" if e.name in folders else e.name) if folders else _NAME)
+        begin = 0
+        if start_after is not None:
+            keys = [e.name + "/" if e.name in folders else e.name for e in entries]
+            begin, start_after = _begin(keys, relative, start_after)
+        page, size, matches, roots = self.page, self._size, self._matches, self._roots
         for index in range(begin, len(entries)):
-            key, entry = entries[index]
-            path = relative + key
-            if key.endswith("/"):
+            entry = entries[index]
+            path = relative + entry.name
+            if folders and entry.name in folders:
                 self.page = page
-                yield from self.folder(entry.path, path, start_after if index == begin else None, confine=confine)
+                inside = start_after if index == begin else None
+                yield from self.folder(entry.path, path + "/", inside, confine=confine)
                 page = self.page
                 continue
             if not matches(path) or not entry.is_file():
                 continue
             try:
                 if confine or entry.is_symlink():
-                    confine_path(entry.path, self._roots)  # a symlink may point out of the roots
+                    confine_path(entry.path, roots)  # a symlink may point out of the roots
                 info = entry.stat()
             except (PathOutsideRoots, OSError):
                 continue
-            modified_at = datetime.fromtimestamp(info.st_mtime, UTC)
-            page.append(ListedFile(path=path, size=info.st_size, modified_at=modified_at))
+            page.append(ListedFile(path=path, size=info.st_size, modified_at=_from_timestamp(info.st_mtime, UTC)))
             if len(page) >= size:
                 self.page = []
                 yield page
@@ -227,25 +233,21 @@ class _Walk:
         self.page = page
 
 
-def _begin(
-    entries: list[tuple[str, os.DirEntry[str]]], relative: str, start_after: str | None
-) -> tuple[int, str | None]:
-    """Where a folder's sorted entries start after ``start_after``, and what the entry there still skips.
+def _begin(keys: list[str], relative: str, start_after: str) -> tuple[int, str | None]:
+    """Where a folder's sorted entries (by ``keys``) start after ``start_after``, and what that entry still skips.
 
     Returns:
         (index, None): every entry from ``index`` on sorts after ``start_after``; or (index,
         start_after): entry ``index`` is the one folder ``start_after`` lies in, walked from it on.
     """
-    if start_after is None:
-        return 0, None
     rest = start_after[len(relative) :]
-    begin = bisect.bisect_right(entries, rest, key=_key)
+    begin = bisect.bisect_right(keys, rest)
     # Every entry before ``begin`` sorts at or before start_after, except the folder it lies in
     # (key "name/", rest "name/..."), which bisect_right put just before ``begin``.
-    if begin and entries[begin - 1][0].endswith("/") and rest.startswith(entries[begin - 1][0]):
+    if begin and keys[begin - 1].endswith("/") and rest.startswith(keys[begin - 1]):
         return begin - 1, start_after
     return begin, None
 
 
-def _key(entry: tuple[str, os.DirEntry[str]]) -> str:
-    return entry[0]
+_NAME = operator.attrgetter("name")
+_from_timestamp = datetime.fromtimestamp

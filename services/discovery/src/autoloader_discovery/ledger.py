@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,16 +108,20 @@ class Ledger:
         """Which listed files the ledger lacks under their listed identity: one query for the whole page.
 
         ``paths[i]`` was listed with ``identities[i]``. Only ledger rows in ``states`` count when
-        given. The anti-join runs in PostgreSQL, so a page of known files returns no row at all.
+        given. The anti-join runs in PostgreSQL (an index probe per file on the ledger's primary
+        key), so a page of known files returns no row at all.
 
         Returns:
             The position of every unmatched file, in listing order, mapped to whether the ledger
             holds its path under another identity (a changed file) rather than not at all (new).
         """
+        # Two JSON texts, not two text[]: asyncpg checks every element of an array parameter for
+        # nesting (two ABC isinstance calls each), which costs about as much as the query itself.
+        listed = (_json_text(list(paths)), _json_text(list(identities)))
         if states is None:
-            rows = await self._pool.fetch(_UNMATCHED, ingestion_id, paths, identities)
+            rows = await self._pool.fetch(_UNMATCHED, ingestion_id, *listed)
         else:
-            rows = await self._pool.fetch(_UNMATCHED_IN_STATES, ingestion_id, paths, identities, list(states))
+            rows = await self._pool.fetch(_UNMATCHED_IN_STATES, ingestion_id, *listed, list(states))
         return {row[0] - 1: row[1] for row in rows}
 
     async def claim(
@@ -353,19 +358,23 @@ class Ledger:
 
 _UNMATCHED = """
     SELECT u.n, EXISTS (SELECT 1 FROM discovery.ledger o WHERE o.ingestion_id = $1 AND o.path = u.path)
-    FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(path, identity, n)
+    FROM ROWS FROM (json_array_elements_text($2::json), json_array_elements_text($3::json))
+         WITH ORDINALITY AS u(path, identity, n)
     WHERE NOT EXISTS (SELECT 1 FROM discovery.ledger l
                       WHERE l.ingestion_id = $1 AND l.path = u.path AND l.identity = u.identity)
     ORDER BY u.n"""
 _UNMATCHED_IN_STATES = """
     SELECT u.n, EXISTS (SELECT 1 FROM discovery.ledger o
                         WHERE o.ingestion_id = $1 AND o.path = u.path AND o.state = ANY($4::text[]))
-    FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(path, identity, n)
+    FROM ROWS FROM (json_array_elements_text($2::json), json_array_elements_text($3::json))
+         WITH ORDINALITY AS u(path, identity, n)
     WHERE NOT EXISTS (SELECT 1 FROM discovery.ledger l
                       WHERE l.ingestion_id = $1 AND l.path = u.path AND l.identity = u.identity
                         AND l.state = ANY($4::text[]))
     ORDER BY u.n"""
 """The ledger anti-join of :meth:`Ledger.unmatched_identities` (without and with a state filter)."""
+_json_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""A list of str as JSON text (non-ASCII as is: a lone surrogate fails to encode, as in a text[])."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from autoloader_contracts.events import FileRef, file_identity
+from autoloader_contracts.events import FileRef
 from autoloader_contracts.ingestion import IngestionConfig
 from autoloader_contracts.rpc import SelectionMode
 from autoloader_core.metrics import Instruments
@@ -223,7 +223,8 @@ class Scanner:
 
         def unmatched(page: list[ListedFile]) -> Awaitable[dict[int, bool]]:
             paths = [f.path for f in page]
-            identities = [file_identity(f.size, f.modified_at, f.etag) for f in page]
+            # FileRef.identity (file_identity) inline: a call per file is a tenth of this step.
+            identities = [f.etag or f"{f.size}:{f.modified_at.isoformat()}" for f in page]
             return ledger.unmatched_identities(ingestion_id, paths, identities, states=states)
 
         return unmatched
