@@ -151,6 +151,12 @@ class _Glob:
         self._moves: dict[tuple[frozenset[int], str], frozenset[int]] = {}
         self._regex = _linear_regex(self.tokens)
 
+    def matcher(self) -> Callable[[str], bool]:
+        """:meth:`matches`, as the regex's own ``fullmatch`` when there is one (no Python frame per path)."""
+        if self._regex is not None:
+            return self._regex.fullmatch  # type: ignore[return-value]  # a Match or None: truthy or not
+        return self.matches
+
     def matches(self, path: str) -> bool:
         if self._regex is not None:
             return self._regex.fullmatch(path) is not None
@@ -298,10 +304,9 @@ class PathFilter:
 
     def matcher(self) -> Callable[[str], bool]:
         """:meth:`matches` as one callable, with the compiled globs bound (listings call it per file)."""
-        include = _glob(self.pattern).matches
-        if not self.exclude:
+        include, exclude = _glob(self.pattern).matcher(), _glob(self.exclude).matcher() if self.exclude else None
+        if exclude is None:
             return include
-        exclude = _glob(self.exclude).matches
         return lambda path: include(path) and not exclude(path)
 
 
