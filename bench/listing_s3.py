@@ -6,9 +6,10 @@ For each object count N (default 20,000 and 100,000):
   2. a fresh PostgreSQL database (``autoloader_db`` migrations) gets 90 % of them in
      ``discovery.ledger`` with their S3 identity (the ETag);
   3. the S3 connector (page size 1000) lists the bucket and discovery's own code diffs it against
-     the ledger in chunks of 500 (``scanning.chunked`` -> ``Ledger.known_identities`` ->
-     ``Selector.offer``), once for wall time, then again under tracemalloc for the peak memory
-     (beside a listing alone, and the client alone: botocore's S3 model is a fixed ~10 MiB).
+     the ledger a page at a time (``Source.list_pages`` -> ``Ledger.unmatched_identities``, one
+     anti-join per page -> ``scanning.offer_unmatched``), once for wall time, then again under
+     tracemalloc for the peak memory (beside a listing alone, and the client alone: botocore's S3
+     model is a fixed ~10 MiB).
 moto answers each ListObjectsV2 page by scanning and sorting the whole bucket, so its listing time
 grows faster than the key count; ``bench_process_cpu_seconds`` is our side's share.
 Nothing is cached between runs: every run has its own bucket, database and connector.
@@ -42,11 +43,12 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from autoloader_cli.servers import PostgresServer, free_port
+from autoloader_contracts.events import file_identity
 from autoloader_contracts.ingestion import DiscoverySpec, SourceSpec
 from autoloader_db.database import create_pool, ensure_database, migrate
 from autoloader_discovery.domain import Selector
 from autoloader_discovery.ledger import Ledger
-from autoloader_discovery.scanning import LEDGER_CHUNK, chunked
+from autoloader_discovery.scanning import LEDGER_PAGE, offer_unmatched
 from autoloader_sources.registry import open_source
 from autoloader_sources.s3 import S3Source
 
@@ -170,10 +172,12 @@ async def list_and_diff(spec: SourceSpec, ledger: Ledger, ingestion_id: str, rul
     ledger_queries = 0
     async with open_source(spec, credentials=KEY) as source:
         assert isinstance(source, S3Source)
-        async for chunk in chunked(source, size=LEDGER_CHUNK):
-            known = await ledger.known_identities(ingestion_id, [f.path for f in chunk])
+        async for page in source.list_pages(size=LEDGER_PAGE):
+            paths = [f.path for f in page]
+            identities = [file_identity(f.size, f.modified_at, f.etag) for f in page]
+            unmatched = await ledger.unmatched_identities(ingestion_id, paths, identities)
             ledger_queries += 1
-            selector.offer(chunk, known)
+            offer_unmatched(selector, page, unmatched)
         list_requests = source.list_requests
     selection = selector.selection
     return {
@@ -285,7 +289,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "s3 listing + ledger diff",
         "server": "moto_server (separate process)",
         "page_size": PAGE_SIZE,
-        "ledger_chunk": LEDGER_CHUNK,
+        "ledger_page": LEDGER_PAGE,
         "known_fraction": args.known,
         "runs": runs,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -6,22 +6,33 @@ the run's final status as the API reports it. The baseline, side by side, is the
 the same folder: ``os.scandir`` alone, and ``os.scandir`` plus one ``stat`` per file (what any
 listing needs to notice a changed file).
 
-The no-op run never reaches the loader: discovery lists, diffs against its ledger, plans no batch and
-completes the run (the bench checks the run planned no batch and that the loader committed nothing new).
+The no-op run never reaches the loader, so it opens no Spark session: discovery lists, diffs against
+its ledger, plans no batch and completes the run. The bench checks that: each run's metrics count no
+batch, discovery's own table holds no batch of those runs, and the loader committed nothing new.
 
-Usage: uv run python bench/noop_run.py [--files 100000] [--rounds 3] [--env AUTOLOADER_X=value ...]
+``--profile`` then runs discovery's listing + diff (``Scanner.select`` on the stack's ledger) in this
+process, a few times under cProfile, and reports its stages (walk alone, walk + ledger anti-joins, the
+whole selection) and the functions where the time goes (``profile`` in the JSON, and the top of the
+profile on stderr).
+
+Usage: uv run python bench/noop_run.py [--files 100000] [--rounds 3] [--profile] [--env AUTOLOADER_X=value ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import cProfile
+import io
 import os
+import pstats
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +43,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_data  # same folder (run as a script)
 from autoloader_cli.servers import free_port
 from autoloader_cli.stack import Stack
+from autoloader_contracts.events import file_identity
+from autoloader_contracts.ingestion import DestinationSpec, DiscoverySpec, FormatSpec, IngestionConfig, SourceSpec
+from autoloader_db.database import create_pool
+from autoloader_discovery.ledger import Ledger, ListingState
+from autoloader_discovery.scanning import LEDGER_PAGE, Scanner
+from autoloader_sources.registry import open_source
 
 
 def write_tiny_files(folder: Path, files: int) -> int:
@@ -116,8 +133,130 @@ def noop_rounds(
         if run["status"] not in {"success", "skipped"} or metrics.get("batches", 0) != 0:
             raise SystemExit(f"no-op run: {run}")
         discovery = float(metrics.get("duration_seconds") or 0.0)
-        runs.append({"seconds": seconds, "status": run["status"], "discovery_duration": discovery, "listing": listing})
+        runs.append(
+            {
+                "run_id": run["id"],
+                "seconds": seconds,
+                "status": run["status"],
+                "discovery_duration": discovery,
+                "listing": listing,
+            }
+        )
     return raws, runs
+
+
+def ingestion_body(folder: Path) -> dict[str, Any]:
+    """The bench's ingestion, as the API takes it."""
+    return {
+        "name": "bench-noop",
+        "source": {"type": "local", "path": str(folder), "file_pattern": "*.jsonl"},
+        "format": {"type": "json"},
+        "discovery": {"max_files_per_run": None},
+        "destination": {"catalog": "lake", "database": "bench", "table": "noop"},
+    }
+
+
+def ingestion_config(folder: Path) -> IngestionConfig:
+    """The same ingestion as discovery holds it."""
+    return IngestionConfig(
+        name="bench-noop",
+        source=SourceSpec(type="local", path=str(folder), file_pattern="*.jsonl"),
+        format=FormatSpec(type="json"),
+        discovery=DiscoverySpec(max_files_per_run=None),
+        destination=DestinationSpec(catalog="lake", database="bench", table="noop"),
+    )
+
+
+async def planned_batches(stack: Stack, run_ids: list[str]) -> int:
+    """Batches discovery planned for ``run_ids`` (its own table; a no-op run plans none)."""
+    assert stack.settings is not None
+    pool = await create_pool(stack.settings.database_url, max_size=1)
+    try:
+        return int(await pool.fetchval("SELECT count(*) FROM discovery.batches WHERE run_id = ANY($1)", run_ids))
+    finally:
+        await pool.close()
+
+
+async def profile_discovery(stack: Stack, ingestion: str, folder: Path, *, rounds: int = 3) -> dict[str, Any]:
+    """Discovery's listing + diff in this process: stage timings (median of ``rounds``) and a cProfile."""
+    settings, tenant = stack.settings, stack.default_tenant
+    assert settings is not None
+    assert tenant is not None
+    config = ingestion_config(folder)
+    pool = await create_pool(settings.database_url, max_size=4)
+
+    async def no_credentials(_tenant: str, _ref: str | None) -> None:
+        return None
+
+    ledger = Ledger(pool)
+    roots = settings.allowed_roots
+    scanner = Scanner(ledger=ledger, listing_state=ListingState(pool), credentials=no_credentials, allowed_roots=roots)
+
+    def source_of() -> Any:
+        return open_source(config.source, allowed_roots=roots)
+
+    async def walk() -> int:
+        async with source_of() as source:
+            return sum([len(page) async for page in source.list_pages(size=LEDGER_PAGE)])
+
+    async def walk_and_anti_join() -> int:
+        unmatched = 0
+        async with source_of() as source:
+            async for page in source.list_pages(size=LEDGER_PAGE):
+                paths = [f.path for f in page]
+                identities = [file_identity(f.size, f.modified_at, f.etag) for f in page]
+                unmatched += len(await ledger.unmatched_identities(ingestion, paths, identities))
+        return unmatched
+
+    async def select() -> int:
+        now = datetime.now(UTC)
+        selection = await scanner.select(
+            tenant_id=tenant.tenant_id, ingestion_id=ingestion, config=config, now=now, persist=False
+        )
+        assert not selection.new, "the profiled selection found new files"
+        return selection.listed
+
+    stages: dict[str, dict[str, float]] = {}
+    try:
+        for name, stage in (("walk", walk), ("walk_and_anti_join_serial", walk_and_anti_join), ("select", select)):
+            walls, cpus = [], []
+            for _ in range(rounds):
+                wall, cpu = time.perf_counter(), time.process_time()
+                await stage()
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+            stages[name] = {"wall": round(statistics.median(walls), 3), "cpu": round(statistics.median(cpus), 3)}
+        # cProfile sees one thread: the profiled run walks in the event loop's (to_thread inlined).
+        threaded = asyncio.to_thread
+        asyncio.to_thread = inline
+        profiler = cProfile.Profile()
+        try:
+            profiler.enable()
+            await select()
+            profiler.disable()
+        finally:
+            asyncio.to_thread = threaded
+    finally:
+        await pool.close()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(25)
+    print(text.getvalue(), file=sys.stderr)
+    top = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:15]  # type: ignore[attr-defined]
+    return {
+        "stages_seconds": stages,
+        "note": "cpu: this process (the walk's thread too); the profile ran the walk in the loop's thread",
+        "top_tottime": [
+            {"function": f"{Path(file).name}:{line}({func})", "calls": calls, "tottime": round(tt, 3),
+             "cumtime": round(ct, 3)}
+            for (file, line, func), (_, calls, tt, ct, _) in top
+        ],
+    }
+
+
+async def inline(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``asyncio.to_thread`` without the thread (for cProfile)."""
+    return func(*args, **kwargs)
 
 
 def main() -> None:
@@ -129,6 +268,7 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the stack's services (repeatable)")
     parser.add_argument("--out", default="noop_run.json", help="under bench/results/ (or absolute)")
     parser.add_argument("--keep-logs", type=Path, help="copy the services' logs here at the end")
+    parser.add_argument("--profile", action="store_true", help="profile discovery's listing + diff in-process")
     args = parser.parse_args()
     environ = {"AUTOLOADER_LOG_LEVEL": "WARNING", "AUTOLOADER_BATCH_MAX_FILES": str(args.batch_files)}
     environ |= dict(item.split("=", 1) for item in args.env)
@@ -140,15 +280,7 @@ def main() -> None:
             size = write_tiny_files(folder, args.files)
             write_s = time.perf_counter() - started
             api = Api(stack)
-            ingestion = api.create(
-                {
-                    "name": "bench-noop",
-                    "source": {"type": "local", "path": str(folder), "file_pattern": "*.jsonl"},
-                    "format": {"type": "json"},
-                    "discovery": {"max_files_per_run": None},
-                    "destination": {"catalog": "lake", "database": "bench", "table": "noop"},
-                }
-            )
+            ingestion = api.create(ingestion_body(folder))
             first, first_s = api.run(ingestion, poll=0.2)
             if first["status"] != "success":
                 raise SystemExit(f"first run ended {first['status']}: {first.get('errors')}")
@@ -158,6 +290,9 @@ def main() -> None:
             table = api.table(ingestion)
             assert table["current_snapshot_id"] == snapshot, "a no-op run committed a snapshot"
             assert table["row_count"] == args.files, table
+            planned = asyncio.run(planned_batches(stack, [r["run_id"] for r in rounds]))
+            assert planned == 0, f"no-op runs planned {planned} loader batches"
+            profile = asyncio.run(profile_discovery(stack, ingestion, folder)) if args.profile else None
             if args.keep_logs:
                 shutil.copytree(stack.logs_dir, args.keep_logs, dirs_exist_ok=True)
     noops, in_discovery, listings, statuses = (
@@ -190,7 +325,10 @@ def main() -> None:
             "scandir_stat": [round(r["scandir_stat"], 4) for r in raws],
         },
         "target_seconds": 1.0,
+        "loader_batches_planned": 0,
     }
+    if profile is not None:
+        result["profile"] = profile
     bench_data.publish(result, args.out)
 
 

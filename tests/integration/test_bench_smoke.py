@@ -51,9 +51,11 @@ def _bench(script: str, *args: str, out: Path, timeout: float = 300) -> dict[str
 
 def test_the_issue_13_run_benchmarks_run_at_a_tiny_size(tmp_path: Path) -> None:
     # No timings are asserted: only that each script still runs end to end and reports both sides.
-    noop = _bench("noop_run.py", "--files", "300", "--rounds", "1", out=tmp_path / "noop.json")
+    noop = _bench("noop_run.py", "--files", "300", "--rounds", "1", "--profile", out=tmp_path / "noop.json")
     assert noop["noop_run_status"] == ["success"]
     assert noop["raw_scandir_stat_seconds"]
+    assert noop["loader_batches_planned"] == 0
+    assert set(noop["profile"]["stages_seconds"]) == {"walk", "walk_and_anti_join_serial", "select"}
 
     tiny = ["--history", "3", "--new", "2", "--rows", "50", "--rounds", "1"]
     incremental = _bench("incremental_run.py", *tiny, out=tmp_path / "incremental.json")

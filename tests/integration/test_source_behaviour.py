@@ -142,3 +142,15 @@ async def test_connection_check_reports_count_and_size(place: SourcePlace) -> No
                                                  allowed_roots=getattr(place, "allowed_roots", ())))
     assert missing.file_count == 0
     assert missing.message
+
+
+async def test_pages_hold_the_listing_in_order_and_resume_after_a_path(place: SourcePlace) -> None:
+    names = [f"p-{i:02d}.csv" for i in range(5)]
+    for name in reversed(names):
+        await place.put(name, b"x")
+    async with connect(place, options={"page_size": 2}) as source:
+        pages = [page async for page in source.list_pages(size=2)]
+        assert all(pages), "no page is empty"
+        assert [f.path for page in pages for f in page] == names
+        resumed = [f.path async for page in source.list_pages(start_after="p-01.csv", size=2) for f in page]
+        assert resumed == names[2:]

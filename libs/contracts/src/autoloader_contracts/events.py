@@ -159,6 +159,11 @@ class FileRef(msgspec.Struct, frozen=True, kw_only=True):
         return self.etag or f"{self.size}:{self.modified_at.isoformat()}"
 
 
+def file_identity(size: int, modified_at: datetime, etag: str | None) -> str:
+    """:attr:`FileRef.identity` of a listed file, without building the FileRef (a listing's hot path)."""
+    return etag or f"{size}:{modified_at.isoformat()}"
+
+
 class RunError(msgspec.Struct, frozen=True, kw_only=True):
     """One error of a run, with the file (and line) when known."""
 

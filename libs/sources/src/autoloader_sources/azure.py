@@ -36,6 +36,7 @@ from autoloader_core.errors import AutoloaderError, TerminalError
 from autoloader_sources.base import (
     ListedFile,
     PathFilter,
+    Source,
     SourceAuthError,
     SourceNotFound,
     SourceUnavailable,
@@ -116,7 +117,7 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
     return _SECRET_QUERY.sub(r"\1=***", text)
 
 
-class AzureBlobSource:
+class AzureBlobSource(Source):
     """Blobs under a container prefix, matching the include/exclude globs."""
 
     def __init__(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Protocol
@@ -69,13 +69,18 @@ class SourceUnavailable(TransientError):
     """The store could not be reached or answered with a retryable error (network, 5xx, throttling)."""
 
 
+LISTING_PAGE = 1000
+"""Entries per page of :meth:`Source.list_pages` unless a connector's own pages differ (an API page)."""
+
+
 class Source(Protocol):
     """A place files are read from (one connector instance per source configuration).
 
     Implementations translate every driver error into :class:`SourceNotFound`,
     :class:`SourceAuthError` (both terminal), :class:`SourceUnavailable` (transient) or another
     :class:`TerminalError` with a message that names the cause. They must be used as async
-    context managers (``async with``) so connections are closed.
+    context managers (``async with``) so connections are closed. Connectors subclass this class
+    explicitly to inherit the default :meth:`list_pages`.
     """
 
     async def __aenter__(self) -> Source:
@@ -97,6 +102,20 @@ class Source(Protocol):
             SourceNotFound, SourceAuthError, SourceUnavailable.
         """
         ...
+
+    def list_pages(
+        self, *, start_after: str | None = None, size: int = LISTING_PAGE
+    ) -> AsyncGenerator[list[ListedFile], None]:
+        """The same listing as :meth:`list_files`, as pages: lists of entries in listing order, none empty.
+
+        Callers that diff a listing against a ledger work a page at a time (one query per page, no
+        per-entry async step). ``size`` bounds a page; a connector whose store answers in pages of
+        its own (S3's ListObjectsV2) may yield those instead. This default groups :meth:`list_files`.
+
+        Raises:
+            SourceNotFound, SourceAuthError, SourceUnavailable.
+        """
+        return pages_of(self.list_files(start_after=start_after), size)
 
     async def stat(self, path: str) -> ListedFile:
         """Return the current size, mtime and etag of relative ``path``.
@@ -131,6 +150,12 @@ class _Glob:
         self._start = self._closure({0})
         self._moves: dict[tuple[frozenset[int], str], frozenset[int]] = {}
         self._regex = _linear_regex(self.tokens)
+
+    def matcher(self) -> Callable[[str], bool]:
+        """:meth:`matches`, as the regex's own ``fullmatch`` when there is one (no Python frame per path)."""
+        if self._regex is not None:
+            return self._regex.fullmatch  # type: ignore[return-value]  # a Match or None: truthy or not
+        return self.matches
 
     def matches(self, path: str) -> bool:
         if self._regex is not None:
@@ -276,6 +301,32 @@ class PathFilter:
         if not glob_matches(self.pattern, path):
             return False
         return not (self.exclude and glob_matches(self.exclude, path))
+
+    def matcher(self) -> Callable[[str], bool]:
+        """:meth:`matches` as one callable, with the compiled globs bound (listings call it per file)."""
+        include, exclude = _glob(self.pattern).matcher(), _glob(self.exclude).matcher() if self.exclude else None
+        if exclude is None:
+            return include
+        return lambda path: include(path) and not exclude(path)
+
+
+async def pages_of(
+    files: AsyncIterator[ListedFile], size: int = LISTING_PAGE
+) -> AsyncGenerator[list[ListedFile], None]:
+    """Group a stream of entries into pages of at most ``size`` (the default :meth:`Source.list_pages`)."""
+    page: list[ListedFile] = []
+    try:
+        async for listed in files:
+            page.append(listed)
+            if len(page) >= size:
+                yield page
+                page = []
+        if page:
+            yield page
+    finally:
+        close = getattr(files, "aclose", None)
+        if close is not None:
+            await close()  # a caller that stops early closes the connector's listing too
 
 
 async def read_chunks(

@@ -26,6 +26,7 @@ from autoloader_core.errors import TerminalError
 from autoloader_sources.base import (
     ListedFile,
     PathFilter,
+    Source,
     SourceAuthError,
     SourceNotFound,
     SourceUnavailable,
@@ -74,7 +75,7 @@ def _tls_context(options: Mapping[str, object]) -> ssl.SSLContext | None:
         raise TerminalError("options.ca_cert is not a valid PEM certificate") from exc
 
 
-class FtpSource:
+class FtpSource(Source):
     """Files under one folder of an FTP(S) server."""
 
     def __init__(

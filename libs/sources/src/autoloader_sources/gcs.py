@@ -26,6 +26,7 @@ from autoloader_core.errors import AutoloaderError, TerminalError
 from autoloader_sources.base import (
     ListedFile,
     PathFilter,
+    Source,
     SourceAuthError,
     SourceNotFound,
     SourceUnavailable,
@@ -50,7 +51,7 @@ def create(spec: SourceSpec, credentials: Mapping[str, str] | None, allowed_root
     return GcsSource(spec, credentials)
 
 
-class GcsSource:
+class GcsSource(Source):
     """Objects under ``gs://bucket/prefix/`` matching the spec's globs.
 
     Attributes:

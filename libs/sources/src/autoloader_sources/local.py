@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import operator
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from autoloader_core.errors import TerminalError
-from autoloader_sources.base import ListedFile, PathFilter, SourceNotFound, read_chunks
+from autoloader_sources.base import LISTING_PAGE, ListedFile, PathFilter, Source, SourceNotFound, read_chunks
 
-LIST_CHUNK = 500
 READ_CHUNK = 1024 * 1024
 
 
@@ -51,7 +52,7 @@ def _is_within(path: str, root: str) -> bool:
     return path == root or path.startswith(root if root.endswith(os.sep) else root + os.sep)
 
 
-class LocalSource:
+class LocalSource(Source):
     """Files under ``root`` matching the filter; never follows a path out of the allowed roots."""
 
     def __init__(
@@ -74,23 +75,36 @@ class LocalSource:
         """Nothing to close."""
 
     async def list_files(self, *, start_after: str | None = None) -> AsyncIterator[ListedFile]:
-        """Stream matching files in path order, a chunk at a time (the walk runs in a thread).
+        """Stream matching files in path order (the walk runs in a thread, a page at a time).
+
+        Raises:
+            SourceNotFound: The folder does not exist or is not a folder.
+        """
+        async for page in self.list_pages(start_after=start_after):
+            for listed in page:
+                yield listed
+
+    async def list_pages(
+        self, *, start_after: str | None = None, size: int = LISTING_PAGE
+    ) -> AsyncGenerator[list[ListedFile], None]:
+        """Matching files in path order, in pages of ``size``; each page is walked in a thread.
+
+        With ``start_after``, folders and files that sort before it are skipped without being
+        listed or stat'ed (a bisection in each sorted folder on the way down to it).
 
         Raises:
             SourceNotFound: The folder does not exist or is not a folder.
         """
         if not self._root.is_dir():
             raise SourceNotFound(f"folder {str(self._root)!r} does not exist (or is not a folder)")
-        walker = self._walk()
-        while True:
-            chunk = await asyncio.to_thread(_take, walker, LIST_CHUNK)
-            for item in chunk:
-                if start_after is None or item.path > start_after:
-                    yield item
-            if len(chunk) < LIST_CHUNK:
-                return
+        pages = self._pages(start_after, max(1, size))
+        try:
+            while (page := await asyncio.to_thread(next, pages, None)) is not None:
+                yield page
+        finally:
+            pages.close()
 
-    def _walk(self) -> Iterator[ListedFile]:
+    def _pages(self, start_after: str | None, size: int) -> Generator[list[ListedFile], None, None]:
         start = self._root / self._filter.prefix
         if not start.is_dir():
             return
@@ -98,34 +112,10 @@ class LocalSource:
         # file symlink can lead out: other entries skip realpath (one lstat per path part, per file).
         real = os.path.realpath(start) == str(start)
         relative = start.relative_to(self._root).as_posix()
-        yield from self._walk_dir(str(start), "" if relative == "." else relative + "/", confine=not real)
-
-    def _walk_dir(self, folder: str, relative: str, *, confine: bool) -> Iterator[ListedFile]:
-        try:
-            # Folders sort as "name/" so full paths come out in lexical order (start_after relies on it).
-            entries = sorted(
-                os.scandir(folder), key=lambda e: e.name + "/" if e.is_dir(follow_symlinks=False) else e.name
-            )
-        except OSError:
-            return
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                yield from self._walk_dir(entry.path, relative + entry.name + "/", confine=confine)
-            elif entry.is_file():
-                listed = self._listed(entry, relative + entry.name, confine=confine or entry.is_symlink())
-                if listed is not None:
-                    yield listed
-
-    def _listed(self, entry: os.DirEntry[str], relative: str, *, confine: bool) -> ListedFile | None:
-        if not self._filter.matches(relative):
-            return None
-        try:
-            if confine:
-                confine_path(entry.path, self._roots)  # a symlink may point out of the roots
-            info = entry.stat()
-        except (PathOutsideRoots, OSError):
-            return None
-        return ListedFile(path=relative, size=info.st_size, modified_at=datetime.fromtimestamp(info.st_mtime, UTC))
+        walk = _Walk(self._filter, self._roots, size)
+        yield from walk.folder(str(start), "" if relative == "." else relative + "/", start_after, confine=not real)
+        if walk.page:
+            yield walk.page
 
     def resolve(self, path: str) -> Path:
         """Return the absolute, confined path of relative ``path``.
@@ -184,10 +174,80 @@ class LocalSource:
             raise SourceNotFound(f"cannot open {path!r}: {exc.strerror}") from exc
 
 
-def _take(iterator: Iterator[ListedFile], count: int) -> list[ListedFile]:
-    out = []
-    for item in iterator:
-        out.append(item)
-        if len(out) >= count:
-            break
-    return out
+class _Walk:
+    """A depth-first walk in lexical path order that fills pages of ``size`` entries (one thread at a time)."""
+
+    def __init__(self, path_filter: PathFilter, roots: Sequence[Path], size: int) -> None:
+        self.page: list[ListedFile] = []
+        self._size = size
+        self._roots = roots
+        self._matches = path_filter.matcher()
+
+    def folder(
+        self, folder: str, relative: str, start_after: str | None, *, confine: bool
+    ) -> Iterator[list[ListedFile]]:
+        """Walk ``folder`` (whose paths start with ``relative``), yielding each page once it is full.
+
+        Only paths after ``start_after`` are listed: the folder is skipped when all its paths sort
+        at or before it, and otherwise a bisection of its sorted entries finds where to begin.
+        """
+        if start_after is not None and not start_after.startswith(relative):
+            if start_after > relative:
+                return  # every path here starts with ``relative``: all sort before start_after
+            start_after = None  # every path here sorts after it
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:
+            return
+        # Folders sort as "name/" so full paths come out in lexical order (start_after relies on it).
+        folders = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+        entries.sort(key=(lambda e: e.name + "/" if e.name in folders else e.name) if folders else _NAME)
+        begin = 0
+        if start_after is not None:
+            keys = [e.name + "/" if e.name in folders else e.name for e in entries]
+            begin, start_after = _begin(keys, relative, start_after)
+        page, size, matches, roots = self.page, self._size, self._matches, self._roots
+        for index in range(begin, len(entries)):
+            entry = entries[index]
+            path = relative + entry.name
+            if folders and entry.name in folders:
+                self.page = page
+                inside = start_after if index == begin else None
+                yield from self.folder(entry.path, path + "/", inside, confine=confine)
+                page = self.page
+                continue
+            if not matches(path) or not entry.is_file():
+                continue
+            try:
+                if confine or entry.is_symlink():
+                    confine_path(entry.path, roots)  # a symlink may point out of the roots
+                info = entry.stat()
+            except (PathOutsideRoots, OSError):
+                continue
+            page.append(ListedFile(path=path, size=info.st_size, modified_at=_from_timestamp(info.st_mtime, UTC)))
+            if len(page) >= size:
+                self.page = []
+                yield page
+                page = self.page
+        self.page = page
+
+
+def _begin(keys: list[str], relative: str, start_after: str) -> tuple[int, str | None]:
+    """Where a folder's sorted entries (by ``keys``) start after ``start_after``, and what that entry still skips.
+
+    Returns:
+        (index, None): every entry from ``index`` on sorts after ``start_after``; or (index,
+        start_after): entry ``index`` is the one folder ``start_after`` lies in, walked from it on.
+    """
+    rest = start_after[len(relative) :]
+    begin = bisect.bisect_right(keys, rest)
+    # Every entry before ``begin`` sorts at or before start_after, except the folder it lies in
+    # (key "name/", rest "name/..."), which bisect_right put just before ``begin``.
+    if begin and keys[begin - 1].endswith("/") and rest.startswith(keys[begin - 1]):
+        return begin - 1, start_after
+    return begin, None
+
+
+_NAME = operator.attrgetter("name")
+_from_timestamp = datetime.fromtimestamp

@@ -8,7 +8,7 @@ Spec: ``path`` is ``s3://bucket/prefix/``; options ``region`` (default ``us-east
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +31,10 @@ from botocore.exceptions import (
 from autoloader_contracts.ingestion import SourceSpec
 from autoloader_core.errors import AutoloaderError, TerminalError
 from autoloader_sources.base import (
+    LISTING_PAGE,
     ListedFile,
     PathFilter,
+    Source,
     SourceAuthError,
     SourceNotFound,
     SourceUnavailable,
@@ -81,7 +83,7 @@ def create(spec: SourceSpec, credentials: Mapping[str, str] | None, allowed_root
     return S3Source(spec, credentials)
 
 
-class S3Source:
+class S3Source(Source):
     """Objects under ``s3://bucket/prefix/`` matching the spec's globs.
 
     Attributes:
@@ -136,6 +138,18 @@ class S3Source:
             SourceAuthError: The credentials were refused.
             SourceUnavailable: The endpoint is unreachable, throttling or failing.
         """
+        async for page in self.list_pages(start_after=start_after):
+            for listed in page:
+                yield listed
+
+    async def list_pages(
+        self, *, start_after: str | None = None, size: int = LISTING_PAGE
+    ) -> AsyncGenerator[list[ListedFile], None]:
+        """The matching objects of each ListObjectsV2 page (of ``page_size`` keys; ``size`` is not used).
+
+        Raises:
+            SourceNotFound, SourceAuthError, SourceUnavailable: as :meth:`list_files`.
+        """
         request: dict[str, Any] = {
             "Bucket": self._url.bucket,
             "Prefix": self._url.key(self._filter.prefix),
@@ -146,10 +160,9 @@ class S3Source:
         while True:
             page = await self._call(None, self._s3.list_objects_v2, **request)
             self.list_requests += 1
-            for item in page.get("Contents", ()):
-                listed = self._listed(item)
-                if listed is not None:
-                    yield listed
+            found = [listed for item in page.get("Contents", ()) if (listed := self._listed(item)) is not None]
+            if found:
+                yield found
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return

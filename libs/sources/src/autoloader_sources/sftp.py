@@ -26,6 +26,7 @@ from autoloader_core.errors import TerminalError
 from autoloader_sources.base import (
     ListedFile,
     PathFilter,
+    Source,
     SourceAuthError,
     SourceNotFound,
     SourceUnavailable,
@@ -100,7 +101,7 @@ def _login(credentials: Mapping[str, str] | None) -> dict[str, object]:
     return login
 
 
-class SftpSource:
+class SftpSource(Source):
     """Files under one folder of an SFTP server."""
 
     def __init__(

@@ -76,6 +76,19 @@ class Selector:
             elif not self.selection.left_behind:
                 self.selection.resume_after = ref.path
 
+    def offer_known(self, count: int, last_path: str) -> None:
+        """Count ``count`` consecutive listed files the ledger holds under their listed identity.
+
+        The same outcome as offering them one by one (a known file is neither taken nor left
+        behind, in a backfill window or not), without a step per file: ``last_path`` is the last
+        of them, where an incremental listing may resume unless an earlier file was left behind.
+        """
+        if count <= 0:
+            return
+        self.selection.listed += count
+        if not self.selection.left_behind:
+            self.selection.resume_after = last_path
+
     def is_full(self) -> bool:
         """Whether the run has all it may take (later files can only add to the backlog)."""
         return self.selection.backlog_files > 0

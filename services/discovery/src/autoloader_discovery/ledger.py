@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,22 +102,32 @@ class Ledger:
             )
             raise AnotherRunActive(active or "unknown") from None
 
-    async def known_identities(
-        self, ingestion_id: str, paths: list[str], *, states: Sequence[str] | None = None
-    ) -> dict[str, set[str]]:
-        """Return path -> identities already in the ledger (only rows in ``states`` when given)."""
-        rows = await self._pool.fetch(
-            """SELECT path, identity FROM discovery.ledger
-               WHERE ingestion_id = $1 AND path = ANY($2::text[])
-                 AND ($3::text[] IS NULL OR state = ANY($3::text[]))""",
-            ingestion_id,
-            paths,
-            list(states) if states is not None else None,
-        )
-        known: dict[str, set[str]] = {}
-        for row in rows:
-            known.setdefault(row["path"], set()).add(row["identity"])
-        return known
+    async def unmatched_identities(
+        self, ingestion_id: str, paths: Sequence[str], identities: Sequence[str], *, states: Sequence[str] | None = None
+    ) -> dict[int, bool]:
+        """Which listed files the ledger lacks under their listed identity: one query for the whole page.
+
+        ``paths[i]`` was listed with ``identities[i]``. Only ledger rows in ``states`` count when
+        given. The anti-join runs in PostgreSQL (an index probe per file on the ledger's primary
+        key), so a page of known files returns no row at all.
+
+        Returns:
+            The position of every unmatched file, in listing order, mapped to whether the ledger
+            holds its path under another identity (a changed file) rather than not at all (new).
+        """
+        # Two JSON texts, not two text[]: asyncpg checks every element of an array parameter for
+        # nesting (two ABC isinstance calls each), which costs about as much as the query itself.
+        listed = (_json_text(list(paths)), _json_text(list(identities)))
+        async with self._pool.acquire() as conn, conn.transaction():
+            # A plan for this page's ledger as it is now. A cached generic plan made while the ledger
+            # was empty (an ingestion's first run sends this query too) seq-scans it once per listed
+            # file: 0.7 s a page of 1,000 on a 100,000-file ledger, until autovacuum's ANALYZE.
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            if states is None:
+                rows = await conn.fetch(_UNMATCHED, ingestion_id, *listed)
+            else:
+                rows = await conn.fetch(_UNMATCHED_IN_STATES, ingestion_id, *listed, list(states))
+        return {row[0] - 1: row[1] for row in rows}
 
     async def claim(
         self,
@@ -348,6 +359,27 @@ class Ledger:
             limit,
         )
         return [RunWork(**dict(r.items())) for r in rows]
+
+
+_UNMATCHED = """
+    SELECT u.n, EXISTS (SELECT 1 FROM discovery.ledger o WHERE o.ingestion_id = $1 AND o.path = u.path)
+    FROM ROWS FROM (json_array_elements_text($2::json), json_array_elements_text($3::json))
+         WITH ORDINALITY AS u(path, identity, n)
+    WHERE NOT EXISTS (SELECT 1 FROM discovery.ledger l
+                      WHERE l.ingestion_id = $1 AND l.path = u.path AND l.identity = u.identity)
+    ORDER BY u.n"""
+_UNMATCHED_IN_STATES = """
+    SELECT u.n, EXISTS (SELECT 1 FROM discovery.ledger o
+                        WHERE o.ingestion_id = $1 AND o.path = u.path AND o.state = ANY($4::text[]))
+    FROM ROWS FROM (json_array_elements_text($2::json), json_array_elements_text($3::json))
+         WITH ORDINALITY AS u(path, identity, n)
+    WHERE NOT EXISTS (SELECT 1 FROM discovery.ledger l
+                      WHERE l.ingestion_id = $1 AND l.path = u.path AND l.identity = u.identity
+                        AND l.state = ANY($4::text[]))
+    ORDER BY u.n"""
+"""The ledger anti-join of :meth:`Ledger.unmatched_identities` (without and with a state filter)."""
+_json_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""A list of str as JSON text (non-ASCII as is: a lone surrogate fails to encode, as in a text[])."""
 
 
 @dataclass(frozen=True)

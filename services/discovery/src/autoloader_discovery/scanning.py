@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,13 +18,15 @@ from autoloader_core.metrics import Instruments
 from autoloader_core.telemetry import process_telemetry
 from autoloader_core.tracing import SpanKind, span
 from autoloader_discovery.domain import Selection, SelectionRules, Selector
-from autoloader_discovery.ledger import Ledger, ListingState
-from autoloader_sources.base import Source, SourceNotFound
+from autoloader_discovery.ledger import Ledger, ListingState, file_ref
+from autoloader_sources.base import ListedFile, Source, SourceNotFound
 from autoloader_sources.registry import open_source
 
 CredentialsFor = Callable[[str, str | None], Awaitable[Mapping[str, str] | None]]
 """(tenant id, credential ref) -> decrypted credentials, None for ambient identity."""
 
+LEDGER_PAGE = 1000
+"""Listed files per ledger anti-join (one query per page)."""
 LEDGER_CHUNK = 500
 SETTLE_BY_RELISTING = frozenset({"ftp", "sftp"})
 """Servers without content identity: a file is taken only if size and mtime agree in two listings."""
@@ -178,28 +181,95 @@ class Scanner:
         plan: ScanPlan,
         scheme: str,
     ) -> None:
-        """Feed the listing to ``selector``, timing it and counting what was listed (by scheme)."""
+        """Feed the listing to ``selector``, timing it and counting what was listed (by scheme).
+
+        Page by page: each page's ledger anti-join is sent as soon as the page is listed and runs
+        while the next page is listed, and the page is offered once its answer is in.
+        """
         started = time.monotonic()
         listed = 0
+        lookup = self._lookup(ingestion_id, plan)
+        asked: list[asyncio.Future[dict[int, bool]]] = []
+        previous: list[ListedFile] | None = None
         try:
             with span("list files", kind=SpanKind.CLIENT, attributes={"source.scheme": scheme}) as current:
-                async for chunk in chunked(source, start_after=start_after):
-                    listed += len(chunk)
-                    current.set_attribute("objects_listed", listed)
-                    selector.offer(chunk, await self._known(ingestion_id, chunk, plan))
-                    if _enough(selector, plan.listing_cap):
-                        selector.selection.stopped_early = True
-                        return
+                async with aclosing(source.list_pages(start_after=start_after, size=LEDGER_PAGE)) as pages:
+                    async for page in pages:
+                        listed += len(page)
+                        current.set_attribute("objects_listed", listed)
+                        if lookup is not None:
+                            asked.append(asyncio.ensure_future(lookup(page)))
+                        if previous is not None and await self._offer_page(selector, previous, asked, plan.listing_cap):
+                            return
+                        previous = page
+                if previous is not None:
+                    await self._offer_page(selector, previous, asked, plan.listing_cap)
         finally:
+            for unanswered in asked:  # a page not offered: the listing stopped early or failed
+                if not unanswered.cancel() and not unanswered.cancelled():
+                    unanswered.exception()  # answered already: retrieved, so asyncio does not log it
             labels = {"scheme": scheme}
             self._instruments.listing_duration.record(time.monotonic() - started, labels)
             self._instruments.objects_listed.add(listed, labels)
 
-    async def _known(self, ingestion_id: str | None, chunk: list[FileRef], plan: ScanPlan) -> dict[str, set[str]]:
+    def _lookup(
+        self, ingestion_id: str | None, plan: ScanPlan
+    ) -> Callable[[list[ListedFile]], Awaitable[dict[int, bool]]] | None:
+        """The ledger anti-join of one page (None: the run counts nothing as known)."""
         if ingestion_id is None or plan.ledger == "none":
-            return {}
+            return None
         states = LOADED_STATES if plan.ledger == "loaded" else None
-        return await self._ledger.known_identities(ingestion_id, [f.path for f in chunk], states=states)
+        ledger = self._ledger
+
+        def unmatched(page: list[ListedFile]) -> Awaitable[dict[int, bool]]:
+            paths = [f.path for f in page]
+            # FileRef.identity (file_identity) inline: a call per file is a tenth of this step.
+            identities = [f.etag or f"{f.size}:{f.modified_at.isoformat()}" for f in page]
+            return ledger.unmatched_identities(ingestion_id, paths, identities, states=states)
+
+        return unmatched
+
+    @staticmethod
+    async def _offer_page(
+        selector: Selector, page: list[ListedFile], asked: list[asyncio.Future[dict[int, bool]]], cap: int | None
+    ) -> bool:
+        """Offer one listed page, given the oldest anti-join in ``asked`` (its own; none when nothing is known).
+
+        Returns:
+            True when a capped listing has seen enough (``stopped_early``).
+        """
+        if asked:
+            offer_unmatched(selector, page, await asked.pop(0))
+        else:
+            selector.offer([file_ref(f.path, f.size, f.modified_at, f.etag) for f in page], {})
+        if _enough(selector, cap):
+            selector.selection.stopped_early = True
+            return True
+        return False
+
+
+def offer_unmatched(selector: Selector, page: Sequence[ListedFile], unmatched: Mapping[int, bool]) -> None:
+    """Offer ``page`` given its ledger anti-join (position -> changed), in listing order.
+
+    Runs of known files are counted at once (:meth:`Selector.offer_known`); only the unmatched
+    files become FileRefs, a changed one offered with its path known under no matching identity.
+    """
+    done = 0
+    refs: list[FileRef] = []
+    changed: dict[str, tuple[()]] = {}
+    for index, other_identity in unmatched.items():
+        if index > done and refs:
+            selector.offer(refs, changed)
+            refs, changed = [], {}
+        selector.offer_known(index - done, page[index - 1].path)
+        listed = page[index]
+        refs.append(file_ref(listed.path, listed.size, listed.modified_at, listed.etag))
+        if other_identity:
+            changed[listed.path] = ()
+        done = index + 1
+    if refs:
+        selector.offer(refs, changed)
+    selector.offer_known(len(page) - done, page[-1].path)
 
 
 def _enough(selector: Selector, cap: int | None) -> bool:
@@ -213,15 +283,10 @@ def _enough(selector: Selector, cap: int | None) -> bool:
 async def chunked(
     source: Source, *, start_after: str | None = None, size: int = LEDGER_CHUNK
 ) -> AsyncIterator[list[FileRef]]:
-    """The listing as FileRefs, in chunks (one ledger query per chunk keeps memory constant)."""
-    chunk: list[FileRef] = []
-    async for listed in source.list_files(start_after=start_after):
-        chunk.append(FileRef(path=listed.path, size=listed.size, modified_at=listed.modified_at, etag=listed.etag))
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    """The listing as FileRefs, a page at a time (about ``size`` each; memory stays constant)."""
+    async with aclosing(source.list_pages(start_after=start_after, size=size)) as pages:
+        async for page in pages:
+            yield [file_ref(f.path, f.size, f.modified_at, f.etag) for f in page]
 
 
 async def _identities(source: Source, paths: set[str]) -> dict[str, str]:
