@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import msgspec
-
 from autoloader_contracts.catalog import CatalogState
 from autoloader_contracts.events import CatalogRegistered, CatalogRemoved, CatalogUpdated, Event
+from autoloader_contracts.registry import apply_registry
 from autoloader_core.ids import deterministic_id
 
 
@@ -21,23 +20,15 @@ def apply(state: CatalogState | None, event: Event, seq: int) -> CatalogState | 
 
     A catalog removed and registered again under its name starts afresh (same id, new history).
     """
-    if isinstance(event, CatalogRegistered):
-        return CatalogState(
-            id=event.aggregate_id,
-            tenant_id=event.tenant_id,
-            status="active",
-            config=event.config,
-            created_at=event.occurred_at,
-            updated_at=event.occurred_at,
-            version=seq,
-        )
-    if state is None:
-        return None
-    if isinstance(event, CatalogUpdated):
-        return msgspec.structs.replace(state, config=event.config, updated_at=event.occurred_at, version=seq)
-    if isinstance(event, CatalogRemoved):
-        return msgspec.structs.replace(state, status="removed", updated_at=event.occurred_at, version=seq)
-    return msgspec.structs.replace(state, version=seq)
+    return apply_registry(
+        state,
+        event,
+        seq,
+        state_type=CatalogState,
+        registered=CatalogRegistered,
+        updated=CatalogUpdated,
+        removed=CatalogRemoved,
+    )
 
 
 def fold(history: Iterable[tuple[int, Event]]) -> CatalogState | None:

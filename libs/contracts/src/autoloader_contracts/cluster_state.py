@@ -4,32 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import msgspec
-
 from autoloader_contracts.cluster import ClusterState
 from autoloader_contracts.events import ClusterRegistered, ClusterRemoved, ClusterUpdated, Event
+from autoloader_contracts.registry import apply_registry
 from autoloader_core.ids import deterministic_id
 
 
 def apply(state: ClusterState | None, event: Event, seq: int) -> ClusterState | None:
     """Return the state after ``event`` (stored at stream sequence ``seq``)."""
-    if isinstance(event, ClusterRegistered):
-        return ClusterState(
-            id=event.aggregate_id,
-            tenant_id=event.tenant_id,
-            status="active",
-            config=event.config,
-            created_at=event.occurred_at,
-            updated_at=event.occurred_at,
-            version=seq,
-        )
-    if state is None:
-        return None
-    if isinstance(event, ClusterUpdated):
-        return msgspec.structs.replace(state, config=event.config, updated_at=event.occurred_at, version=seq)
-    if isinstance(event, ClusterRemoved):
-        return msgspec.structs.replace(state, status="removed", updated_at=event.occurred_at, version=seq)
-    return msgspec.structs.replace(state, version=seq)
+    return apply_registry(
+        state,
+        event,
+        seq,
+        state_type=ClusterState,
+        registered=ClusterRegistered,
+        updated=ClusterUpdated,
+        removed=ClusterRemoved,
+    )
 
 
 def fold(history: Iterable[tuple[int, Event]]) -> ClusterState | None:
