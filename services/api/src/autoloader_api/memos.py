@@ -1,0 +1,95 @@
+"""Per-process memos of what every ingestion response recomputes from its schedule.
+
+A page of 50 ingestions asks for 50 next run times and 50 schedule descriptions on every request;
+each next run time builds a croniter (about a millisecond), although the answer only changes when
+the schedule fires. Both memos are bounded (least recently used entries go first).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from autoloader_contracts.ingestion import ScheduleSpec
+from autoloader_contracts.schedule import describe, next_fire_time
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+MEMO_SIZE = 8192
+"""Schedules remembered per memo (distinct schedules, not ingestions: many share one)."""
+
+
+class _Bounded(Generic[K, V]):
+    """A small LRU map."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class NextFireTimes:
+    """``next_fire_time(spec, after)``, computed once per schedule and due time.
+
+    The due times of a schedule are a fixed set of instants and ``next_fire_time`` returns the first
+    one after ``after``; so once it answered ``due`` for ``asked``, every ``after`` in
+    ``[asked, due)`` has the same answer. Manual schedules (no due time) are remembered as such.
+    Invalid schedules raise ``ScheduleError`` every time, as the function does.
+    """
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self._known: _Bounded[ScheduleSpec, tuple[datetime, datetime | None]] = _Bounded(size)
+        self.computed = 0
+        """How many times the memo called ``next_fire_time`` (tests read it)."""
+
+    def __call__(self, spec: ScheduleSpec, after: datetime) -> datetime | None:
+        """The first due time of ``spec`` strictly after ``after`` (an aware datetime), in ``after``'s zone."""
+        known = self._known.get(spec)
+        if known is not None:
+            asked, due = known
+            if due is None:
+                return None
+            if asked <= after < due:
+                return due.astimezone(after.tzinfo)
+        self.computed += 1
+        due = next_fire_time(spec, after)
+        self._known.put(spec, (after, due))
+        return due
+
+
+class ScheduleDescriptions:
+    """``describe(spec)`` once per schedule (``ScheduleError`` is not remembered)."""
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self._known: _Bounded[ScheduleSpec, str] = _Bounded(size)
+
+    def __call__(self, spec: ScheduleSpec) -> str:
+        """What ``describe(spec)`` says."""
+        text = self._known.get(spec)
+        if text is None:
+            text = describe(spec)
+            self._known.put(spec, text)
+        return text
+
+
+next_run_time = NextFireTimes()
+"""The process's memo of next run times (the API is one process)."""
+
+schedule_description = ScheduleDescriptions()
+"""The process's memo of schedule descriptions."""

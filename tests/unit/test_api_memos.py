@@ -1,0 +1,130 @@
+"""The API's per-process memos of next run times and schedule descriptions, and the DST rule they rely on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from autoloader_api.memos import NextFireTimes, ScheduleDescriptions
+from autoloader_contracts.ingestion import ScheduleSpec
+from autoloader_contracts.schedule import ScheduleError, describe, next_fire_time
+
+SPECS = [
+    ScheduleSpec(frequency="hourly", time="00:30", timezone="Europe/Berlin"),
+    ScheduleSpec(frequency="hourly", time="00:00", timezone="America/New_York"),
+    ScheduleSpec(frequency="daily", time="02:30", timezone="Europe/Berlin"),
+    ScheduleSpec(frequency="daily", time="01:30", timezone="America/New_York"),
+    ScheduleSpec(frequency="weekly", time="02:15", day_of_week="sunday", timezone="Europe/Berlin"),
+    ScheduleSpec(frequency="cron", cron_expression="*/20 * * * *", timezone="Europe/Berlin"),
+    ScheduleSpec(frequency="cron", cron_expression="15 2 * * *", timezone="Australia/Lord_Howe"),  # 30-minute shift
+    ScheduleSpec(frequency="daily", time="02:30", timezone="UTC"),
+]
+# Around the spring-forward and fall-back nights of 2026 in Europe, the US and Lord Howe Island.
+TRANSITIONS = [
+    datetime(2026, 3, 28, 20, tzinfo=UTC),
+    datetime(2026, 10, 24, 20, tzinfo=UTC),
+    datetime(2026, 3, 7, 20, tzinfo=UTC),
+    datetime(2026, 10, 31, 20, tzinfo=UTC),
+    datetime(2026, 4, 4, 10, tzinfo=UTC),
+    datetime(2026, 10, 3, 10, tzinfo=UTC),
+]
+
+
+def _minutes(start: datetime, hours: int, step: int = 5) -> list[datetime]:
+    return [start + timedelta(minutes=m) for m in range(0, hours * 60, step)]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.frequency}-{s.time or s.cron_expression}-{s.timezone}")
+def test_next_fire_time_is_the_first_of_one_fixed_set_of_due_times_across_dst(spec: ScheduleSpec) -> None:
+    # What the memo relies on: once `due` is the answer for `asked`, it is the answer until `due`.
+    for start in TRANSITIONS:
+        asked, due = start, next_fire_time(spec, start)
+        for moment in _minutes(start, 30):
+            answer = next_fire_time(spec, moment)
+            assert answer is not None
+            assert answer > moment
+            if moment < due:  # type: ignore[operator]
+                assert answer == due, (spec, asked, due, moment, answer)
+            else:
+                asked, due = moment, answer
+
+
+def test_a_daily_time_in_the_spring_forward_gap_is_next_also_when_asked_inside_the_gap() -> None:
+    # Berlin, 29 March 2026: 02:00 CET becomes 03:00 CEST; 02:30 is due at 03:30 CEST (01:30 UTC),
+    # "that many minutes after the gap began". Asked at 03:10 CEST (01:10 UTC) it used to answer the next day.
+    spec = ScheduleSpec(frequency="daily", time="02:30", timezone="Europe/Berlin")
+    due = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+    assert next_fire_time(spec, datetime(2026, 3, 28, 20, tzinfo=UTC)) == due
+    assert next_fire_time(spec, datetime(2026, 3, 29, 1, 0, tzinfo=UTC)) == due
+    assert next_fire_time(spec, datetime(2026, 3, 29, 1, 10, tzinfo=UTC)) == due
+    assert next_fire_time(spec, due) == datetime(2026, 3, 30, 0, 30, tzinfo=UTC)
+    # The repeated hour in October fires once, on its first occurrence (unchanged).
+    october = next_fire_time(spec, datetime(2026, 10, 24, 20, tzinfo=UTC))
+    assert october == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert next_fire_time(spec, october) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.frequency}-{s.time or s.cron_expression}-{s.timezone}")
+def test_the_memo_answers_what_next_fire_time_answers_every_few_minutes(spec: ScheduleSpec) -> None:
+    memo = NextFireTimes()
+    for start in TRANSITIONS:
+        for moment in _minutes(start, 30, step=7):
+            assert memo(spec, moment) == next_fire_time(spec, moment), (spec, moment)
+
+
+def test_the_memo_computes_once_per_due_time_not_per_request() -> None:
+    memo = NextFireTimes()
+    hourly = ScheduleSpec(frequency="hourly", time="00:15", timezone="Europe/Paris")
+    start = datetime(2026, 6, 1, 10, 20, tzinfo=UTC)
+
+    answers = {memo(hourly, start + timedelta(seconds=s)) for s in range(0, 3600, 10)}  # 360 requests in an hour
+
+    assert answers == {datetime(2026, 6, 1, 11, 15, tzinfo=UTC), datetime(2026, 6, 1, 12, 15, tzinfo=UTC)}
+    assert memo.computed == 2
+
+
+def test_the_memo_keeps_the_callers_zone_remembers_manual_schedules_and_never_caches_errors() -> None:
+    memo = NextFireTimes()
+    daily = ScheduleSpec(frequency="daily", time="02:00", timezone="UTC")
+    plus_two = datetime(2026, 6, 1, 12, tzinfo=UTC).astimezone(timezone(timedelta(hours=2)))
+    first = memo(daily, datetime(2026, 6, 1, 12, tzinfo=UTC))
+    again = memo(daily, plus_two + timedelta(minutes=1))
+    assert first == again
+    assert again is not None
+    assert again.tzinfo == plus_two.tzinfo
+
+    manual = ScheduleSpec(frequency="manual")
+    assert memo(manual, datetime(2026, 6, 1, tzinfo=UTC)) is None
+    assert memo(manual, datetime(2027, 6, 1, tzinfo=UTC)) is None
+    assert memo.computed == 2
+
+    broken = ScheduleSpec(frequency="daily", time="25:00", timezone="UTC")
+    for _ in range(2):
+        with pytest.raises(ScheduleError):
+            memo(broken, datetime(2026, 6, 1, tzinfo=UTC))
+    assert memo.computed == 4
+
+
+def test_the_memo_is_bounded_and_asking_in_the_past_recomputes() -> None:
+    memo = NextFireTimes(size=3)
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    specs = [ScheduleSpec(frequency="hourly", time=f"00:{m:02d}", timezone="UTC") for m in range(5)]
+    for spec in specs:
+        memo(spec, at)
+    assert len(memo._known) == 3
+    assert memo(specs[0], at) == next_fire_time(specs[0], at)  # evicted: computed again, same answer
+    assert memo(specs[1], at - timedelta(days=1)) == next_fire_time(specs[1], at - timedelta(days=1))
+
+
+def test_schedule_descriptions_are_described_once_and_errors_are_raised_each_time() -> None:
+    words = ScheduleDescriptions()
+    spec = ScheduleSpec(frequency="cron", cron_expression="0 */2 * * 1-5", timezone="Europe/Berlin")
+
+    assert words(spec) == describe(spec)
+    assert words(spec) == describe(spec)
+    assert len(words._known) == 1
+    with pytest.raises(ScheduleError):
+        words(ScheduleSpec(frequency="cron", cron_expression="nope", timezone="UTC"))
+    assert len(words._known) == 1
