@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,8 @@ INGESTION_SORTS = {  # sort parameter -> (column, descending)
 LISTABLE_STATUSES = ("draft", "active", "paused", "error")
 FILE_STATES = ("discovered", "loading", "loaded", "failed", "skipped")
 FINISHED_RUN_STATES = ("success", "partial", "failed")
+FINISHED_SQL = "(" + ", ".join(f"'{state}'" for state in FINISHED_RUN_STATES) + ")"
+"""``FINISHED_RUN_STATES`` as SQL: written out, so the planner can use the partial index of finished runs."""
 
 
 @dataclass(frozen=True)
@@ -283,29 +286,26 @@ class ReadModels:
     ) -> dict[str, dict[str, float]]:
         """Ingestion id -> average ``bytes``, ``files`` and ``listed`` of its last ``limit`` finished runs."""
         rows = await self._pool.fetch(
-            """SELECT i.id, avg(COALESCE((r.metrics->>'bytes_read')::bigint, 0)) AS bytes,
-                      avg(COALESCE((r.metrics->>'files_processed')::bigint, 0)) AS files,
-                      avg(COALESCE((r.metrics->>'files_listed')::bigint, 0)) AS listed
-               FROM unnest($2::text[]) AS i(id)
-               CROSS JOIN LATERAL (SELECT metrics FROM read.runs
-                                   WHERE tenant_id = $1 AND ingestion_id = i.id AND status = ANY($4::text[])
-                                   ORDER BY requested_at DESC LIMIT $3) r
-               GROUP BY i.id""",
+            f"""SELECT i.id, avg(COALESCE(r.bytes_read, 0)) AS bytes, avg(COALESCE(r.files_processed, 0)) AS files,
+                       avg(COALESCE(r.files_listed, 0)) AS listed
+                FROM unnest($2::text[]) AS i(id)
+                CROSS JOIN LATERAL (SELECT bytes_read, files_processed, files_listed FROM read.runs
+                                    WHERE tenant_id = $1 AND ingestion_id = i.id AND status IN {FINISHED_SQL}
+                                    ORDER BY requested_at DESC LIMIT $3) r
+                GROUP BY i.id""",  # noqa: S608 - a constant
             tenant_id,
             ingestion_ids,
             limit,
-            list(FINISHED_RUN_STATES),
         )
         return {r["id"]: {name: float(r[name]) for name in ("bytes", "files", "listed")} for r in rows}
 
     async def rows_per_byte(self, tenant_id: str, ingestion_id: str) -> float | None:
         """Rows per byte read over the ingestion's finished runs (None before one loaded data)."""
         value = await self._pool.fetchval(
-            """SELECT sum((metrics->>'records_ingested')::float8) / NULLIF(sum((metrics->>'bytes_read')::float8), 0)
-               FROM read.runs WHERE tenant_id = $1 AND ingestion_id = $2 AND status = ANY($3::text[])""",
+            f"""SELECT sum(records_ingested::float8) / NULLIF(sum(bytes_read::float8), 0)
+                FROM read.runs WHERE tenant_id = $1 AND ingestion_id = $2 AND status IN {FINISHED_SQL}""",  # noqa: S608
             tenant_id,
             ingestion_id,
-            list(FINISHED_RUN_STATES),
         )
         return float(value) if value is not None else None
 
@@ -318,21 +318,21 @@ class ReadModels:
     ) -> dict[str, list[RunSample]]:
         """Ingestion id -> :meth:`run_samples` of each (one query for a page of ingestions; newest first)."""
         rows = await self._pool.fetch(
-            """SELECT i.id, r.metrics
-               FROM unnest($2::text[]) AS i(id)
-               CROSS JOIN LATERAL (SELECT metrics, requested_at FROM read.runs
-                                   WHERE tenant_id = $1 AND ingestion_id = i.id AND status = ANY($4::text[])
-                                     AND COALESCE((metrics->>'bytes_read')::bigint, 0) > 0
-                                   ORDER BY requested_at DESC LIMIT $3) r
-               ORDER BY i.id, r.requested_at DESC""",
+            f"""SELECT i.id, r.bytes_read, r.duration_seconds, r.spark_seconds, r.batches
+                FROM unnest($2::text[]) AS i(id)
+                CROSS JOIN LATERAL (SELECT bytes_read, duration_seconds, spark_seconds, batches, requested_at
+                                    FROM read.runs
+                                    WHERE tenant_id = $1 AND ingestion_id = i.id AND status IN {FINISHED_SQL}
+                                      AND COALESCE(bytes_read, 0) > 0
+                                    ORDER BY requested_at DESC LIMIT $3) r
+                ORDER BY i.id, r.requested_at DESC""",  # noqa: S608 - a constant
             tenant_id,
             list(dict.fromkeys(ingestion_ids)),
             limit,
-            list(FINISHED_RUN_STATES),
         )
         found: dict[str, list[RunSample]] = {}
         for row in rows:
-            found.setdefault(row["id"], []).append(_run_sample(row["metrics"]))
+            found.setdefault(row["id"], []).append(_run_sample(row))
         return found
 
     async def cluster_usage(self, tenant_id: str, *, default_cluster_id: str) -> dict[str, int]:
@@ -346,13 +346,14 @@ class ReadModels:
         return {row["cluster_id"]: int(row["n"]) for row in rows}
 
 
-def _run_sample(metrics: dict[str, Any]) -> RunSample:
-    spark = float(metrics.get("spark_seconds") or 0.0)
+def _run_sample(row: Mapping[str, Any]) -> RunSample:
+    """A run's numbers (generated columns of its metrics, migration 0012) as the cost model's sample."""
+    spark = float(row["spark_seconds"] or 0.0)
     return RunSample(
-        bytes_read=int(metrics.get("bytes_read") or 0),
-        duration_seconds=float(metrics.get("duration_seconds") or 0.0),
+        bytes_read=int(row["bytes_read"] or 0),
+        duration_seconds=float(row["duration_seconds"] or 0.0),
         spark_seconds=spark or None,
-        batches=int(metrics.get("batches") or 0),
+        batches=int(row["batches"] or 0),
     )
 
 
