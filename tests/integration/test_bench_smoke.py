@@ -38,9 +38,9 @@ def test_the_read_benchmark_times_every_case_for_both_tenants() -> None:
 def test_the_api_load_benchmark_drives_every_case_over_http_at_a_tiny_size(tmp_path: Path) -> None:
     # No timings are asserted: only that the API starts, answers every case with 200s, and the report has them.
     out = tmp_path / "api_load.json"
+    tiny = ["--scale", "0.01", "--requests", "8", "--clients", "2", "--out", str(out)]
     finished = subprocess.run(
-        [sys.executable, "bench/api_load.py", "--scale", "0.01", "--requests", "8", "--clients", "2"]
-        + ["--out", str(out)],
+        [sys.executable, "bench/api_load.py", *tiny],
         cwd=ROOT,
         capture_output=True,
         text=True,
