@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, cast
 
+import msgspec
 import pytest
 
+from autoloader_api.cluster_commands import ClusterCommands
+from autoloader_api.costing import CostEstimator, RunSize
 from autoloader_api.memos import NextFireTimes, ScheduleDescriptions
-from autoloader_contracts.ingestion import ScheduleSpec
+from autoloader_api.queries import ReadModels
+from autoloader_api.tenants import Caller
+from autoloader_contracts.cluster import ClusterPricing
+from autoloader_contracts.cost import RunSample
+from autoloader_contracts.ingestion import DestinationSpec, FormatSpec, IngestionConfig, ScheduleSpec, SourceSpec
 from autoloader_contracts.schedule import ScheduleError, describe, next_fire_time
+from autoloader_core.clock import FakeClock
 
 SPECS = [
     ScheduleSpec(frequency="hourly", time="00:30", timezone="Europe/Berlin"),
@@ -128,3 +137,83 @@ def test_schedule_descriptions_are_described_once_and_errors_are_raised_each_tim
     with pytest.raises(ScheduleError):
         words(ScheduleSpec(frequency="cron", cron_expression="nope", timezone="UTC"))
     assert len(words._known) == 1
+
+
+# --- monthly totals of a page (CostEstimator.monthly) ------------------------------------------------
+
+
+class _Reads:
+    """The two history reads ``CostEstimator.monthly`` makes, from fixed numbers."""
+
+    def __init__(self, samples: list[RunSample]) -> None:
+        self.samples = samples
+
+    async def recent_run_averages(self, tenant_id: str, ids: list[str], *, limit: int) -> dict[str, dict[str, float]]:
+        return {i: {"bytes": 5e8, "files": 40.0, "listed": 400.0} for i in ids}
+
+    async def run_samples_of(self, tenant_id: str, ids: list[str], *, limit: int) -> dict[str, list[RunSample]]:
+        return {i: list(self.samples) for i in ids}
+
+
+class _Clusters:
+    async def costs_of(self, caller: Caller, cluster_id: str | None) -> tuple[str, ClusterPricing]:
+        return "spark_connect", ClusterPricing(nodes=2, units_per_node_hour=1.5, price_per_unit=0.4)
+
+
+def _estimator(clock: FakeClock, samples: list[RunSample]) -> CostEstimator:
+    return CostEstimator(
+        clusters=cast(ClusterCommands, _Clusters()),
+        reads=cast(ReadModels, _Reads(samples)),
+        clock=clock,
+        batch_max_files=100,
+        batch_max_bytes=512 * 1024 * 1024,
+    )
+
+
+def _row(ingestion_id: str, schedule: ScheduleSpec) -> dict[str, Any]:
+    config = IngestionConfig(
+        name=ingestion_id,
+        source=SourceSpec(type="s3", path="s3://landing/orders", file_pattern="**/*.csv"),
+        format=FormatSpec(type="csv"),
+        destination=DestinationSpec(database="sales", table="orders"),
+        schedule=schedule,
+        cluster_id="clu_spark",
+    )
+    return {"id": ingestion_id, "config": msgspec.to_builtins(config)}
+
+
+async def test_monthly_totals_are_remembered_per_inputs_and_month_and_equal_a_fresh_estimate() -> None:
+    samples = [
+        RunSample(bytes_read=400_000_000 + n, duration_seconds=30.0 + n, spark_seconds=20.0, batches=1)
+        for n in range(20)
+    ]
+    # The last day of February in Europe/Berlin ends at 23:00 UTC: the month changes inside the quarter hours below.
+    clock = FakeClock(datetime(2027, 2, 28, 22, 50, tzinfo=UTC))
+    estimator = _estimator(clock, samples)
+    caller = Caller(tenant_id="tnt_1", key_id="key_1")
+    berlin = ScheduleSpec(frequency="hourly", time="00:15", timezone="Europe/Berlin")
+    rows = [_row("ing_a", berlin), _row("ing_b", berlin), _row("ing_c", ScheduleSpec(frequency="daily", time="02:00"))]
+
+    def fresh(row: dict[str, Any]) -> float:
+        config = msgspec.convert(row["config"], IngestionConfig)
+        kind, pricing = "spark_connect", ClusterPricing(nodes=2, units_per_node_hour=1.5, price_per_unit=0.4)
+        size = RunSize(bytes=500_000_000, files=40, listed=400)
+        return estimator._estimate(config, size, kind, pricing, samples, runs_per_month=None).total_monthly
+
+    february = await estimator.monthly(caller, rows)
+    assert february == {row["id"]: fresh(row) for row in rows}
+    assert len(estimator._monthly_totals) == 2  # ing_a and ing_b have the same inputs
+
+    assert await estimator.monthly(caller, rows) == february
+    assert len(estimator._monthly_totals) == 2
+
+    clock.advance(timedelta(minutes=15))  # 23:05 UTC: March in Berlin, still February in UTC
+    march = await estimator.monthly(caller, rows)
+    assert march == {row["id"]: fresh(row) for row in rows}
+    assert march["ing_a"] != february["ing_a"]  # 31 days of hourly runs, not 28
+    assert march["ing_c"] == february["ing_c"]
+
+    estimator._reads.samples = samples[:5]  # type: ignore[attr-defined]  # new history: computed again
+    assert len(estimator._monthly_totals) == 4
+    await estimator.monthly(caller, rows)
+    assert len(estimator._monthly_totals) == 6

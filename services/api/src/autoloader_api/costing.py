@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from autoloader_api.cluster_commands import ClusterCommands
+from autoloader_api.memos import MEMO_SIZE, Bounded
 from autoloader_api.queries import ReadModels
 from autoloader_api.tenants import Caller
 from autoloader_contracts.cluster import ClusterPricing
@@ -47,6 +49,8 @@ class CostEstimator:
         self._clock = clock
         self._batch_max_files = batch_max_files
         self._batch_max_bytes = batch_max_bytes
+        self._monthly_totals: Bounded[tuple[Any, ...], float] = Bounded(MEMO_SIZE)
+        """Monthly totals of a page's rows by everything they depend on (a page asks them on every request)."""
 
     async def estimate(
         self,
@@ -71,6 +75,7 @@ class CostEstimator:
         history: list[RunSample],
         *,
         runs_per_month: int | None,
+        at: datetime | None = None,
     ) -> CostEstimate:
         return estimate_cost(
             CostInputs(
@@ -86,7 +91,7 @@ class CostEstimator:
                 history=history,
                 runs_per_month=runs_per_month,
             ),
-            at=self._clock.now(),
+            at=at or self._clock.now(),
         )
 
     async def typical_run(self, tenant_id: str, ingestion_id: str) -> RunSize | None:
@@ -108,6 +113,7 @@ class CostEstimator:
         )
         clusters: dict[str | None, tuple[str, ClusterPricing]] = {}
         found: dict[str, float | None] = {}
+        now = self._clock.now()
         for row in rows:
             size = sizes.get(row["id"])
             if size is None:
@@ -117,8 +123,16 @@ class CostEstimator:
             if config.cluster_id not in clusters:
                 clusters[config.cluster_id] = await self._clusters.costs_of(caller, config.cluster_id)
             kind, pricing = clusters[config.cluster_id]
-            estimate = self._estimate(config, size, kind, pricing, histories.get(row["id"], []), runs_per_month=None)
-            found[row["id"]] = estimate.total_monthly
+            history = histories.get(row["id"], [])
+            # The estimate depends on "now" only through the month (in the schedule's zone): every zone's
+            # month starts on a quarter hour of UTC, so the quarter hour stands for it.
+            key = (config.schedule, config.source.type, config.format.type, kind, pricing, size, tuple(history),
+                   _quarter_hour(now))
+            total = self._monthly_totals.get(key)
+            if total is None:
+                total = self._estimate(config, size, kind, pricing, history, runs_per_month=None, at=now).total_monthly
+                self._monthly_totals.put(key, total)
+            found[row["id"]] = total
         return found
 
     def batches(self, size: RunSize) -> int:
@@ -141,6 +155,11 @@ def _size(average: Mapping[str, Any] | None) -> RunSize | None:
     return RunSize(
         bytes=round(average["bytes"] or 0), files=round(average["files"] or 0), listed=round(average["listed"] or 0)
     )
+
+
+def _quarter_hour(moment: datetime) -> datetime:
+    utc = moment.astimezone(UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
 
 
 def _config(row: Mapping[str, Any]) -> IngestionConfig:

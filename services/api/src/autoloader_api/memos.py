@@ -21,7 +21,7 @@ MEMO_SIZE = 8192
 """Schedules remembered per memo (distinct schedules, not ingestions: many share one)."""
 
 
-class _Bounded(Generic[K, V]):
+class Bounded(Generic[K, V]):
     """A small LRU map."""
 
     def __init__(self, size: int) -> None:
@@ -29,12 +29,14 @@ class _Bounded(Generic[K, V]):
         self._items: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K) -> V | None:
+        """The value of ``key`` (now the most recently used), or ``None``."""
         value = self._items.get(key)
         if value is not None:
             self._items.move_to_end(key)
         return value
 
     def put(self, key: K, value: V) -> None:
+        """Remember ``value`` for ``key``, forgetting the least recently used entry when full."""
         self._items[key] = value
         self._items.move_to_end(key)
         if len(self._items) > self._size:
@@ -54,7 +56,7 @@ class NextFireTimes:
     """
 
     def __init__(self, size: int = MEMO_SIZE) -> None:
-        self._known: _Bounded[ScheduleSpec, tuple[datetime, datetime | None]] = _Bounded(size)
+        self._known: Bounded[ScheduleSpec, tuple[datetime, datetime | None]] = Bounded(size)
         self.computed = 0
         """How many times the memo called ``next_fire_time`` (tests read it)."""
 
@@ -77,7 +79,7 @@ class ScheduleDescriptions:
     """``describe(spec)`` once per schedule (``ScheduleError`` is not remembered)."""
 
     def __init__(self, size: int = MEMO_SIZE) -> None:
-        self._known: _Bounded[ScheduleSpec, str] = _Bounded(size)
+        self._known: Bounded[ScheduleSpec, str] = Bounded(size)
 
     def __call__(self, spec: ScheduleSpec) -> str:
         """What ``describe(spec)`` says."""
