@@ -11,7 +11,7 @@ import pytest
 from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.costing import CostEstimator, RunSize
 from autoloader_api.memos import NextFireTimes, ScheduleDescriptions
-from autoloader_api.queries import ReadModels
+from autoloader_api.queries import ReadModels, RunNumbers
 from autoloader_api.tenants import Caller
 from autoloader_contracts.cluster import ClusterPricing
 from autoloader_contracts.cost import RunSample
@@ -151,8 +151,9 @@ class _Reads:
     async def recent_run_averages(self, tenant_id: str, ids: list[str], *, limit: int) -> dict[str, dict[str, float]]:
         return {i: {"bytes": 5e8, "files": 40.0, "listed": 400.0} for i in ids}
 
-    async def run_samples_of(self, tenant_id: str, ids: list[str], *, limit: int) -> dict[str, list[RunSample]]:
-        return {i: list(self.samples) for i in ids}
+    async def run_numbers_of(self, tenant_id: str, ids: list[str], *, limit: int) -> dict[str, RunNumbers]:
+        numbers = tuple((s.bytes_read, s.duration_seconds, s.spark_seconds, s.batches) for s in self.samples)
+        return dict.fromkeys(ids, numbers)
 
 
 class _Clusters:

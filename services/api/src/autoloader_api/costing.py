@@ -18,7 +18,7 @@ import msgspec
 
 from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.memos import MEMO_SIZE, Bounded
-from autoloader_api.queries import ReadModels
+from autoloader_api.queries import ReadModels, samples_from
 from autoloader_api.tenants import Caller
 from autoloader_contracts.cluster import ClusterPricing
 from autoloader_contracts.cost import CostEstimate, CostInputs, RunSample, estimate_cost
@@ -109,7 +109,7 @@ class CostEstimator:
         averages = await self._reads.recent_run_averages(caller.tenant_id, [r["id"] for r in rows], limit=HISTORY_RUNS)
         sizes = {r["id"]: size for r in rows if (size := _size(averages.get(r["id"]))) is not None}
         histories = (
-            await self._reads.run_samples_of(caller.tenant_id, list(sizes), limit=HISTORY_RUNS) if sizes else {}
+            await self._reads.run_numbers_of(caller.tenant_id, list(sizes), limit=HISTORY_RUNS) if sizes else {}
         )
         clusters: dict[str | None, tuple[str, ClusterPricing]] = {}
         found: dict[str, float | None] = {}
@@ -123,14 +123,15 @@ class CostEstimator:
             if config.cluster_id not in clusters:
                 clusters[config.cluster_id] = await self._clusters.costs_of(caller, config.cluster_id)
             kind, pricing = clusters[config.cluster_id]
-            history = histories.get(row["id"], [])
+            history = histories.get(row["id"], ())
             # The estimate depends on "now" only through the month (in the schedule's zone): every zone's
             # month starts on a quarter hour of UTC, so the quarter hour stands for it.
-            key = (config.schedule, config.source.type, config.format.type, kind, pricing, size, tuple(history),
+            key = (config.schedule, config.source.type, config.format.type, kind, pricing, size, history,
                    _quarter_hour(now))
             total = self._monthly_totals.get(key)
             if total is None:
-                total = self._estimate(config, size, kind, pricing, history, runs_per_month=None, at=now).total_monthly
+                samples = samples_from(history)
+                total = self._estimate(config, size, kind, pricing, samples, runs_per_month=None, at=now).total_monthly
                 self._monthly_totals.put(key, total)
             found[row["id"]] = total
         return found

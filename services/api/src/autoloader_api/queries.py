@@ -316,6 +316,14 @@ class ReadModels:
         self, tenant_id: str, ingestion_ids: list[str], *, limit: int
     ) -> dict[str, list[RunSample]]:
         """Ingestion id -> :meth:`run_samples` of each (one query for a page of ingestions; newest first)."""
+        found = await self.run_numbers_of(tenant_id, ingestion_ids, limit=limit)
+        return {ingestion_id: samples_from(numbers) for ingestion_id, numbers in found.items()}
+
+    async def run_numbers_of(self, tenant_id: str, ingestion_ids: list[str], *, limit: int) -> dict[str, RunNumbers]:
+        """:meth:`run_samples_of` as plain tuples ``(bytes_read, duration, spark_seconds, batches)``, hashable.
+
+        A page's cost model keys its memo on them and builds samples (:func:`samples_from`) only on a miss.
+        """
         rows = await self._pool.fetch(
             # One row per ingestion, its runs' numbers in arrays (newest first): 50 rows, not 1,000 records.
             f"""SELECT i.id, array_agg(r.bytes_read ORDER BY r.requested_at DESC) AS bytes_read,
@@ -334,12 +342,9 @@ class ReadModels:
             limit,
         )
         return {
-            row["id"]: [
-                _run_sample(*numbers)
-                for numbers in zip(
-                    row["bytes_read"], row["duration_seconds"], row["spark_seconds"], row["batches"], strict=True
-                )
-            ]
+            row["id"]: tuple(
+                zip(row["bytes_read"], row["duration_seconds"], row["spark_seconds"], row["batches"], strict=True)
+            )
             for row in rows
         }
 
@@ -352,6 +357,15 @@ class ReadModels:
             default_cluster_id,
         )
         return {row["cluster_id"]: int(row["n"]) for row in rows}
+
+
+RunNumbers = tuple[tuple[int | None, float | None, float | None, int | None], ...]
+"""A history of runs as :meth:`ReadModels.run_numbers_of` returns it (newest first)."""
+
+
+def samples_from(numbers: RunNumbers) -> list[RunSample]:
+    """The cost model's samples of a history of run numbers."""
+    return [_run_sample(*run) for run in numbers]
 
 
 def _run_sample(bytes_read: int | None, duration: float | None, spark: float | None, batches: int | None) -> RunSample:
