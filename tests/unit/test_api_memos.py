@@ -10,7 +10,7 @@ import pytest
 
 from autoloader_api.cluster_commands import ClusterCommands
 from autoloader_api.costing import CostEstimator, RunSize
-from autoloader_api.memos import NextFireTimes, ScheduleDescriptions
+from autoloader_api.memos import IngestionConfigs, NextFireTimes, ScheduleDescriptions
 from autoloader_api.queries import ReadModels, RunNumbers
 from autoloader_api.tenants import Caller
 from autoloader_contracts.cluster import ClusterPricing
@@ -218,3 +218,16 @@ async def test_monthly_totals_are_remembered_per_inputs_and_month_and_equal_a_fr
     assert len(estimator._monthly_totals) == 4
     await estimator.monthly(caller, rows)
     assert len(estimator._monthly_totals) == 6
+
+
+def test_a_rows_config_is_converted_once_per_version() -> None:
+    configs = IngestionConfigs()
+    row = _row("ing_a", ScheduleSpec(frequency="daily", time="02:00")) | {"tenant_id": "tnt_1", "version": 3}
+
+    first = configs(row)
+    assert first == msgspec.convert(row["config"], IngestionConfig)
+    assert configs(dict(row)) is first
+    renamed = row | {"config": row["config"] | {"name": "renamed"}, "version": 4}
+    assert configs(renamed).name == "renamed"
+    assert configs(row | {"tenant_id": "tnt_2", "config": renamed["config"]}).name == "renamed"  # another key
+    assert configs({"config": row["config"]}) == first  # without the key fields: converted, not remembered

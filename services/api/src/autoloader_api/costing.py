@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
 from autoloader_api.cluster_commands import ClusterCommands
-from autoloader_api.memos import MEMO_SIZE, Bounded
+from autoloader_api.memos import MEMO_SIZE, Bounded, ingestion_config
 from autoloader_api.queries import ReadModels, samples_from
 from autoloader_api.tenants import Caller
 from autoloader_contracts.cluster import ClusterPricing
@@ -164,4 +162,4 @@ def _quarter_hour(moment: datetime) -> datetime:
 
 
 def _config(row: Mapping[str, Any]) -> IngestionConfig:
-    return msgspec.convert(row["config"], IngestionConfig)
+    return ingestion_config(row)

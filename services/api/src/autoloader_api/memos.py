@@ -8,10 +8,13 @@ the schedule fires. Both memos are bounded (least recently used entries go first
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from autoloader_contracts.ingestion import ScheduleSpec
+import msgspec
+
+from autoloader_contracts.ingestion import IngestionConfig, ScheduleSpec
 from autoloader_contracts.schedule import describe, next_fire_time
 
 K = TypeVar("K")
@@ -89,6 +92,31 @@ class ScheduleDescriptions:
             self._known.put(spec, text)
         return text
 
+
+class IngestionConfigs:
+    """A ``read.ingestions`` row's ``config`` as an :class:`IngestionConfig`, converted once per version.
+
+    The projector changes a row's config only together with its ``version`` (every event of the
+    aggregate bumps it), so ``(tenant_id, id, version)`` names one config; the struct is frozen.
+    """
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self._known: Bounded[tuple[Any, Any, Any], IngestionConfig] = Bounded(size)
+
+    def __call__(self, row: Mapping[str, Any]) -> IngestionConfig:
+        """The row's configuration."""
+        key = (row.get("tenant_id"), row.get("id"), row.get("version"))
+        if None in key:
+            return msgspec.convert(row["config"], IngestionConfig)
+        config = self._known.get(key)
+        if config is None:
+            config = msgspec.convert(row["config"], IngestionConfig)
+            self._known.put(key, config)
+        return config
+
+
+ingestion_config = IngestionConfigs()
+"""The process's memo of converted ingestion configurations."""
 
 next_run_time = NextFireTimes()
 """The process's memo of next run times (the API is one process)."""

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from autoloader_api.domain.source_rules import MASK
-from autoloader_api.memos import next_run_time, schedule_description
+from autoloader_api.memos import ingestion_config, next_run_time, schedule_description
 from autoloader_api.schemas import (
     AlertBrief,
     ClusterOut,
@@ -46,7 +46,7 @@ def ingestion_from_row(
         alerts: Its active alerts.
         current_run: Its queued or running run, if any.
     """
-    config = msgspec.convert(row["config"], IngestionConfig)
+    config = ingestion_config(row)
     alerts = alerts or []
     metadata = IngestionMetadata(
         next_run_time=_next_run_time(config, row["status"], now),
