@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from autoloader_api.monitoring import Monitoring
-from autoloader_api.queries import ReadModels
+from autoloader_api.queries import ReadModels, samples_from
 from autoloader_db.database import Pool, create_pool
 
 pytestmark = pytest.mark.integration
@@ -126,6 +126,13 @@ async def test_the_reads_on_the_columns_answer_what_the_jsonb_said(pool: Pool) -
         (1002, 0.5, None, 2),
         (1004, 1.0, None, 1),
     ]
+    # Both in one statement, as a page's cost model reads them.
+    both = await reads.cost_histories("tnt_1", ["ing_1", "ing_none"], limit=5)
+    assert set(both) == {"ing_1"}
+    assert both["ing_1"][0] == averages["ing_1"]
+    assert samples_from(both["ing_1"][1]) == await reads.run_samples("tnt_1", "ing_1", limit=5)
+    assert both["ing_1"][1] == (await reads.run_numbers_of("tnt_1", ["ing_1"], limit=5))["ing_1"]
+
     finished = [n for n in range(30) if n % 4 != 3]
     expected = sum(10 * n for n in finished) / sum(0 if n % 5 == 0 else 1000 + n for n in finished)
     assert await reads.rows_per_byte("tnt_1", "ing_1") == pytest.approx(expected)

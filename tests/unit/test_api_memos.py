@@ -143,17 +143,16 @@ def test_schedule_descriptions_are_described_once_and_errors_are_raised_each_tim
 
 
 class _Reads:
-    """The two history reads ``CostEstimator.monthly`` makes, from fixed numbers."""
+    """The history read ``CostEstimator.monthly`` makes, from fixed numbers."""
 
     def __init__(self, samples: list[RunSample]) -> None:
         self.samples = samples
 
-    async def recent_run_averages(self, tenant_id: str, ids: list[str], *, limit: int) -> dict[str, dict[str, float]]:
-        return {i: {"bytes": 5e8, "files": 40.0, "listed": 400.0} for i in ids}
-
-    async def run_numbers_of(self, tenant_id: str, ids: list[str], *, limit: int) -> dict[str, RunNumbers]:
+    async def cost_histories(
+        self, tenant_id: str, ids: list[str], *, limit: int
+    ) -> dict[str, tuple[dict[str, float], RunNumbers]]:
         numbers = tuple((s.bytes_read, s.duration_seconds, s.spark_seconds, s.batches) for s in self.samples)
-        return dict.fromkeys(ids, numbers)
+        return {i: ({"bytes": 5e8, "files": 40.0, "listed": 400.0}, numbers) for i in ids}
 
 
 class _Clusters:

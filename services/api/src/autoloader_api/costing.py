@@ -100,15 +100,14 @@ class CostEstimator:
     async def monthly(self, caller: Caller, rows: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
         """Ingestion id -> ``total_monthly`` from its recent runs (None before its first run).
 
-        One query for the sizes and one for the histories, whatever the number of rows; each cluster's
-        pricing is read once.
+        One query for the sizes and the histories, whatever the number of rows; each cluster's pricing
+        is read once.
         """
         rows = list(rows)
-        averages = await self._reads.recent_run_averages(caller.tenant_id, [r["id"] for r in rows], limit=HISTORY_RUNS)
+        past = await self._reads.cost_histories(caller.tenant_id, [r["id"] for r in rows], limit=HISTORY_RUNS)
+        averages = {ingestion_id: average for ingestion_id, (average, _) in past.items()}
+        histories = {ingestion_id: numbers for ingestion_id, (_, numbers) in past.items()}
         sizes = {r["id"]: size for r in rows if (size := _size(averages.get(r["id"]))) is not None}
-        histories = (
-            await self._reads.run_numbers_of(caller.tenant_id, list(sizes), limit=HISTORY_RUNS) if sizes else {}
-        )
         clusters: dict[str | None, tuple[str, ClusterPricing]] = {}
         found: dict[str, float | None] = {}
         now = self._clock.now()

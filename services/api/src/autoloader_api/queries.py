@@ -298,6 +298,52 @@ class ReadModels:
         )
         return {r["id"]: {name: float(r[name]) for name in ("bytes", "files", "listed")} for r in rows}
 
+    async def cost_histories(
+        self, tenant_id: str, ingestion_ids: list[str], *, limit: int
+    ) -> dict[str, tuple[dict[str, float], RunNumbers]]:
+        """:meth:`recent_run_averages` and :meth:`run_numbers_of` of a page in one statement (one round trip).
+
+        Only ingestions with a finished run are in the answer, as in :meth:`recent_run_averages`.
+        """
+        rows = await self._pool.fetch(
+            f"""SELECT i.id, a.bytes, a.files, a.listed, h.bytes_read, h.duration_seconds, h.spark_seconds, h.batches
+                FROM unnest($2::text[]) AS i(id)
+                CROSS JOIN LATERAL (
+                    SELECT count(*) AS n, avg(COALESCE(bytes_read, 0)) AS bytes,
+                           avg(COALESCE(files_processed, 0)) AS files, avg(COALESCE(files_listed, 0)) AS listed
+                    FROM (SELECT bytes_read, files_processed, files_listed FROM read.runs
+                          WHERE tenant_id = $1 AND ingestion_id = i.id AND status IN {FINISHED_SQL}
+                          ORDER BY requested_at DESC LIMIT $3) finished) a
+                CROSS JOIN LATERAL (
+                    SELECT array_agg(bytes_read ORDER BY requested_at DESC) AS bytes_read,
+                           array_agg(duration_seconds ORDER BY requested_at DESC) AS duration_seconds,
+                           array_agg(spark_seconds ORDER BY requested_at DESC) AS spark_seconds,
+                           array_agg(batches ORDER BY requested_at DESC) AS batches
+                    FROM (SELECT bytes_read, duration_seconds, spark_seconds, batches, requested_at FROM read.runs
+                          WHERE tenant_id = $1 AND ingestion_id = i.id AND status IN {FINISHED_SQL}
+                            AND COALESCE(bytes_read, 0) > 0
+                          ORDER BY requested_at DESC LIMIT $3) loaded) h
+                WHERE a.n > 0""",  # noqa: S608 - a constant
+            tenant_id,
+            list(dict.fromkeys(ingestion_ids)),
+            limit,
+        )
+        return {
+            row["id"]: (
+                {name: float(row[name]) for name in ("bytes", "files", "listed")},
+                tuple(
+                    zip(
+                        row["bytes_read"] or (),
+                        row["duration_seconds"] or (),
+                        row["spark_seconds"] or (),
+                        row["batches"] or (),
+                        strict=True,
+                    )
+                ),
+            )
+            for row in rows
+        }
+
     async def rows_per_byte(self, tenant_id: str, ingestion_id: str) -> float | None:
         """Rows per byte read over the ingestion's finished runs (None before one loaded data)."""
         value = await self._pool.fetchval(
