@@ -46,6 +46,10 @@ bench-full-stack *ARGS:
 bench-reads *ARGS:
     uv run python bench/api_reads_at_scale.py {{ARGS}}
 
+# issue 13: p50/p95/p99 of GET /ingestions, /runs, /dashboard over HTTP at 1,000 ingestions / 1M runs (`--scale 0.01 --requests 50` is quick)
+bench-api-load *ARGS:
+    uv run python bench/api_load.py {{ARGS}}
+
 # issue 13: tick lag and CPU of 10,000 per-minute schedules on a real NATS, heap vs the old scan (~6 min)
 bench-scheduler *ARGS:
     uv run python bench/scheduler_ticks.py {{ARGS}}

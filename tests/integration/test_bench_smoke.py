@@ -35,6 +35,32 @@ def test_the_read_benchmark_times_every_case_for_both_tenants() -> None:
     assert {"GET /dashboard", "GET /ingestions/{id}/metrics"} <= {case["endpoint"] for case in cases}
 
 
+def test_the_api_load_benchmark_drives_every_case_over_http_at_a_tiny_size(tmp_path: Path) -> None:
+    # No timings are asserted: only that the API starts, answers every case with 200s, and the report has them.
+    out = tmp_path / "api_load.json"
+    tiny = ["--scale", "0.01", "--requests", "8", "--clients", "2", "--out", str(out)]
+    finished = subprocess.run(
+        [sys.executable, "bench/api_load.py", *tiny],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["target_p99_ms"] == 100
+    assert report["scale"] == {"ingestions": 60, "runs": 10_000}
+    names = [endpoint["name"] for endpoint in report["endpoints"]]
+    assert len(names) == 6
+    assert {name.split(" (")[0] for name in names} == {"GET /ingestions", "GET /ingestions/{id}/runs", "GET /dashboard"}
+    for endpoint in report["endpoints"]:
+        assert endpoint["requests"] == 8, endpoint
+        assert 0 < endpoint["p50_ms"] <= endpoint["p95_ms"] <= endpoint["p99_ms"] <= endpoint["max_ms"], endpoint
+    assert "0012_read_run_numbers.sql" in report["migrations"]
+
+
 def _bench(script: str, *args: str, out: Path, timeout: float = 300) -> dict[str, object]:
     finished = subprocess.run(
         [sys.executable, f"bench/{script}", *args, "--out", str(out)],

@@ -20,7 +20,7 @@ from croniter import croniter
 
 from autoloader_contracts.cluster import ClusterPricing
 from autoloader_contracts.ingestion import ScheduleSpec
-from autoloader_contracts.schedule import cron_of, next_fire_time, timezone
+from autoloader_contracts.schedule import cron_of, timezone
 
 ThroughputSource = Literal["default", "history"]
 
@@ -415,28 +415,18 @@ def _scheduled_runs(expression: str, zone_name: str, year: int, month: int) -> i
 def _fire_times(spec: ScheduleSpec, zone: ZoneInfo, start: datetime, end: datetime) -> Iterator[datetime]:
     """What repeated ``next_fire_time`` calls yield in ``[start, end)``, with one croniter.
 
-    A cursor kept at the last due time's wall clock gives the same next time as ``next_fire_time``
-    unless that time lies before the last one (the repeated hour); there it asks ``next_fire_time``.
+    ``next_fire_time`` answers the first of one fixed set of instants (each cron wall time read with
+    ``fold=0``; a skipped one with the offset before the gap). So: every wall time from a day before
+    ``start`` to a day after ``end`` (more than any change of UTC offset), read so, kept once, in order.
     """
-    expression = str(spec.cron_expression)
-    due = _next_due(spec, start - timedelta(microseconds=1))
-    cursor = croniter(expression, _wall(due, zone))
-    while due < end:
-        yield due
-        wall = cursor.get_next(datetime)
-        candidate = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)  # as next_fire_time maps wall times
-        if candidate <= due:  # the repeated hour
-            candidate = _next_due(spec, due)
-        if _wall(candidate, zone) != wall:  # next_fire_time restarts from the due time's wall clock
-            cursor = croniter(expression, _wall(candidate, zone))
-        due = candidate
-
-
-def _next_due(spec: ScheduleSpec, after: datetime) -> datetime:
-    due = next_fire_time(spec, after)
-    if due is None:  # pragma: no cover - a cron spec always has a next time
-        raise ValueError(f"schedule {spec.cron_expression!r} has no next fire time")
-    return due
+    cursor = croniter(str(spec.cron_expression), _wall(start - timedelta(days=1), zone))
+    last = _wall(end + timedelta(days=1), zone)
+    found: set[datetime] = set()
+    while (wall := cursor.get_next(datetime)) <= last:
+        due = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)  # as next_fire_time maps wall times
+        if start <= due < end:
+            found.add(due)
+    yield from sorted(found)
 
 
 def _wall(moment: datetime, zone: ZoneInfo) -> datetime:

@@ -77,11 +77,27 @@ def next_fire_time(spec: ScheduleSpec, after: datetime) -> datetime | None:
     if expression is None:
         return None
     zone = timezone(spec)
-    candidates = croniter(expression, _wall_clock(after, zone))
+    shift = _offset_change_near(after, zone)
+    if not shift:  # wall-clock order is instant order: the first wall time past ``after`` is the answer
+        candidates = croniter(expression, _wall_clock(after, zone))
+        while True:
+            due = _instant(candidates.get_next(datetime), zone, after.tzinfo)
+            if due > after:
+                return due
+    # Near a change of UTC offset, wall-clock order is not instant order: a skipped wall time (read
+    # with the offset before the gap) lands after the first wall times past the gap. Starting from
+    # ``after``'s own wall clock would miss it (e.g. 02:30 in Berlin on the spring-forward day, asked
+    # at 03:10 CEST: it is due at 03:30 CEST). So walk from ``shift`` earlier and keep the earliest
+    # instant after ``after``, until wall times are ``shift`` past the best one (none later can beat it).
+    candidates = croniter(expression, _wall_clock(after - shift, zone))
+    best: datetime | None = None
     while True:
-        due = _instant(candidates.get_next(datetime), zone, after.tzinfo)
-        if due > after:
-            return due
+        wall = candidates.get_next(datetime)
+        if best is not None and wall > _wall_clock(best, zone) + shift:
+            return best
+        due = _instant(wall, zone, after.tzinfo)
+        if due > after and (best is None or due < best):
+            best = due
 
 
 def previous_fire_time(spec: ScheduleSpec, before: datetime) -> datetime | None:
@@ -136,6 +152,12 @@ def _cron_in_words(expression: str) -> str:
     options = Options()
     options.use_24hour_time_format = True
     return str(ExpressionDescriptor(expression, options).get_description())
+
+
+def _offset_change_near(moment: datetime, zone: ZoneInfo) -> timedelta:
+    """How far the zone's UTC offset moves within a day of ``moment`` (zero almost always)."""
+    offsets = [(moment + timedelta(days=d)).astimezone(zone).utcoffset() or timedelta(0) for d in (-1, 0, 1)]
+    return max(offsets) - min(offsets)
 
 
 def _wall_clock(moment: datetime, zone: ZoneInfo) -> datetime:

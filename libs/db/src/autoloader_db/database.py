@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
+import msgspec
 
 from autoloader_core.errors import TransientError
 from autoloader_core.tracing import SpanKind, span
@@ -131,8 +133,17 @@ class _Pool(asyncpg.Pool):  # type: ignore[misc]
         return await _translating(super()._acquire)(timeout)
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, reset_sessions: bool = True) -> Pool:
     """Open a connection pool; its connection errors raise :class:`DatabaseUnavailable`.
+
+    Args:
+        url: The database URL.
+        min_size: Connections opened at once and kept.
+        max_size: Most connections open at a time.
+        reset_sessions: Reset each connection's session when it returns to the pool (asyncpg's default:
+            one more round trip per checkout, ``RESET ALL; UNLISTEN *; ...``). A pool whose users never
+            change session state (no ``SET``, ``LISTEN``, session advisory locks, cursors outside a
+            transaction) can skip it; an open transaction is still rolled back either way.
 
     Raises:
         TransientError: PostgreSQL is unreachable (or refuses us: a wrong URL is retried and logged,
@@ -145,6 +156,7 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Poo
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
         init=_init_connection,
+        reset=None if reset_sessions else _keep_session,
         loop=None,
         connection_class=_Connection,
         record_class=asyncpg.Record,
@@ -170,11 +182,28 @@ async def close_pool(pool: Pool, timeout: float = 5.0) -> None:  # noqa: ASYNC10
         pool.terminate()
 
 
+async def _keep_session(conn: Connection) -> None:
+    """The pool's reset step when sessions are not reset (asyncpg has already rolled back a transaction)."""
+
+
+def decode_jsonb(text: str) -> Any:
+    """A jsonb value as Python values (msgspec: several times faster than ``json.loads`` on run metrics).
+
+    jsonb also holds numbers beyond a float's range (``1e400``), which msgspec refuses: those, and
+    anything else it refuses, are read by ``json.loads`` as before.
+    """
+    try:
+        return _decode_json(text)
+    except msgspec.MsgspecError:
+        return json.loads(text)
+
+
+_decode_json = msgspec.json.Decoder().decode
+
+
 async def _init_connection(conn: Connection) -> None:
     # jsonb columns come back as Python values, not strings.
-    import json
-
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=decode_jsonb, schema="pg_catalog")
 
 
 async def ensure_database(admin_url: str, name: str) -> None:

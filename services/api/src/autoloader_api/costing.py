@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
 from autoloader_api.cluster_commands import ClusterCommands
-from autoloader_api.queries import ReadModels
+from autoloader_api.memos import MEMO_SIZE, Bounded, ingestion_config
+from autoloader_api.queries import ReadModels, samples_from
 from autoloader_api.tenants import Caller
 from autoloader_contracts.cluster import ClusterPricing
 from autoloader_contracts.cost import CostEstimate, CostInputs, RunSample, estimate_cost
@@ -47,6 +47,8 @@ class CostEstimator:
         self._clock = clock
         self._batch_max_files = batch_max_files
         self._batch_max_bytes = batch_max_bytes
+        self._monthly_totals: Bounded[tuple[Any, ...], float] = Bounded(MEMO_SIZE)
+        """Monthly totals of a page's rows by everything they depend on (a page asks them on every request)."""
 
     async def estimate(
         self,
@@ -70,6 +72,7 @@ class CostEstimator:
         history: list[RunSample],
         *,
         runs_per_month: int | None,
+        at: datetime | None = None,
     ) -> CostEstimate:
         kind, pricing, strategy = cluster
         return estimate_cost(
@@ -87,7 +90,7 @@ class CostEstimator:
                 runs_per_month=runs_per_month,
                 commit_strategy=strategy,
             ),
-            at=self._clock.now(),
+            at=at or self._clock.now(),
         )
 
     async def typical_run(self, tenant_id: str, ingestion_id: str) -> RunSize | None:
@@ -98,17 +101,17 @@ class CostEstimator:
     async def monthly(self, caller: Caller, rows: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
         """Ingestion id -> ``total_monthly`` from its recent runs (None before its first run).
 
-        One query for the sizes and one for the histories, whatever the number of rows; each cluster's
-        pricing is read once.
+        One query for the sizes and the histories, whatever the number of rows; each cluster's pricing
+        is read once.
         """
         rows = list(rows)
-        averages = await self._reads.recent_run_averages(caller.tenant_id, [r["id"] for r in rows], limit=HISTORY_RUNS)
+        past = await self._reads.cost_histories(caller.tenant_id, [r["id"] for r in rows], limit=HISTORY_RUNS)
+        averages = {ingestion_id: average for ingestion_id, (average, _) in past.items()}
+        histories = {ingestion_id: numbers for ingestion_id, (_, numbers) in past.items()}
         sizes = {r["id"]: size for r in rows if (size := _size(averages.get(r["id"]))) is not None}
-        histories = (
-            await self._reads.run_samples_of(caller.tenant_id, list(sizes), limit=HISTORY_RUNS) if sizes else {}
-        )
         clusters: dict[str | None, tuple[str, ClusterPricing, str]] = {}
         found: dict[str, float | None] = {}
+        now = self._clock.now()
         for row in rows:
             size = sizes.get(row["id"])
             if size is None:
@@ -117,10 +120,18 @@ class CostEstimator:
             config = _config(row)
             if config.cluster_id not in clusters:
                 clusters[config.cluster_id] = await self._clusters.costs_of(caller, config.cluster_id)
-            estimate = self._estimate(
-                config, size, clusters[config.cluster_id], histories.get(row["id"], []), runs_per_month=None
-            )
-            found[row["id"]] = estimate.total_monthly
+            cluster = clusters[config.cluster_id]
+            history = histories.get(row["id"], ())
+            # The estimate depends on "now" only through the month (in the schedule's zone): every zone's
+            # month starts on a quarter hour of UTC, so the quarter hour stands for it.
+            key = (config.schedule, config.source.type, config.format.type, cluster, size, history,
+                   _quarter_hour(now))
+            total = self._monthly_totals.get(key)
+            if total is None:
+                samples = samples_from(history)
+                total = self._estimate(config, size, cluster, samples, runs_per_month=None, at=now).total_monthly
+                self._monthly_totals.put(key, total)
+            found[row["id"]] = total
         return found
 
     def batches(self, size: RunSize) -> int:
@@ -145,5 +156,10 @@ def _size(average: Mapping[str, Any] | None) -> RunSize | None:
     )
 
 
+def _quarter_hour(moment: datetime) -> datetime:
+    utc = moment.astimezone(UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+
+
 def _config(row: Mapping[str, Any]) -> IngestionConfig:
-    return msgspec.convert(row["config"], IngestionConfig)
+    return ingestion_config(row)

@@ -25,6 +25,8 @@ INGESTION_SORTS = {  # sort parameter -> (column, descending)
 LISTABLE_STATUSES = ("draft", "active", "paused", "error")
 FILE_STATES = ("discovered", "loading", "loaded", "failed", "skipped")
 FINISHED_RUN_STATES = ("success", "partial", "failed")
+FINISHED_SQL = "(" + ", ".join(f"'{state}'" for state in FINISHED_RUN_STATES) + ")"
+"""``FINISHED_RUN_STATES`` as SQL: written out, so the planner can use the partial index of finished runs."""
 
 
 @dataclass(frozen=True)
@@ -305,29 +307,72 @@ class ReadModels:
     ) -> dict[str, dict[str, float]]:
         """Ingestion id -> average ``bytes``, ``files`` and ``listed`` of its last ``limit`` finished runs."""
         rows = await self._pool.fetch(
-            """SELECT i.id, avg(COALESCE((r.metrics->>'bytes_read')::bigint, 0)) AS bytes,
-                      avg(COALESCE((r.metrics->>'files_processed')::bigint, 0)) AS files,
-                      avg(COALESCE((r.metrics->>'files_listed')::bigint, 0)) AS listed
-               FROM unnest($2::text[]) AS i(id)
-               CROSS JOIN LATERAL (SELECT metrics FROM read.runs
-                                   WHERE tenant_id = $1 AND ingestion_id = i.id AND status = ANY($4::text[])
-                                   ORDER BY requested_at DESC LIMIT $3) r
-               GROUP BY i.id""",
+            f"""SELECT i.id, avg(COALESCE(r.bytes_read, 0)) AS bytes, avg(COALESCE(r.files_processed, 0)) AS files,
+                       avg(COALESCE(r.files_listed, 0)) AS listed
+                FROM unnest($2::text[]) AS i(id)
+                CROSS JOIN LATERAL (SELECT bytes_read, files_processed, files_listed FROM read.runs
+                                    WHERE tenant_id = $1 AND ingestion_id = i.id AND status IN {FINISHED_SQL}
+                                    ORDER BY requested_at DESC LIMIT $3) r
+                GROUP BY i.id""",  # noqa: S608 - a constant
             tenant_id,
             ingestion_ids,
             limit,
-            list(FINISHED_RUN_STATES),
         )
         return {r["id"]: {name: float(r[name]) for name in ("bytes", "files", "listed")} for r in rows}
+
+    async def cost_histories(
+        self, tenant_id: str, ingestion_ids: list[str], *, limit: int
+    ) -> dict[str, tuple[dict[str, float], RunNumbers]]:
+        """:meth:`recent_run_averages` and :meth:`run_numbers_of` of a page in one statement (one round trip).
+
+        Only ingestions with a finished run are in the answer, as in :meth:`recent_run_averages`.
+        """
+        rows = await self._pool.fetch(
+            f"""SELECT i.id, a.bytes, a.files, a.listed, h.bytes_read, h.duration_seconds, h.spark_seconds, h.batches
+                FROM unnest($2::text[]) AS i(id)
+                CROSS JOIN LATERAL (
+                    SELECT count(*) AS n, avg(COALESCE(bytes_read, 0)) AS bytes,
+                           avg(COALESCE(files_processed, 0)) AS files, avg(COALESCE(files_listed, 0)) AS listed
+                    FROM (SELECT bytes_read, files_processed, files_listed FROM read.runs
+                          WHERE tenant_id = $1 AND ingestion_id = i.id AND status IN {FINISHED_SQL}
+                          ORDER BY requested_at DESC LIMIT $3) finished) a
+                CROSS JOIN LATERAL (
+                    SELECT array_agg(bytes_read ORDER BY requested_at DESC) AS bytes_read,
+                           array_agg(duration_seconds ORDER BY requested_at DESC) AS duration_seconds,
+                           array_agg(spark_seconds ORDER BY requested_at DESC) AS spark_seconds,
+                           array_agg(batches ORDER BY requested_at DESC) AS batches
+                    FROM (SELECT bytes_read, duration_seconds, spark_seconds, batches, requested_at FROM read.runs
+                          WHERE tenant_id = $1 AND ingestion_id = i.id AND status IN {FINISHED_SQL}
+                            AND COALESCE(bytes_read, 0) > 0
+                          ORDER BY requested_at DESC LIMIT $3) loaded) h
+                WHERE a.n > 0""",  # noqa: S608 - a constant
+            tenant_id,
+            list(dict.fromkeys(ingestion_ids)),
+            limit,
+        )
+        return {
+            row["id"]: (
+                {name: float(row[name]) for name in ("bytes", "files", "listed")},
+                tuple(
+                    zip(
+                        row["bytes_read"] or (),
+                        row["duration_seconds"] or (),
+                        row["spark_seconds"] or (),
+                        row["batches"] or (),
+                        strict=True,
+                    )
+                ),
+            )
+            for row in rows
+        }
 
     async def rows_per_byte(self, tenant_id: str, ingestion_id: str) -> float | None:
         """Rows per byte read over the ingestion's finished runs (None before one loaded data)."""
         value = await self._pool.fetchval(
-            """SELECT sum((metrics->>'records_ingested')::float8) / NULLIF(sum((metrics->>'bytes_read')::float8), 0)
-               FROM read.runs WHERE tenant_id = $1 AND ingestion_id = $2 AND status = ANY($3::text[])""",
+            f"""SELECT sum(records_ingested::float8) / NULLIF(sum(bytes_read::float8), 0)
+                FROM read.runs WHERE tenant_id = $1 AND ingestion_id = $2 AND status IN {FINISHED_SQL}""",  # noqa: S608
             tenant_id,
             ingestion_id,
-            list(FINISHED_RUN_STATES),
         )
         return float(value) if value is not None else None
 
@@ -339,23 +384,37 @@ class ReadModels:
         self, tenant_id: str, ingestion_ids: list[str], *, limit: int
     ) -> dict[str, list[RunSample]]:
         """Ingestion id -> :meth:`run_samples` of each (one query for a page of ingestions; newest first)."""
+        found = await self.run_numbers_of(tenant_id, ingestion_ids, limit=limit)
+        return {ingestion_id: samples_from(numbers) for ingestion_id, numbers in found.items()}
+
+    async def run_numbers_of(self, tenant_id: str, ingestion_ids: list[str], *, limit: int) -> dict[str, RunNumbers]:
+        """:meth:`run_samples_of` as plain tuples ``(bytes_read, duration, spark_seconds, batches)``, hashable.
+
+        A page's cost model keys its memo on them and builds samples (:func:`samples_from`) only on a miss.
+        """
         rows = await self._pool.fetch(
-            """SELECT i.id, r.metrics
-               FROM unnest($2::text[]) AS i(id)
-               CROSS JOIN LATERAL (SELECT metrics, requested_at FROM read.runs
-                                   WHERE tenant_id = $1 AND ingestion_id = i.id AND status = ANY($4::text[])
-                                     AND COALESCE((metrics->>'bytes_read')::bigint, 0) > 0
-                                   ORDER BY requested_at DESC LIMIT $3) r
-               ORDER BY i.id, r.requested_at DESC""",
+            # One row per ingestion, its runs' numbers in arrays (newest first): 50 rows, not 1,000 records.
+            f"""SELECT i.id, array_agg(r.bytes_read ORDER BY r.requested_at DESC) AS bytes_read,
+                       array_agg(r.duration_seconds ORDER BY r.requested_at DESC) AS duration_seconds,
+                       array_agg(r.spark_seconds ORDER BY r.requested_at DESC) AS spark_seconds,
+                       array_agg(r.batches ORDER BY r.requested_at DESC) AS batches
+                FROM unnest($2::text[]) AS i(id)
+                CROSS JOIN LATERAL (SELECT bytes_read, duration_seconds, spark_seconds, batches, requested_at
+                                    FROM read.runs
+                                    WHERE tenant_id = $1 AND ingestion_id = i.id AND status IN {FINISHED_SQL}
+                                      AND COALESCE(bytes_read, 0) > 0
+                                    ORDER BY requested_at DESC LIMIT $3) r
+                GROUP BY i.id""",  # noqa: S608 - a constant
             tenant_id,
             list(dict.fromkeys(ingestion_ids)),
             limit,
-            list(FINISHED_RUN_STATES),
         )
-        found: dict[str, list[RunSample]] = {}
-        for row in rows:
-            found.setdefault(row["id"], []).append(_run_sample(row["metrics"]))
-        return found
+        return {
+            row["id"]: tuple(
+                zip(row["bytes_read"], row["duration_seconds"], row["spark_seconds"], row["batches"], strict=True)
+            )
+            for row in rows
+        }
 
     async def cluster_usage(self, tenant_id: str, *, default_cluster_id: str) -> dict[str, int]:
         """Return cluster id -> live ingestions loading on it (no ``cluster_id`` means the default one)."""
@@ -368,13 +427,22 @@ class ReadModels:
         return {row["cluster_id"]: int(row["n"]) for row in rows}
 
 
-def _run_sample(metrics: dict[str, Any]) -> RunSample:
-    spark = float(metrics.get("spark_seconds") or 0.0)
+RunNumbers = tuple[tuple[int | None, float | None, float | None, int | None], ...]
+"""A history of runs as :meth:`ReadModels.run_numbers_of` returns it (newest first)."""
+
+
+def samples_from(numbers: RunNumbers) -> list[RunSample]:
+    """The cost model's samples of a history of run numbers."""
+    return [_run_sample(*run) for run in numbers]
+
+
+def _run_sample(bytes_read: int | None, duration: float | None, spark: float | None, batches: int | None) -> RunSample:
+    """A run's numbers (generated columns of its metrics, migration 0012) as the cost model's sample."""
     return RunSample(
-        bytes_read=int(metrics.get("bytes_read") or 0),
-        duration_seconds=float(metrics.get("duration_seconds") or 0.0),
-        spark_seconds=spark or None,
-        batches=int(metrics.get("batches") or 0),
+        bytes_read=int(bytes_read or 0),
+        duration_seconds=float(duration or 0.0),
+        spark_seconds=float(spark or 0.0) or None,
+        batches=int(batches or 0),
     )
 
 

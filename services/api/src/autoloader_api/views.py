@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from autoloader_api.domain.source_rules import MASK
+from autoloader_api.memos import ingestion_config, next_run_time, schedule_description
 from autoloader_api.schemas import (
     AlertBrief,
     ClusterOut,
@@ -23,7 +24,7 @@ from autoloader_api.schemas import (
 )
 from autoloader_contracts.cluster import ClusterConfig, ClusterState
 from autoloader_contracts.ingestion import IngestionConfig, IngestionState
-from autoloader_contracts.schedule import ScheduleError, describe, next_fire_time
+from autoloader_contracts.schedule import ScheduleError
 
 
 def ingestion_from_row(
@@ -45,7 +46,7 @@ def ingestion_from_row(
         alerts: Its active alerts.
         current_run: Its queued or running run, if any.
     """
-    config = msgspec.convert(row["config"], IngestionConfig)
+    config = ingestion_config(row)
     alerts = alerts or []
     metadata = IngestionMetadata(
         next_run_time=_next_run_time(config, row["status"], now),
@@ -132,7 +133,7 @@ def _ingestion(
 
 def _schedule_in_words(config: IngestionConfig) -> str | None:
     try:
-        return describe(config.schedule)
+        return schedule_description(config.schedule)
     except ScheduleError:
         return None
 
@@ -141,7 +142,7 @@ def _next_run_time(config: IngestionConfig, status: str, now: datetime) -> datet
     if status != "active":
         return None
     try:
-        return next_fire_time(config.schedule, now)
+        return next_run_time(config.schedule, now)
     except ScheduleError:
         return None  # stored configs were validated; an old one that no longer parses just has no next run
 
