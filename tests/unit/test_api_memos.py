@@ -156,8 +156,8 @@ class _Reads:
 
 
 class _Clusters:
-    async def costs_of(self, caller: Caller, cluster_id: str | None) -> tuple[str, ClusterPricing]:
-        return "spark_connect", ClusterPricing(nodes=2, units_per_node_hour=1.5, price_per_unit=0.4)
+    async def costs_of(self, caller: Caller, cluster_id: str | None) -> tuple[str, ClusterPricing, str]:
+        return "spark_connect", ClusterPricing(nodes=2, units_per_node_hour=1.5, price_per_unit=0.4), "staged"
 
 
 def _estimator(clock: FakeClock, samples: list[RunSample]) -> CostEstimator:
@@ -196,9 +196,9 @@ async def test_monthly_totals_are_remembered_per_inputs_and_month_and_equal_a_fr
 
     def fresh(row: dict[str, Any]) -> float:
         config = msgspec.convert(row["config"], IngestionConfig)
-        kind, pricing = "spark_connect", ClusterPricing(nodes=2, units_per_node_hour=1.5, price_per_unit=0.4)
+        cluster = ("spark_connect", ClusterPricing(nodes=2, units_per_node_hour=1.5, price_per_unit=0.4), "staged")
         size = RunSize(bytes=500_000_000, files=40, listed=400)
-        return estimator._estimate(config, size, kind, pricing, samples, runs_per_month=None).total_monthly
+        return estimator._estimate(config, size, cluster, samples, runs_per_month=None).total_monthly
 
     february = await estimator.monthly(caller, rows)
     assert february == {row["id"]: fresh(row) for row in rows}
