@@ -39,6 +39,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/api/v1/ingestions/{ingestion_id}/schema-versions/{version}/resolve"): {"action": "ignore"},
     ("PUT", "/api/v1/clusters/{cluster_id}"): {"name": "stolen"},
+    ("PUT", "/api/v1/catalogs/{catalog_id}"): {"warehouse": "s3://stolen/"},
 }
 """Valid bodies, so a request reaches the handler's lookup instead of stopping at body validation."""
 PARAMS: dict[tuple[str, str], dict[str, str]] = {
@@ -76,16 +77,26 @@ async def _resources_of_a(stack: ApiStack, alice: dict[str, str]) -> dict[str, s
         "/api/v1/clusters", json={"name": "a_cluster", "kind": "spark_connect", "url": "sc://a:15002"}, headers=alice
     )
     assert cluster.status_code == 201, cluster.text
+    a_catalog = {"name": "a_catalog", "type": "rest", "uri": "https://a.example/catalog"}
+    catalog = await stack.client.post("/api/v1/catalogs", json=a_catalog, headers=alice)
+    assert catalog.status_code == 201, catalog.text
     return {
         "ingestion_id": ingestion["id"],
         "run_id": run.json()["run_id"],
         "cluster_id": cluster.json()["id"],
+        "catalog_id": catalog.json()["id"],
         "version": "1",
     }
 
 
 def _missing() -> dict[str, str]:
-    return {"ingestion_id": new_id("ing"), "run_id": new_id("run"), "cluster_id": new_id("clu"), "version": "1"}
+    return {
+        "ingestion_id": new_id("ing"),
+        "run_id": new_id("run"),
+        "cluster_id": new_id("clu"),
+        "catalog_id": new_id("cat"),
+        "version": "1",
+    }
 
 
 def _url(path: str, ids: dict[str, str]) -> str:
@@ -129,6 +140,8 @@ async def test_another_tenants_ids_answer_like_ids_that_do_not_exist(stack: ApiS
     assert (still["status"], still["name"].startswith("orders")) == ("draft", True)
     cluster = await stack.client.get(f"/api/v1/clusters/{theirs['cluster_id']}", headers=alice)
     assert cluster.json()["name"] == "a_cluster"
+    catalog = await stack.client.get(f"/api/v1/catalogs/{theirs['catalog_id']}", headers=alice)
+    assert (catalog.json()["name"], catalog.json()["warehouse"]) == ("a_catalog", None)
 
 
 async def test_filters_by_another_tenants_id_find_nothing(stack: ApiStack) -> None:
@@ -147,6 +160,7 @@ TIMED_ROUTES = (
     "/api/v1/ingestions/{ingestion_id}/runs/{run_id}",
     "/api/v1/ingestions/{ingestion_id}/files",
     "/api/v1/clusters/{cluster_id}",
+    "/api/v1/catalogs/{catalog_id}",
 )
 TIMING_SAMPLES = 31
 TIMING_RATIO_BOUND = 2.0
