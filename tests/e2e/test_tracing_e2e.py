@@ -90,7 +90,18 @@ def test_one_manual_run_is_one_trace_across_the_services(stack: Stack, api: Api,
     assert run["status"] == "success", run
     assert run["metrics"]["records_ingested"] == 300
 
-    wanted = {"list files", "read files", "write data files", "iceberg commit", "project RunCompleted"}
+    # Discovery's "handle BatchLoaded" span ends after it appended RunCompleted, so the projector's span
+    # can be exported first: wait for both.
+    wanted = {
+        "list files",
+        "read files",
+        "write data files",
+        "iceberg commit",
+        "project RunCompleted",
+        "handle RunRequested",
+        "handle BatchPlanned",
+        "handle BatchLoaded",
+    }
     deadline = time.monotonic() + EXPORT_DEADLINE_SECONDS
     while True:
         exported = _exported(collector)
