@@ -310,6 +310,16 @@ class PathFilter:
         return lambda path: include(path) and not exclude(path)
 
 
+async def entries_of(pages: AsyncGenerator[list[ListedFile], None]) -> AsyncGenerator[ListedFile, None]:
+    """Flatten a paged listing into a stream of entries (:meth:`Source.list_files` of paging connectors)."""
+    try:
+        async for page in pages:
+            for listed in page:
+                yield listed
+    finally:
+        await pages.aclose()
+
+
 async def pages_of(
     files: AsyncIterator[ListedFile], size: int = LISTING_PAGE
 ) -> AsyncGenerator[list[ListedFile], None]:

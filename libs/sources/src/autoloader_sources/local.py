@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from autoloader_core.errors import TerminalError
-from autoloader_sources.base import LISTING_PAGE, ListedFile, PathFilter, Source, SourceNotFound, read_chunks
+from autoloader_sources.base import (
+    LISTING_PAGE,
+    ListedFile,
+    PathFilter,
+    Source,
+    SourceNotFound,
+    entries_of,
+    read_chunks,
+)
 
 READ_CHUNK = 1024 * 1024
 
@@ -74,15 +82,13 @@ class LocalSource(Source):
     async def __aexit__(self, *exc_info: object) -> None:
         """Nothing to close."""
 
-    async def list_files(self, *, start_after: str | None = None) -> AsyncIterator[ListedFile]:
+    def list_files(self, *, start_after: str | None = None) -> AsyncIterator[ListedFile]:
         """Stream matching files in path order (the walk runs in a thread, a page at a time).
 
         Raises:
             SourceNotFound: The folder does not exist or is not a folder.
         """
-        async for page in self.list_pages(start_after=start_after):
-            for listed in page:
-                yield listed
+        return entries_of(self.list_pages(start_after=start_after))
 
     async def list_pages(
         self, *, start_after: str | None = None, size: int = LISTING_PAGE

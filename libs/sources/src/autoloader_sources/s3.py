@@ -38,6 +38,7 @@ from autoloader_sources.base import (
     SourceAuthError,
     SourceNotFound,
     SourceUnavailable,
+    entries_of,
     page_size,
 )
 from autoloader_sources.bucket_url import BucketUrl, parse_bucket_url
@@ -130,7 +131,7 @@ class S3Source(Source):
             raise RuntimeError("use the S3 source inside `async with`")
         return self._client
 
-    async def list_files(self, *, start_after: str | None = None) -> AsyncIterator[ListedFile]:
+    def list_files(self, *, start_after: str | None = None) -> AsyncIterator[ListedFile]:
         """Stream matching objects in key order, one ListObjectsV2 page at a time.
 
         Raises:
@@ -138,9 +139,7 @@ class S3Source(Source):
             SourceAuthError: The credentials were refused.
             SourceUnavailable: The endpoint is unreachable, throttling or failing.
         """
-        async for page in self.list_pages(start_after=start_after):
-            for listed in page:
-                yield listed
+        return entries_of(self.list_pages(start_after=start_after))
 
     async def list_pages(
         self, *, start_after: str | None = None, size: int = LISTING_PAGE

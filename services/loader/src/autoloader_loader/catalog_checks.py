@@ -62,38 +62,30 @@ def check(connection: CatalogConnection) -> TestCatalogReply:
         return TestCatalogReply(reachable=False, message=str(exc), error_kind="unreachable")
     except TerminalError as exc:
         return TestCatalogReply(reachable=True, message=str(exc), error_kind="error")
-    round_trip_ms = round((time.perf_counter() - started) * 1000)
+    round_trip_ms = round((time.perf_counter() - started) * 1000)  # the catalog's own answer
+    found, problem, error_kind = _warehouse_check(connection)
     listed = f"connected: {len(namespaces)} namespace(s)"
-    try:
-        found = warehouse_bucket_exists(connection)
-    except TransientError as exc:
-        return TestCatalogReply(
-            reachable=True,
-            authenticated=True,
-            namespaces=namespaces,
-            message=f"{listed}, but the warehouse could not be checked: {exc}",
-            error_kind="error",
-            round_trip_ms=round_trip_ms,
-        )
-    if found is False:
-        bucket = urlsplit(connection.warehouse or "").netloc
-        return TestCatalogReply(
-            reachable=True,
-            authenticated=True,
-            namespaces=namespaces,
-            warehouse_found=False,
-            message=f"{listed}, but the warehouse bucket {bucket!r} does not exist: create it or fix warehouse",
-            error_kind="warehouse_missing",
-            round_trip_ms=round_trip_ms,
-        )
     return TestCatalogReply(
         reachable=True,
         authenticated=True,
         namespaces=namespaces,
         warehouse_found=found,
-        message=listed + ("; the warehouse bucket exists" if found else ""),
+        message=f"{listed}, but {problem}" if problem else listed + ("; the warehouse bucket exists" if found else ""),
+        error_kind=error_kind,
         round_trip_ms=round_trip_ms,
     )
+
+
+def _warehouse_check(connection: CatalogConnection) -> tuple[bool | None, str | None, str | None]:
+    """``(warehouse_found, what is wrong, error_kind)`` of the catalog's warehouse."""
+    try:
+        found = warehouse_bucket_exists(connection)
+    except TransientError as exc:
+        return None, f"the warehouse could not be checked: {exc}", "error"
+    if found is False:
+        bucket = urlsplit(connection.warehouse or "").netloc
+        return False, f"the warehouse bucket {bucket!r} does not exist: create it or fix warehouse", "warehouse_missing"
+    return found, None, None
 
 
 def warehouse_bucket_exists(connection: CatalogConnection) -> bool | None:
